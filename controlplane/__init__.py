@@ -1,0 +1,1 @@
+"""controlplane: an Envoy xDS control plane for Kubernetes Ingress and IngressRoute."""

@@ -1,0 +1,132 @@
+"""From "service `home`, port 8080" to a `Cluster`: the part of the DAG both kinds share.
+
+A backend reference resolves to a Cluster only when the Service exists and has the port (by
+number or by name). Service annotations set the upstream protocol (`upstream-protocol.h2|h2c|tls`,
+listing port numbers or names) and circuit-breaker thresholds (`max-connections`,
+`max-pending-requests`, `max-requests`, `max-retries`); both the `contour.heptio.com/` and the
+`projectcontour.io/` prefixes are read. A malformed annotation is reported as a `Problem` and
+ignored; it never stops the Service from being used.
+
+ExternalName Services are refused unless `--enable-external-name-services` is given: they can point
+Envoy at any name, its own admin listener included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controlplane.dag.options import BuildOptions
+from controlplane.dag.types import (
+    CircuitBreakers,
+    Cluster,
+    HealthCheck,
+    LoadBalancerPolicy,
+    Problem,
+    UpstreamProtocol,
+    UpstreamValidation,
+)
+from controlplane.model import ObjectSet, Service
+
+ANNOTATION_PREFIXES = ("contour.heptio.com/", "projectcontour.io/")
+_PROTOCOLS = (UpstreamProtocol.H2, UpstreamProtocol.H2C, UpstreamProtocol.TLS)
+_BREAKERS = ("max-connections", "max-pending-requests", "max-requests", "max-retries")
+
+
+class ServiceError(ValueError):
+    """The backend cannot be used; `str()` is a sentence fit for a status."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    cluster: Cluster
+    problems: tuple[Problem, ...] = ()
+
+
+def _annotation(service: Service, suffix: str) -> str | None:
+    return service.metadata.annotation(*(prefix + suffix for prefix in ANNOTATION_PREFIXES))
+
+
+def upstream_protocol(service: Service, port_number: int, port_name: str) -> UpstreamProtocol:
+    for protocol in _PROTOCOLS:
+        value = _annotation(service, f"upstream-protocol.{protocol.value}")
+        if value is None:
+            continue
+        listed = {item.strip() for item in value.split(",")}
+        if str(port_number) in listed or (port_name and port_name in listed):
+            return protocol
+    return UpstreamProtocol.HTTP1
+
+
+def circuit_breakers(service: Service) -> tuple[CircuitBreakers, tuple[Problem, ...]]:
+    values: dict[str, int | None] = {}
+    problems: list[Problem] = []
+    for key in _BREAKERS:
+        raw = _annotation(service, key)
+        values[key.replace("-", "_")] = None
+        if raw is None:
+            continue
+        try:
+            number = int(raw)
+            if number < 0:
+                raise ValueError
+        except ValueError:
+            problems.append(
+                Problem(
+                    "Service",
+                    service.namespace,
+                    service.name,
+                    f"metadata.annotations[{ANNOTATION_PREFIXES[0]}{key}]",
+                    f'"{raw}" is not a non-negative integer; ignored',
+                )
+            )
+            continue
+        values[key.replace("-", "_")] = number
+    return CircuitBreakers(**values), tuple(problems)
+
+
+def resolve_cluster(
+    objects: ObjectSet,
+    options: BuildOptions,
+    namespace: str,
+    name: str,
+    port: int | str,
+    *,
+    load_balancer: LoadBalancerPolicy = LoadBalancerPolicy.ROUND_ROBIN,
+    health_check: HealthCheck | None = None,
+    validation: UpstreamValidation | None = None,
+) -> Resolved:
+    """The Cluster for `namespace/name:port`, or ServiceError saying why there is none."""
+    service = objects.services.get((namespace, name))
+    if service is None:
+        raise ServiceError(f"Service [{name}:{port}] is invalid or missing")
+    if service.is_external_name:
+        if not options.enable_external_name_services:
+            raise ServiceError(
+                f"Service [{name}:{port}] is of type ExternalName, which is disabled "
+                "(start the controller with --enable-external-name-services to allow it)"
+            )
+        if not service.spec.external_name:
+            raise ServiceError(f"Service [{name}:{port}] is invalid or missing")
+    service_port = service.find_port(port)
+    if service_port is None:
+        if service.is_external_name and isinstance(port, int):
+            # ExternalName Services often list no ports: the port is the one asked for.
+            service_port_number, service_port_name = port, ""
+        else:
+            raise ServiceError(f"Service [{name}:{port}] is invalid or missing")
+    else:
+        service_port_number, service_port_name = service_port.port, service_port.name
+    breakers, problems = circuit_breakers(service)
+    cluster = Cluster(
+        namespace=namespace,
+        service=name,
+        port=service_port_number,
+        port_name=service_port_name,
+        protocol=upstream_protocol(service, service_port_number, service_port_name),
+        load_balancer=load_balancer,
+        health_check=health_check,
+        validation=validation,
+        circuit_breakers=breakers,
+        external_name=service.spec.external_name if service.is_external_name else None,
+    )
+    return Resolved(cluster, problems)

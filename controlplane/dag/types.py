@@ -1,0 +1,281 @@
+"""The DAG: what the controller wants Envoy to do, in Envoy's own terms, before any protobuf.
+
+Every value here is a frozen dataclass, compared and hashed by value, so a translator can cache
+the encoding of a virtual host or cluster by the value itself and a test can compare a whole build
+with `==`. Tuples are always in a deterministic order (the builder sorts), never in the order the
+store happened to hold objects.
+
+Names follow Contour's, so dashboards carry over:
+- a `Cluster` is one Service port with one upstream policy; its Envoy name is
+  `namespace/service/port/<10-hex hash of the policy>` and its EDS name
+  `namespace/service/portname` (or `namespace/service` for an unnamed port);
+- a `TLSSecret` is served over SDS as `namespace/name/<10-hex hash of the material>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+def short_hash(*parts: object) -> str:
+    """A stable 10-hex digest of `parts` (their repr), for names that change with policy."""
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()
+    return digest[:10]
+
+
+class PathMatchKind(StrEnum):
+    PREFIX = "prefix"
+    """Plain string prefix: `/foo` matches `/foobar` (Ingress ImplementationSpecific)."""
+    SEGMENT_PREFIX = "segment_prefix"
+    """Whole path segments: `/foo` matches `/foo` and `/foo/bar`, not `/foobar` (Prefix)."""
+    EXACT = "exact"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PathMatch:
+    kind: PathMatchKind
+    value: str
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        """Sort key: exact before prefixes, longer before shorter (most specific first)."""
+        return (0 if self.kind is PathMatchKind.EXACT else 1, -len(self.value))
+
+
+class LoadBalancerPolicy(StrEnum):
+    ROUND_ROBIN = "RoundRobin"
+    WEIGHTED_LEAST_REQUEST = "WeightedLeastRequest"
+    RANDOM = "Random"
+    COOKIE = "Cookie"
+
+
+class UpstreamProtocol(StrEnum):
+    HTTP1 = ""
+    H2 = "h2"
+    H2C = "h2c"
+    TLS = "tls"
+
+
+class TLSVersion(StrEnum):
+    V1_1 = "1.1"
+    V1_2 = "1.2"
+    V1_3 = "1.3"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    path: str
+    host: str = "contour-envoy-healthcheck"
+    interval_seconds: int = 5
+    timeout_seconds: int = 2
+    unhealthy_threshold: int = 3
+    healthy_threshold: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreakers:
+    max_connections: int | None = None
+    max_pending_requests: int | None = None
+    max_requests: int | None = None
+    max_retries: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TLSSecret:
+    """A certificate and key from a `kubernetes.io/tls` Secret (PEM)."""
+
+    namespace: str
+    name: str
+    certificate_chain: bytes
+    private_key: bytes
+
+    @property
+    def sds_name(self) -> str:
+        return (
+            f"{self.namespace}/{self.name}/{short_hash(self.certificate_chain, self.private_key)}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamValidation:
+    """Verify the upstream's certificate against `ca_certificate` and `subject_name`."""
+
+    ca_certificate: bytes
+    subject_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """One Service port as an Envoy upstream cluster, with its policy."""
+
+    namespace: str
+    service: str
+    port: int
+    port_name: str = ""
+    protocol: UpstreamProtocol = UpstreamProtocol.HTTP1
+    load_balancer: LoadBalancerPolicy = LoadBalancerPolicy.ROUND_ROBIN
+    health_check: HealthCheck | None = None
+    validation: UpstreamValidation | None = None
+    circuit_breakers: CircuitBreakers = field(default_factory=CircuitBreakers)
+    external_name: str | None = None
+    """For ExternalName Services: the DNS name Envoy resolves itself (no EDS)."""
+
+    name: str = field(init=False, compare=False, repr=False)
+    """Envoy cluster name, computed once: `namespace/service/port/<policy hash>`."""
+
+    def __post_init__(self) -> None:
+        policy = short_hash(
+            self.protocol,
+            self.load_balancer,
+            self.health_check,
+            self.validation,
+            self.circuit_breakers,
+            self.external_name,
+        )
+        object.__setattr__(self, "name", f"{self.namespace}/{self.service}/{self.port}/{policy}")
+
+    @property
+    def eds_name(self) -> str:
+        base = f"{self.namespace}/{self.service}"
+        return f"{base}/{self.port_name}" if self.port_name else base
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedCluster:
+    cluster: Cluster
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    retry_on: str = "5xx"
+    num_retries: int = 1
+    per_try_timeout_seconds: float | None = None
+
+
+INFINITE = math.inf
+"""A timeout of `INFINITE` seconds means "never time out" (Envoy: 0s)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One route of a virtual host: a path match and where matching requests go."""
+
+    match: PathMatch
+    clusters: tuple[WeightedCluster, ...] = ()
+    https_redirect: bool = False
+    """Answer with a 301 to https instead of forwarding (TLS enforced on the plain listener)."""
+    prefix_rewrite: str | None = None
+    """Replace the matched prefix, by whole segments, never producing `//`."""
+    websocket: bool = False
+    timeout_seconds: float | None = None
+    """None: Envoy's default (15 s); INFINITE: no timeout."""
+    retry: RetryPolicy | None = None
+
+    @property
+    def has_cookie_affinity(self) -> bool:
+        return any(c.cluster.load_balancer is LoadBalancerPolicy.COOKIE for c in self.clusters)
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualHost:
+    """A host on the plain HTTP listener; `fqdn` is `*` for the catch-all."""
+
+    fqdn: str
+    routes: tuple[Route, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TCPProxy:
+    clusters: tuple[WeightedCluster, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SecureVirtualHost:
+    """A host on the TLS listener, selected by SNI.
+
+    Either TLS is terminated at Envoy (`secret` set) and `routes` (HTTP) or `tcp_proxy` (raw TCP)
+    serve it, or it is passed through (`secret` None, `tcp_proxy` set) to an upstream that speaks
+    TLS itself.
+    """
+
+    fqdn: str
+    routes: tuple[Route, ...] = ()
+    secret: TLSSecret | None = None
+    minimum_tls_version: TLSVersion = TLSVersion.V1_2
+    tcp_proxy: TCPProxy | None = None
+
+    @property
+    def passthrough(self) -> bool:
+        return self.secret is None and self.tcp_proxy is not None
+
+
+class StatusKind(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    ORPHANED = "orphaned"
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A `.status.conditions` entry (warnings on otherwise valid objects, for example)."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectStatus:
+    """What the controller says about one object; written to `.status` for IngressRoutes."""
+
+    kind: str
+    namespace: str
+    name: str
+    current_status: StatusKind
+    description: str
+    observed_generation: int = 0
+    conditions: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A log-only finding about an object whose kind has no status (Ingress, Service, Secret)."""
+
+    kind: str
+    namespace: str
+    name: str
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DAG:
+    """The result of one build: hosts for each listener, statuses, and log-only problems."""
+
+    virtual_hosts: tuple[VirtualHost, ...] = ()
+    secure_virtual_hosts: tuple[SecureVirtualHost, ...] = ()
+    statuses: tuple[ObjectStatus, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+    def clusters(self) -> tuple[Cluster, ...]:
+        """Every cluster any route or TCP proxy uses, unique, sorted by Envoy name."""
+        seen: dict[str, Cluster] = {}
+        routes = [route for host in self.virtual_hosts for route in host.routes]
+        routes += [route for host in self.secure_virtual_hosts for route in host.routes]
+        weighted_clusters = [weighted for route in routes for weighted in route.clusters]
+        for secure in self.secure_virtual_hosts:
+            if secure.tcp_proxy is not None:
+                weighted_clusters.extend(secure.tcp_proxy.clusters)
+        for weighted in weighted_clusters:
+            seen.setdefault(weighted.cluster.name, weighted.cluster)
+        return tuple(seen[name] for name in sorted(seen))
+
+    def secrets(self) -> tuple[TLSSecret, ...]:
+        """Every TLS secret a secure host serves, unique, sorted by SDS name."""
+        seen = {h.secret.sds_name: h.secret for h in self.secure_virtual_hosts if h.secret}
+        return tuple(seen[name] for name in sorted(seen))

@@ -1,0 +1,73 @@
+"""Shared pieces of every Kubernetes object model: metadata and parsing conventions.
+
+Models are parsed once, at the edge (informers, file source), and are immutable afterwards. They
+accept the camelCase JSON that Kubernetes serves and expose snake_case attributes. Unknown fields
+are ignored: the store keeps only what the DAG needs, so memory stays proportional to what matters.
+
+Values the DAG must judge (ports out of range, negative weights, bad durations) are *not* rejected
+here: they parse, and the DAG turns them into a status that names the field. Only structurally
+broken objects (a string where a list belongs) fail to parse.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class KubeModel(BaseModel):
+    """Base for every parsed Kubernetes structure: frozen, camelCase aliases, extras ignored."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        alias_generator=to_camel,
+        populate_by_name=True,
+    )
+
+
+class ObjectMeta(KubeModel):
+    name: str = Field(min_length=1)
+    namespace: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    generation: int = 0
+    creation_timestamp: datetime = EPOCH
+    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    def annotation(self, *names: str) -> str | None:
+        """The value of the first annotation present among `names` (aliases, newest first)."""
+        for name in names:
+            value = self.annotations.get(name)
+            if value is not None:
+                return value
+        return None
+
+
+class KubeObject(KubeModel):
+    """A top-level object: has `metadata`. Subclasses set `KIND` and `API_VERSIONS`."""
+
+    KIND: ClassVar[str] = ""
+    API_VERSIONS: ClassVar[tuple[str, ...]] = ()
+    NAMESPACED: ClassVar[bool] = True
+
+    metadata: ObjectMeta
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace
+
+    @property
+    def age_key(self) -> tuple[datetime, str, str]:
+        """Sort key for "oldest wins" conflict resolution: creation time, then namespace/name."""
+        return (self.metadata.creation_timestamp, self.metadata.namespace, self.metadata.name)
