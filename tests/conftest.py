@@ -1,0 +1,16 @@
+"""Fixtures shared by every test tier. Keep it small: tier-specific fixtures live with the tier."""
+
+from __future__ import annotations
+
+import pytest
+
+from controlplane.testing.envoy import find_envoy
+
+
+@pytest.fixture(scope="session")
+def envoy_binary() -> str:
+    """Path of the ``envoy`` binary; tests that need it are skipped when it is not installed."""
+    try:
+        return find_envoy()
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
