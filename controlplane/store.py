@@ -1,0 +1,202 @@
+"""The informer cache: every object we read, by (kind, namespace, name), and its change events.
+
+Sources (informers, the file watcher) put objects in; the runtime reads an immutable `ObjectSet`
+out for each build and listens to `Change` events to decide between the debounced rebuild and the
+endpoint fast path.
+
+Invariants:
+- A change that the DAG cannot see is not a change: an update that differs only in
+  `resourceVersion` or `.status` (our own status write coming back through the watch) emits
+  nothing, so it never triggers a rebuild.
+- Malformed raw objects are logged with their name and the reason and skipped; they never stop
+  the others (`apply_raw`).
+- `replace_kind` (a re-list after 410 Gone, a re-read file) emits deletes for objects that
+  vanished meanwhile, so no stale object survives a missed watch event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import structlog
+
+from controlplane.model import (
+    Endpoints,
+    EndpointSlice,
+    Ingress,
+    IngressClass,
+    IngressRoute,
+    KubeObject,
+    ModelError,
+    ObjectKey,
+    ObjectSet,
+    Secret,
+    Service,
+    TLSCertificateDelegation,
+    parse_object,
+)
+
+log = structlog.get_logger(__name__)
+
+NamespacedName = tuple[str, str]
+ENDPOINT_KINDS = frozenset({EndpointSlice.KIND, Endpoints.KIND})
+
+
+class ChangeType(StrEnum):
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    type: ChangeType
+    key: ObjectKey
+    old: KubeObject | None
+    new: KubeObject | None
+
+    @property
+    def object(self) -> KubeObject:
+        found = self.new if self.new is not None else self.old
+        assert found is not None  # a Change always carries one side
+        return found
+
+    @property
+    def is_endpoint_change(self) -> bool:
+        return self.key.kind in ENDPOINT_KINDS
+
+    @property
+    def service(self) -> NamespacedName | None:
+        """For endpoint kinds: the (namespace, service) whose endpoints changed."""
+        obj = self.object
+        if isinstance(obj, EndpointSlice):
+            return (obj.namespace, obj.service_name) if obj.service_name else None
+        if isinstance(obj, Endpoints):
+            return (obj.namespace, obj.name)
+        return None
+
+
+Listener = Callable[[Change], None]
+
+
+def _dag_visible(obj: KubeObject) -> Any:
+    """What of an object the DAG can see: everything but resourceVersion and status."""
+    return obj.model_dump(exclude={"status": True, "metadata": {"resource_version"}})
+
+
+class Store:
+    def __init__(self) -> None:
+        self._objects: dict[str, dict[NamespacedName, KubeObject]] = {}
+        self._slices: dict[NamespacedName, dict[str, EndpointSlice]] = {}
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _emit(self, change: Change) -> Change:
+        for listener in self._listeners:
+            listener(change)
+        return change
+
+    def get(self, kind: str, namespace: str, name: str) -> KubeObject | None:
+        return self._objects.get(kind, {}).get((namespace, name))
+
+    def keys(self, kind: str) -> list[ObjectKey]:
+        return [ObjectKey(kind, ns, name) for ns, name in self._objects.get(kind, {})]
+
+    def __len__(self) -> int:
+        return sum(len(objects) for objects in self._objects.values())
+
+    def apply(self, obj: KubeObject) -> Change | None:
+        """Add or update an object; returns the change, or None when the DAG would not see one."""
+        bucket = self._objects.setdefault(obj.KIND, {})
+        key = (obj.metadata.namespace, obj.metadata.name)
+        old = bucket.get(key)
+        bucket[key] = obj
+        if isinstance(obj, EndpointSlice):
+            self._index_slice(old, obj)
+        if old is not None and (old == obj or _dag_visible(old) == _dag_visible(obj)):
+            return None
+        kind = ChangeType.ADDED if old is None else ChangeType.MODIFIED
+        return self._emit(Change(kind, ObjectKey.of(obj), old, obj))
+
+    def apply_raw(self, raw: Mapping[str, Any], *, source: str = "") -> Change | None:
+        """Parse and apply a raw object; a malformed one is logged and skipped."""
+        try:
+            obj = parse_object(raw)
+        except ModelError as error:
+            log.warning(
+                "object.skipped",
+                kind=error.kind,
+                namespace=error.namespace,
+                name=error.name,
+                reason=error.reason,
+                source=source,
+            )
+            return None
+        return self.apply(obj)
+
+    def delete(self, kind: str, namespace: str, name: str) -> Change | None:
+        old = self._objects.get(kind, {}).pop((namespace, name), None)
+        if old is None:
+            return None
+        if isinstance(old, EndpointSlice):
+            self._index_slice(old, None)
+        return self._emit(Change(ChangeType.DELETED, ObjectKey.of(old), old, None))
+
+    def replace_kind(
+        self, kind: str, objects: Iterable[KubeObject], *, namespace: str | None = None
+    ) -> list[Change]:
+        """Make the store hold exactly `objects` of `kind` (within `namespace` when given)."""
+        changes: list[Change] = []
+        seen: set[NamespacedName] = set()
+        for obj in objects:
+            seen.add((obj.metadata.namespace, obj.metadata.name))
+            change = self.apply(obj)
+            if change is not None:
+                changes.append(change)
+        for ns, name in list(self._objects.get(kind, {})):
+            if (ns, name) not in seen and (namespace is None or ns == namespace):
+                change = self.delete(kind, ns, name)
+                if change is not None:
+                    changes.append(change)
+        return changes
+
+    def _index_slice(self, old: KubeObject | None, new: EndpointSlice | None) -> None:
+        if isinstance(old, EndpointSlice) and old.service_name:
+            slices = self._slices.get((old.namespace, old.service_name), {})
+            slices.pop(old.name, None)
+        if new is not None and new.service_name:
+            self._slices.setdefault((new.namespace, new.service_name), {})[new.name] = new
+
+    def slices_for(self, namespace: str, service: str) -> tuple[EndpointSlice, ...]:
+        by_name = self._slices.get((namespace, service), {})
+        return tuple(by_name[name] for name in sorted(by_name))
+
+    def endpoints_for(self, namespace: str, service: str) -> Endpoints | None:
+        found = self.get(Endpoints.KIND, namespace, service)
+        return found if isinstance(found, Endpoints) else None
+
+    def object_set(self) -> ObjectSet:
+        """An immutable copy of what a build reads (copies the maps, shares the objects)."""
+
+        def kind(name: str) -> dict[NamespacedName, Any]:
+            return dict(self._objects.get(name, {}))
+
+        return ObjectSet(
+            services=kind(Service.KIND),
+            secrets=kind(Secret.KIND),
+            ingresses=kind(Ingress.KIND),
+            ingress_classes=kind(IngressClass.KIND),
+            ingress_routes=kind(IngressRoute.KIND),
+            certificate_delegations=kind(TLSCertificateDelegation.KIND),
+            endpoint_slices={
+                service: tuple(slices[name] for name in sorted(slices))
+                for service, slices in self._slices.items()
+                if slices
+            },
+            endpoints=kind(Endpoints.KIND),
+        )
