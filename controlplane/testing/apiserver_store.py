@@ -1,0 +1,569 @@
+"""The object store of the test API server: etcd's revisions and the apiserver's watch cache.
+
+Objects live in one dict per resource type, keyed by (namespace, name). Every successful write
+takes the next value of one global counter as its `resourceVersion` (etcd's revision), appends a
+`WatchEvent` to the history and hands it, synchronously, to every open `Watcher`. Because the
+append and the hand-off happen with no `await` in between, a watcher registered at revision R
+and fed the history after R sees every later event exactly once and in order.
+
+Invariants:
+
+- `resourceVersion` is strictly increasing across all types; a list's `resourceVersion` is the
+  current revision, so a watch started from it misses nothing.
+- The history keeps the last `history_limit` events. Every event with a revision greater than
+  `floor` is in it; a watch from a revision below `floor` is answered with 410 Expired.
+  `compact()` raises `floor` to the current revision (a forced compaction).
+- A write that changes nothing (after server-side defaulting) is not a write: no new revision,
+  no event, as in the apiserver.
+- `metadata.generation` starts at 1 and grows only when something other than `metadata` changes
+  (and other than `status` when the type has a status subresource). Writes to the main resource
+  keep the stored `.status` when the type has a status subresource; writes to `/status` change
+  only `.status`.
+- A namespaced object can be created only in an existing, not Terminating, Namespace. Deleting
+  a Namespace marks it Terminating; `finalize_namespace` (which the server calls shortly after)
+  deletes what is in it and then the Namespace, so `kubectl delete -f` of a namespace and its
+  contents succeeds as on a cluster. Creating a CRD registers its types; deleting it removes
+  them and their objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import ipaddress
+import re
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from controlplane.testing.apiserver_registry import CRDError, Registry, ResourceType, types_from_crd
+
+JSON = dict[str, Any]
+Clock = Callable[[], datetime]
+CRD_KEY = ("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+NAMESPACE_KEY = ("", "v1", "namespaces")
+SERVICE_KEY = ("", "v1", "services")
+SECRET_KEY = ("", "v1", "secrets")
+INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+class ApiError(Exception):
+    """An error the server answers with a `Status` object."""
+
+    def __init__(self, code: int, reason: str, message: str, details: JSON | None = None) -> None:
+        super().__init__(message)
+        self.code, self.reason, self.message, self.details = code, reason, message, details or {}
+
+    def status(self) -> JSON:
+        return status_object(self.code, self.reason, self.message, self.details)
+
+
+def status_object(code: int, reason: str, message: str, details: JSON | None = None) -> JSON:
+    out: JSON = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success" if code < 400 else "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if details:
+        out["details"] = details
+    return out
+
+
+def not_found(rtype: ResourceType, name: str) -> ApiError:
+    details = {"name": name, "group": rtype.group, "kind": rtype.plural}
+    return ApiError(404, "NotFound", f'{rtype.group_resource} "{name}" not found', details)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- selectors -------------------------------------------------------------------------------
+
+Predicate = Callable[[JSON], bool]
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return [p.strip() for p in parts if p.strip()]
+
+
+_SET_REQ = re.compile(r"^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$")
+_EQ_REQ = re.compile(r"^([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)$")
+_EXISTS_REQ = re.compile(r"^(!?)\s*([\w./-]+)$")
+
+
+def _requirement_holds(labels: dict[str, str], key: str, op: str, values: frozenset[str]) -> bool:
+    if op in ("in", "=", "=="):
+        return labels.get(key) in values
+    if op in ("notin", "!="):
+        return labels.get(key) not in values
+    return (key in labels) == (op == "exists")
+
+
+def label_selector(text: str | None) -> Predicate:
+    """A predicate over objects for a label selector (`a=b,c!=d,e in (x,y),f notin (z),g,!h`)."""
+    requirements: list[tuple[str, str, frozenset[str]]] = []
+    for part in _split_top_level(text or ""):
+        if m := _SET_REQ.match(part):
+            values = frozenset(v.strip() for v in m[3].split(",") if v.strip())
+            requirements.append((m[1], m[2], values))
+        elif m := _EQ_REQ.match(part):
+            requirements.append((m[1], m[2], frozenset([m[3]])))
+        elif m := _EXISTS_REQ.match(part):
+            requirements.append((m[2], "absent" if m[1] else "exists", frozenset()))
+        else:
+            raise ApiError(400, "BadRequest", f"unable to parse requirement: {part!r}")
+
+    def match(obj: JSON) -> bool:
+        labels = obj.get("metadata", {}).get("labels") or {}
+        return all(_requirement_holds(labels, *r) for r in requirements)
+
+    return match
+
+
+def _field_value(obj: JSON, path: str) -> str:
+    value: Any = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def field_selector(text: str | None) -> Predicate:
+    """A predicate for a field selector (`metadata.name=x,metadata.namespace!=y`); any dotted
+    path is accepted, where the apiserver allows only a few per type."""
+    requirements: list[tuple[str, bool, str]] = []
+    for part in _split_top_level(text or ""):
+        m = re.match(r"^([\w.]+)\s*(==|=|!=)\s*(.*)$", part)
+        if not m:
+            raise ApiError(400, "BadRequest", f"invalid field selector: {part!r}")
+        requirements.append((m[1], m[2] != "!=", m[3].strip()))
+
+    def match(obj: JSON) -> bool:
+        return all(
+            (_field_value(obj, path) == value) == equal for path, equal, value in requirements
+        )
+
+    return match
+
+
+# --- watch -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One write, as the history keeps it: the object after it and, for a change, before it."""
+
+    revision: int
+    type: str
+    key: tuple[str, str, str]
+    object: JSON
+    old: JSON | None
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """Queued to a watcher to end its stream: abruptly (connection reset) or like a timeout."""
+
+    graceful: bool
+
+
+class Watcher:
+    """One open watch: a filter over the event stream and a queue its HTTP handler drains."""
+
+    def __init__(
+        self, key: tuple[str, str, str], namespace: str | None, labels: Predicate, fields: Predicate
+    ) -> None:
+        self.key, self.namespace, self._labels, self._fields = key, namespace, labels, fields
+        self.queue: asyncio.Queue[tuple[str, JSON] | Dropped] = asyncio.Queue()
+
+    def matches(self, obj: JSON | None) -> bool:
+        if obj is None:
+            return False
+        if (
+            self.namespace is not None
+            and obj.get("metadata", {}).get("namespace") != self.namespace
+        ):
+            return False
+        return self._labels(obj) and self._fields(obj)
+
+    def offer(self, event: WatchEvent) -> None:
+        """Queue the event as this watcher sees it: an update that moves an object into or out
+        of the selection is an ADDED or DELETED, as the apiserver reports it."""
+        if event.key != self.key:
+            return
+        now, before = self.matches(event.object), self.matches(event.old)
+        if event.type == "MODIFIED":
+            kind = {(True, True): "MODIFIED", (True, False): "ADDED", (False, True): "DELETED"}.get(
+                (now, before)
+            )
+        else:
+            kind = event.type if now else None
+        if kind is not None:
+            self.queue.put_nowait((kind, event.object))
+
+
+# --- store -----------------------------------------------------------------------------------
+
+
+def _without(obj: JSON, *keys: str) -> JSON:
+    return {k: v for k, v in obj.items() if k not in keys}
+
+
+class Store:
+    """Objects by type and (namespace, name), one revision counter, the event history, watchers."""
+
+    def __init__(self, registry: Registry, *, history_limit: int, clock: Clock) -> None:
+        self.registry, self.history_limit, self.clock = registry, history_limit, clock
+        self.revision = 0
+        self.floor = 0
+        self._objects: dict[tuple[str, str, str], dict[tuple[str, str], JSON]] = {}
+        self._history: deque[WatchEvent] = deque()
+        self._watchers: set[Watcher] = set()
+        self._next_ip = 1
+        ns_type = registry.get(*NAMESPACE_KEY)
+        assert ns_type is not None
+        for name in INITIAL_NAMESPACES:
+            self.create(ns_type, None, {"metadata": {"name": name}})
+
+    # reads
+
+    def _bucket(self, rtype: ResourceType) -> dict[tuple[str, str], JSON]:
+        return self._objects.setdefault(rtype.key, {})
+
+    def get(self, rtype: ResourceType, namespace: str | None, name: str) -> JSON:
+        obj = self._bucket(rtype).get((namespace or "", name))
+        if obj is None:
+            raise not_found(rtype, name)
+        return copy.deepcopy(obj)
+
+    def list(
+        self, rtype: ResourceType, namespace: str | None, labels: Predicate, fields: Predicate
+    ) -> list[JSON]:
+        return [
+            copy.deepcopy(obj)
+            for (ns, _), obj in sorted(self._bucket(rtype).items())
+            if (namespace is None or ns == namespace) and labels(obj) and fields(obj)
+        ]
+
+    def _check_namespace_open(self, name: str) -> None:
+        namespace = self._bucket(self._type(NAMESPACE_KEY)).get(("", name))
+        if namespace is None:
+            details = {"name": name, "kind": "namespaces"}
+            raise ApiError(404, "NotFound", f'namespaces "{name}" not found', details)
+        if "deletionTimestamp" in namespace["metadata"]:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f"unable to create new content in namespace {name} because it is being terminated",
+            )
+
+    def _type(self, key: tuple[str, str, str]) -> ResourceType:
+        rtype = self.registry.get(*key)
+        assert rtype is not None
+        return rtype
+
+    # writes
+
+    def _commit(self, rtype: ResourceType, event_type: str, obj: JSON, old: JSON | None) -> JSON:
+        self.revision += 1
+        obj["metadata"]["resourceVersion"] = str(self.revision)
+        ns, name = obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+        if event_type == "DELETED":
+            self._bucket(rtype).pop((ns, name), None)
+        else:
+            self._bucket(rtype)[(ns, name)] = obj
+        event = WatchEvent(self.revision, event_type, rtype.key, copy.deepcopy(obj), old)
+        self._history.append(event)
+        while len(self._history) > self.history_limit:
+            self.floor = self._history.popleft().revision
+        for watcher in self._watchers:
+            watcher.offer(event)
+        return copy.deepcopy(obj)
+
+    def _check_identity(self, rtype: ResourceType, namespace: str | None, obj: JSON) -> JSON:
+        if not isinstance(obj, dict):
+            raise ApiError(400, "BadRequest", "the request body must be a JSON object")
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise ApiError(400, "BadRequest", "metadata must be an object")
+        obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
+        if rtype.namespaced:
+            if (meta.get("namespace") or namespace) != namespace:
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    "the namespace of the provided object does not match "
+                    "the namespace sent on the request",
+                )
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        return obj
+
+    def create(
+        self, rtype: ResourceType, namespace: str | None, body: JSON, *, dry_run: bool = False
+    ) -> JSON:
+        obj = self._check_identity(rtype, namespace, body)
+        meta = obj["metadata"]
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        name = meta.get("name")
+        if not name:
+            raise ApiError(
+                422,
+                "Invalid",
+                f"{rtype.kind}.{rtype.group} is invalid: metadata.name: Required value",
+            )
+        if not isinstance(name, str) or not _NAME.match(name) or len(name) > 253:
+            raise ApiError(
+                422, "Invalid", f'{rtype.kind} "{name}" is invalid: metadata.name: Invalid value'
+            )
+        if rtype.namespaced:
+            self._check_namespace_open(namespace or "")
+        if (meta.get("namespace", ""), name) in self._bucket(rtype):
+            details = {"name": name, "group": rtype.group, "kind": rtype.plural}
+            raise ApiError(
+                409, "AlreadyExists", f'{rtype.group_resource} "{name}" already exists', details
+            )
+        meta.pop("resourceVersion", None)
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=rfc3339(self.clock()), generation=1)
+        if rtype.has_status:
+            obj.pop("status", None)
+        self._default(rtype, obj, None)
+        if dry_run:
+            return obj
+        created = self._commit(rtype, "ADDED", obj, None)
+        if rtype.key == CRD_KEY:
+            self.registry.add(types_from_crd(created))
+        return created
+
+    def update(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: JSON,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> JSON:
+        old = self.get(rtype, namespace, name)
+        obj = self._check_identity(rtype, namespace, body)
+        meta = obj["metadata"]
+        if meta.get("name", name) != name:
+            raise ApiError(
+                400, "BadRequest", "the name of the object does not match the name on the URL"
+            )
+        given = meta.get("resourceVersion")
+        if given and given != old["metadata"]["resourceVersion"]:
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {rtype.group_resource} "{name}": '
+                "the object has been modified; "
+                "please apply your changes to the latest version and try again",
+                {"name": name, "group": rtype.group, "kind": rtype.plural},
+            )
+        if subresource == "status":
+            new = copy.deepcopy(old)
+            if "status" in obj:
+                new["status"] = obj["status"]
+            else:
+                new.pop("status", None)
+        else:
+            new = obj
+            for key in (
+                "uid",
+                "creationTimestamp",
+                "generation",
+                "resourceVersion",
+                "deletionTimestamp",
+            ):
+                if key in old["metadata"]:
+                    new["metadata"][key] = old["metadata"][key]
+                else:
+                    new["metadata"].pop(key, None)
+            new["metadata"]["name"] = name
+            if rtype.has_status:
+                new.pop("status", None)
+                if "status" in old:
+                    new["status"] = old["status"]
+        self._default(rtype, new, old)
+        ignored = ("metadata", "status") if rtype.has_status else ("metadata",)
+        if _without(new, *ignored) != _without(old, *ignored):
+            new["metadata"]["generation"] = old["metadata"]["generation"] + 1
+        if new == old or dry_run:
+            return new
+        updated = self._commit(rtype, "MODIFIED", new, old)
+        if rtype.key == CRD_KEY:
+            self.registry.remove_crd(name)
+            self.registry.add(types_from_crd(updated))
+        return updated
+
+    def delete(
+        self, rtype: ResourceType, namespace: str | None, name: str, *, dry_run: bool = False
+    ) -> JSON:
+        """Delete an object. A Namespace is only marked Terminating here (as the apiserver
+        does); `finalize_namespace` deletes what is in it and then the Namespace itself."""
+        old = self.get(rtype, namespace, name)
+        if dry_run:
+            return old
+        if rtype.key == NAMESPACE_KEY:
+            if "deletionTimestamp" in old["metadata"]:
+                return old
+            terminating = copy.deepcopy(old)
+            terminating["metadata"]["deletionTimestamp"] = rfc3339(self.clock())
+            terminating["status"] = {"phase": "Terminating"}
+            return self._commit(rtype, "MODIFIED", terminating, old)
+        if rtype.key == CRD_KEY:
+            for inner in self.registry.remove_crd(name):
+                for obj in list(self._bucket(inner).values()):
+                    self._commit(inner, "DELETED", copy.deepcopy(obj), obj)
+                self._objects.pop(inner.key, None)
+        return self._commit(rtype, "DELETED", copy.deepcopy(old), old)
+
+    def finalize_namespace(self, name: str) -> None:
+        """Delete every object in a Terminating namespace, then the namespace."""
+        ns_type = self._type(NAMESPACE_KEY)
+        namespace = self._bucket(ns_type).get(("", name))
+        if namespace is None or "deletionTimestamp" not in namespace["metadata"]:
+            return
+        for key in list(self._objects):
+            inner = self.registry.get(*key)
+            if inner is not None and inner.namespaced:
+                for obj in [o for (ns, _), o in self._objects[key].items() if ns == name]:
+                    self._commit(inner, "DELETED", copy.deepcopy(obj), obj)
+        self._commit(ns_type, "DELETED", copy.deepcopy(namespace), namespace)
+
+    def _default(self, rtype: ResourceType, obj: JSON, old: JSON | None) -> None:
+        """Server-side defaulting and the derived state of a few types."""
+        if rtype.key == NAMESPACE_KEY:
+            name = obj["metadata"]["name"]
+            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            terminating = "deletionTimestamp" in obj["metadata"]
+            obj["status"] = {"phase": "Terminating" if terminating else "Active"}
+        elif rtype.key == SECRET_KEY:
+            obj["type"] = obj.get("type") or "Opaque"
+        elif rtype.key == SERVICE_KEY:
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("type", "ClusterIP")
+            for port in spec.get("ports") or []:
+                port.setdefault("protocol", "TCP")
+                port.setdefault("targetPort", port.get("port"))
+            if spec["type"] != "ExternalName" and not spec.get("clusterIP"):
+                old_ip = (old or {}).get("spec", {}).get("clusterIP")
+                spec["clusterIP"] = old_ip or self._allocate_ip()
+            if spec.get("clusterIP"):
+                spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        elif rtype.key == CRD_KEY:
+            try:
+                types_from_crd(obj)
+            except CRDError as e:
+                name = obj["metadata"]["name"]
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: {e}',
+                ) from None
+            names = obj["spec"]["names"]
+            accepted = {
+                "singular": names["kind"].lower(),
+                "listKind": names["kind"] + "List",
+            } | names
+            when = (
+                (old or {}).get("status", {}).get("conditions", [{}])[0].get("lastTransitionTime")
+            )
+            when = when or obj["metadata"]["creationTimestamp"]
+            obj["status"] = {
+                "acceptedNames": accepted,
+                "storedVersions": [v["name"] for v in obj["spec"]["versions"] if v.get("storage")],
+                "conditions": [
+                    {
+                        "type": t,
+                        "status": "True",
+                        "reason": r,
+                        "message": m,
+                        "lastTransitionTime": when,
+                    }
+                    for t, r, m in (
+                        ("NamesAccepted", "NoConflicts", "no conflicts found"),
+                        (
+                            "Established",
+                            "InitialNamesAccepted",
+                            "the initial names have been accepted",
+                        ),
+                    )
+                ],
+            }
+
+    def _allocate_ip(self) -> str:
+        ip = ipaddress.IPv4Address("10.96.0.0") + self._next_ip
+        self._next_ip += 1
+        return str(ip)
+
+    # watch
+
+    def watch(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        labels: Predicate,
+        fields: Predicate,
+        since: int | None,
+    ) -> Watcher:
+        """Open a watch. From `since` (a revision) it replays the history after it; with no
+        revision it starts with an ADDED for every current object, as the apiserver does for
+        `resourceVersion` unset or "0". Raises `ApiError` 410 when `since` is compacted."""
+        if since is not None and since < self.floor:
+            raise ApiError(410, "Expired", f"too old resource version: {since} ({self.floor})")
+        watcher = Watcher(rtype.key, namespace, labels, fields)
+        if since is None:
+            for obj in self.list(rtype, namespace, labels, fields):
+                watcher.queue.put_nowait(("ADDED", obj))
+        else:
+            for event in self._events_after(since):
+                watcher.offer(event)
+        self._watchers.add(watcher)
+        return watcher
+
+    def _events_after(self, since: int) -> Iterator[WatchEvent]:
+        return (e for e in self._history if e.revision > since)
+
+    def unwatch(self, watcher: Watcher) -> None:
+        self._watchers.discard(watcher)
+
+    def drop_watches(self, *, graceful: bool = False) -> int:
+        watchers = list(self._watchers)
+        for watcher in watchers:
+            watcher.queue.put_nowait(Dropped(graceful))
+            self._watchers.discard(watcher)
+        return len(watchers)
+
+    def compact(self) -> None:
+        """Forget the whole history: a watch from any revision before now gets 410 Expired."""
+        self._history.clear()
+        self.floor = self.revision
