@@ -1,1 +1,42 @@
+"""xDS: encoded snapshots, the per-stream protocol state machine, and the gRPC services.
 
+Public surface used by the runtime::
+
+    cache = SnapshotCache(metrics=xds_metrics(registry))
+    server = XdsServer(cache, ServerSettings(...))
+    port = await server.start("127.0.0.1:8001")
+    cache.publish(Snapshot.build({CLUSTER_TYPE: [Resource.encode(CLUSTER_TYPE, name, msg)], ...}))
+    cache.update(ENDPOINT_TYPE, {name: Resource.encode(...) or None})
+    await server.stop(grace=1.0)
+
+This package imports neither the DAG, the translator nor the sources (ARCHITECTURE §2).
+"""
+
+from controlplane.xds.cache import NackRecord, SnapshotCache
+from controlplane.xds.resources import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    PUSH_ORDER,
+    ROUTE_TYPE,
+    SECRET_TYPE,
+    WILDCARD_TYPES,
+)
+from controlplane.xds.server import ServerSettings, XdsServer
+from controlplane.xds.snapshot import Resource, Snapshot
+
+__all__ = [
+    "CLUSTER_TYPE",
+    "ENDPOINT_TYPE",
+    "LISTENER_TYPE",
+    "PUSH_ORDER",
+    "ROUTE_TYPE",
+    "SECRET_TYPE",
+    "WILDCARD_TYPES",
+    "NackRecord",
+    "Resource",
+    "ServerSettings",
+    "Snapshot",
+    "SnapshotCache",
+    "XdsServer",
+]

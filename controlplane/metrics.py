@@ -1,0 +1,70 @@
+"""Prometheus metric families, grouped by the part of the controller that updates them.
+
+Metric names are public surface (dashboards depend on them): change them only deliberately.
+
+Families are created per ``CollectorRegistry``: a component takes a metrics object in its
+constructor, so tests hand each component a fresh registry and never collide, while the
+runtime passes one registry (normally ``prometheus_client.REGISTRY``) to everything.
+``xds_metrics(registry)`` returns the same object for the same registry, because
+prometheus-client refuses to register a name twice.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+
+__all__ = ["XdsMetrics", "xds_metrics"]
+
+
+@dataclass(frozen=True, slots=True)
+class XdsMetrics:
+    """Metrics of the xDS server and its snapshot cache."""
+
+    streams: Gauge
+    pushes: Counter
+    nacks: Counter
+    snapshots: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> XdsMetrics:
+        return cls(
+            streams=Gauge(
+                "controlplane_xds_streams",
+                "Open xDS streams.",
+                registry=registry,
+            ),
+            pushes=Counter(
+                "controlplane_xds_pushes_total",
+                "xDS responses written, by resource type (cds, eds, sds, lds, rds).",
+                ["type"],
+                registry=registry,
+            ),
+            nacks=Counter(
+                "controlplane_xds_nacks_total",
+                "xDS responses rejected by Envoy (NACKs), by resource type.",
+                ["type"],
+                registry=registry,
+            ),
+            snapshots=Counter(
+                "controlplane_xds_snapshots_total",
+                "Snapshots published to the xDS cache, by kind (full, endpoints).",
+                ["kind"],
+                registry=registry,
+            ),
+        )
+
+
+# A cache keyed by registry, not shared state: it only prevents double registration.
+_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, XdsMetrics] = weakref.WeakKeyDictionary()
+
+
+def xds_metrics(registry: CollectorRegistry | None = None) -> XdsMetrics:
+    """The xDS metrics registered in ``registry`` (default: the process-wide registry)."""
+    registry = REGISTRY if registry is None else registry
+    metrics = _BY_REGISTRY.get(registry)
+    if metrics is None:
+        metrics = _BY_REGISTRY[registry] = XdsMetrics.create(registry)
+    return metrics

@@ -1,0 +1,226 @@
+"""The snapshot cache: the current configuration, who watches which part of it, and NACKs.
+
+The runtime hands it whole snapshots (``publish``, after a debounced rebuild) and endpoint
+changes (``update``, the EDS fast path of ARCHITECTURE §4.4). The cache never builds anything
+and never writes to a stream: it swaps its snapshot and tells each interested watcher which
+names of which type changed. A watcher (one per stream) pulls responses itself later.
+
+Who is woken:
+
+- a wildcard watcher of a type (LDS, CDS) only if that type's version changed;
+- a watcher of named resources (EDS, RDS, SDS) only if one of its names changed, found through
+  an index name → watchers, so an endpoint change costs O(watchers of that name), not
+  O(streams).
+
+Readiness: ``ready`` is false until the first ``publish``. Streams that arrive earlier wait on
+``wait_ready`` rather than serve an empty configuration, which Envoy would apply.
+
+NACKs are kept in a bounded list (newest last) for the debug endpoint, logged as ``xds.nack``
+with Envoy's message and counted in ``controlplane_xds_nacks_total{type}``, because Envoy itself
+keeps serving the old configuration and shows no error for it (ARCHITECTURE §8).
+
+All methods must be called from the event loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from controlplane.metrics import XdsMetrics, xds_metrics
+from controlplane.xds.resources import PUSH_ORDER, TYPE_NAMES
+from controlplane.xds.snapshot import Resource, Snapshot
+from controlplane.xds.stream import Nack
+
+__all__ = ["NackRecord", "SnapshotCache", "Watcher"]
+
+_log = structlog.get_logger(__name__)
+
+
+class Watcher(Protocol):
+    def notify(self, type_url: str, names: frozenset[str]) -> None:
+        """These names of ``type_url`` changed in the cache's snapshot."""
+
+
+@dataclass(frozen=True, slots=True)
+class NackRecord:
+    """One rejected response, as the debug endpoint shows it."""
+
+    node_id: str
+    type_url: str
+    version: str
+    message: str
+    code: int
+    time: float
+
+    def as_dict(self) -> dict[str, str | int | float]:
+        """The JSON shape of the debug endpoint."""
+        return {
+            "node_id": self.node_id,
+            "type_url": self.type_url,
+            "version": self.version,
+            "message": self.message,
+            "code": self.code,
+            "time": self.time,
+        }
+
+
+class SnapshotCache:
+    """Holds the current :class:`Snapshot` and wakes the streams a change concerns."""
+
+    def __init__(
+        self,
+        *,
+        metrics: XdsMetrics | None = None,
+        nack_history: int = 256,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        # Default: the process-wide registry (what /metrics serves). ``xds_metrics`` returns one
+        # object per registry, so any number of caches may share it.
+        self.metrics = metrics if metrics is not None else xds_metrics()
+        self._clock = clock
+        self._snapshot: Snapshot | None = None
+        self._ready = asyncio.Event()
+        self._nacks: deque[NackRecord] = deque(maxlen=nack_history)
+        self._wildcard: dict[str, set[Watcher]] = {}
+        self._named: dict[str, dict[str, set[Watcher]]] = {}
+        self._interest: dict[Watcher, dict[str, frozenset[str] | None]] = {}
+
+    # -- the configuration ------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._snapshot is not None
+
+    @property
+    def current(self) -> Snapshot | None:
+        """The current snapshot, or ``None`` before the first publish."""
+        return self._snapshot
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The current snapshot; only valid once ``ready``."""
+        if self._snapshot is None:
+            raise RuntimeError("no snapshot has been published yet")
+        return self._snapshot
+
+    async def wait_ready(self) -> Snapshot:
+        await self._ready.wait()
+        return self.snapshot
+
+    def publish(self, snapshot: Snapshot) -> None:
+        """Replace the whole configuration (the result of a full rebuild)."""
+        old, self._snapshot = self._snapshot, snapshot
+        self.metrics.snapshots.labels(kind="full").inc()
+        if old is None:
+            self._ready.set()
+            _log.info("xds.ready", **_counts(snapshot))
+            for type_url in _in_push_order(snapshot.type_urls):
+                self._wake(type_url, frozenset(snapshot.resources(type_url)))
+            return
+        # Waking in push order lets per-type streams (which no cross-type order binds) at least
+        # start with clusters.
+        for type_url in _in_push_order(snapshot.type_urls | old.type_urls):
+            changed = snapshot.changed_names(old, type_url)
+            if changed:
+                self._wake(type_url, changed)
+        _log.debug("xds.published", **_counts(snapshot))
+
+    def update(self, type_url: str, changes: Mapping[str, Resource | None]) -> None:
+        """Replace or remove (``None``) some resources of one type: the EDS fast path."""
+        if self._snapshot is None:
+            raise RuntimeError("update before the first publish")
+        old = self._snapshot
+        self._snapshot = old.with_changes(type_url, changes)
+        self.metrics.snapshots.labels(kind="endpoints").inc()
+        changed = self._snapshot.changed_names(old, type_url)
+        if changed:
+            self._wake(type_url, changed)
+
+    def _wake(self, type_url: str, changed: frozenset[str]) -> None:
+        for watcher in list(self._wildcard.get(type_url, ())):
+            watcher.notify(type_url, changed)
+        by_name = self._named.get(type_url)
+        if not by_name:
+            return
+        hits: dict[Watcher, set[str]] = {}
+        for name in changed:
+            for watcher in by_name.get(name, ()):
+                hits.setdefault(watcher, set()).add(name)
+        for watcher, names in hits.items():
+            watcher.notify(type_url, frozenset(names))
+
+    # -- watches ----------------------------------------------------------------------------
+
+    def set_interest(self, watcher: Watcher, type_url: str, names: frozenset[str] | None) -> None:
+        """Watch ``names`` of ``type_url`` (``None``: every name) instead of what was watched."""
+        interest = self._interest.setdefault(watcher, {})
+        self._drop(watcher, type_url, interest.get(type_url, frozenset()))
+        interest[type_url] = names
+        if names is None:
+            self._wildcard.setdefault(type_url, set()).add(watcher)
+            return
+        by_name = self._named.setdefault(type_url, {})
+        for name in names:
+            by_name.setdefault(name, set()).add(watcher)
+
+    def unwatch(self, watcher: Watcher) -> None:
+        for type_url, names in self._interest.pop(watcher, {}).items():
+            self._drop(watcher, type_url, names)
+
+    def _drop(self, watcher: Watcher, type_url: str, names: frozenset[str] | None) -> None:
+        if names is None:
+            self._wildcard.get(type_url, set()).discard(watcher)
+            return
+        by_name = self._named.get(type_url, {})
+        for name in names:
+            watchers = by_name.get(name)
+            if watchers is not None:
+                watchers.discard(watcher)
+                if not watchers:
+                    del by_name[name]
+
+    # -- NACKs ------------------------------------------------------------------------------
+
+    def record_nack(self, node_id: str, nack: Nack, log: Any = None) -> NackRecord:
+        """Remember, log and count a NACK; ``log`` is the stream's bound logger."""
+        record = NackRecord(
+            node_id=node_id,
+            type_url=nack.type_url,
+            version=nack.version,
+            message=nack.message,
+            code=nack.code,
+            time=self._clock(),
+        )
+        self._nacks.append(record)
+        type_name = TYPE_NAMES.get(nack.type_url, nack.type_url)
+        self.metrics.nacks.labels(type=type_name).inc()
+        (log if log is not None else _log).warning(
+            "xds.nack",
+            node_id=node_id,
+            type=type_name,
+            version=nack.version,
+            nonce=nack.nonce,
+            code=nack.code,
+            error=nack.message,
+        )
+        return record
+
+    def nacks(self) -> tuple[NackRecord, ...]:
+        """The most recent NACKs, oldest first."""
+        return tuple(self._nacks)
+
+
+def _counts(snapshot: Snapshot) -> dict[str, int]:
+    return {TYPE_NAMES.get(t, t): len(snapshot.resources(t)) for t in sorted(snapshot.type_urls)}
+
+
+def _in_push_order(type_urls: frozenset[str]) -> list[str]:
+    rank = {t: i for i, t in enumerate(PUSH_ORDER)}
+    return sorted(type_urls, key=lambda t: (rank.get(t, len(rank)), t))
