@@ -1,7 +1,9 @@
 """Durations as users write them in annotations and IngressRoutes: Go syntax, plus `infinity`.
 
 `parse_duration("1m30s") == 90.0`; `"infinity"` (and Contour's `"infinite"`) give `INFINITE`.
-Anything else raises `ValueError` with a message fit for a status or a log line.
+Anything else raises `ValueError` with a message fit for a status or a log line, including
+durations longer than Go's maximum (about 292 years), which Go rejects too and which would not fit
+an Envoy `Duration`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from controlplane.dag.types import INFINITE
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _INFINITE_WORDS = frozenset({"infinity", "infinite"})
+_MAX_SECONDS = (2**63 - 1) / 1e9
 
 
 def parse_duration(text: str) -> float:
@@ -29,4 +32,6 @@ def parse_duration(text: str) -> float:
         position = match.end()
     if position != len(value) or not value:
         raise ValueError(f'"{text}" is not a duration (examples: 500ms, 10s, 1m30s, infinity)')
+    if total > _MAX_SECONDS:
+        raise ValueError(f'"{text}" is too long a duration (at most about 292 years)')
     return total

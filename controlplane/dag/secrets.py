@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from controlplane.dag.types import TLSSecret
@@ -29,7 +30,7 @@ def _parses_as_certificates(pem: bytes) -> bool:
 def _parses_as_private_key(pem: bytes) -> bool:
     try:
         load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         return False
     return True
 

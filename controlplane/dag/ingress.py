@@ -1,0 +1,473 @@
+"""`build_ingresses(objects, options) -> DAG`: the virtual hosts that Ingresses ask for.
+
+Ingress has no status of ours, so everything wrong with one is a log-only `Problem` naming the
+field at fault, and a fault costs as little as it can: a bad path drops that path, a bad host that
+rule, a bad certificate the HTTPS side of its hosts. Nothing here raises on any input.
+
+How an Ingress becomes routes:
+
+- A rule's `host` is a virtual host on the plain listener (lowercased: DNS names are
+  case-insensitive and Envoy refuses two virtual hosts with one domain); host-less rules and
+  `spec.defaultBackend` go to the catch-all `*`. The default backend is a plain prefix `/`, so it
+  catches everything no more specific route takes.
+- `pathType: Exact` is an exact match, `Prefix` a match by whole segments (`/foo` and `/foo/`
+  match `/foo`, `/foo/` and `/foo/bar`, never `/foobar`), `ImplementationSpecific` a plain string
+  prefix, as Contour did. A missing path is `/`.
+- Within a host, routes are ordered most specific first: exact matches, then longer prefixes
+  before shorter ones, a segment prefix before a string prefix of the same text (it matches a
+  subset), then by text. Hosts are ordered by name with `*` last.
+
+Who wins when two paths ask for the same host and match (a segment prefix `/` and a string prefix
+`/` are the same match: both take every path): rules go first, default backends after them
+(a default backend is for what no rule matches); within each, the oldest Ingress (creation time,
+then namespace, then name) wins, and within one Ingress the first path. Only a usable path (valid,
+with a backend that resolves) claims its match, so a broken path never shadows a working one. The
+loser is dropped with a Problem naming the winner.
+
+TLS: each `spec.tls` entry's hosts are served on the TLS listener with its Secret (see
+`ingress_tls` for cross-namespace references) when they also have routes, from this Ingress or
+another; the HTTPS side serves every route of the host, whatever the annotations say about plain
+HTTP. When two Ingresses give one host different certificates (or minimum versions), the oldest
+usable one wins. A bad certificate costs the host its HTTPS side only.
+
+Annotations (see `ingress_annotations`) shape the plain listener per Ingress:
+`force-ssl-redirect: "true"` turns the routes of the hosts the Ingress lists under `spec.tls` into
+redirects to HTTPS (even when the certificate is unusable: the user asked that the host never be
+served in clear text); `allow-http: "false"` removes the Ingress's other routes from the plain
+listener (its redirects stay, as in Contour).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from controlplane.dag.classes import class_matches
+from controlplane.dag.ingress_annotations import WEBSOCKET_ROUTES, IngressPolicy, ingress_policy
+from controlplane.dag.ingress_tls import ingress_secret
+from controlplane.dag.options import BuildOptions
+from controlplane.dag.services import Resolved, ServiceError, resolve_cluster
+from controlplane.dag.types import (
+    DAG,
+    Cluster,
+    PathMatch,
+    PathMatchKind,
+    Problem,
+    Route,
+    SecureVirtualHost,
+    TLSSecret,
+    TLSVersion,
+    VirtualHost,
+    WeightedCluster,
+)
+from controlplane.model import Ingress, ObjectSet
+from controlplane.model.networking import IngressBackend
+
+__all__ = [
+    "CATCH_ALL",
+    "build_ingresses",
+    "host_order",
+    "normal_host",
+    "path_match",
+    "route_order",
+]
+
+CATCH_ALL = "*"
+DEFAULT_BACKEND = "spec.defaultBackend"
+PATH_TYPES = {
+    "Exact": PathMatchKind.EXACT,
+    "Prefix": PathMatchKind.SEGMENT_PREFIX,
+    "ImplementationSpecific": PathMatchKind.PREFIX,
+}
+_KIND_ORDER = {PathMatchKind.EXACT: 0, PathMatchKind.SEGMENT_PREFIX: 1, PathMatchKind.PREFIX: 2}
+_LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*")
+_MAX_HOST_LENGTH = 253
+# `?` and `#` never reach a path match (Envoy strips the query) and Envoy rejects them in a
+# segment prefix, which would fail the whole route configuration; nor can a request path hold
+# whitespace or control characters.
+_BAD_PATH_CHARACTER = re.compile(r"[?#\s\x00-\x1f\x7f]")
+
+
+def host_order(fqdn: str) -> tuple[bool, str]:
+    """Sort key for virtual hosts: by name, the `*` catch-all last."""
+    return (fqdn == CATCH_ALL, fqdn)
+
+
+def route_order(route: Route) -> tuple[int, int, int, str]:
+    """Sort key for routes: most specific first (see the module docstring)."""
+    match = route.match
+    return (*match.specificity, _KIND_ORDER[match.kind], match.value)
+
+
+def _claim_key(host: str, match: PathMatch) -> tuple[str, PathMatchKind, str]:
+    if match.kind is PathMatchKind.SEGMENT_PREFIX and match.value == "/":
+        return (host, PathMatchKind.PREFIX, "/")
+    return (host, match.kind, match.value)
+
+
+def _describe(host: str, match: PathMatch) -> str:
+    kinds = {
+        PathMatchKind.EXACT: "exact path",
+        PathMatchKind.SEGMENT_PREFIX: "path prefix",
+        PathMatchKind.PREFIX: "string prefix",
+    }
+    return f'host "{host}" {kinds[match.kind]} "{match.value}"'
+
+
+def normal_host(raw: str) -> str | None:
+    """`raw` lowercased if it is a DNS name, optionally `*.`-prefixed; else None."""
+    host = raw.strip().lower()
+    if len(host) > _MAX_HOST_LENGTH or not _HOST.fullmatch(host):
+        return None
+    return host
+
+
+def path_match(path: str | None, path_type: str) -> PathMatch | tuple[str, str]:
+    """The match for an Ingress path, or (`path`|`pathType`, reason) when there is none."""
+    kind = PATH_TYPES.get(path_type)
+    if kind is None:
+        return "pathType", f'"{path_type}" is not one of {", ".join(PATH_TYPES)}; path ignored'
+    value = path or "/"
+    if not value.startswith("/"):
+        return "path", f'"{value}" does not start with "/"; path ignored'
+    if _BAD_PATH_CHARACTER.search(value):
+        return "path", f'"{value}" holds "?", "#", whitespace or control characters; ignored'
+    if kind is PathMatchKind.SEGMENT_PREFIX:
+        value = value.rstrip("/") or "/"
+    return PathMatch(kind, value)
+
+
+@dataclass(frozen=True, slots=True)
+class _RouteClaim:
+    """A usable path of one Ingress, before conflicts are settled."""
+
+    ingress: Ingress
+    field: str
+    host: str
+    route: Route
+    redirect: bool
+    """On the plain listener, answer with a redirect to HTTPS."""
+    plain: bool
+    """Serve the route on the plain listener (when not redirecting)."""
+
+    @property
+    def key(self) -> tuple[str, PathMatchKind, str]:
+        return _claim_key(self.host, self.route.match)
+
+    def plain_route(self) -> Route | None:
+        if self.redirect:
+            return Route(self.route.match, https_redirect=True)
+        return self.route if self.plain else None
+
+
+@dataclass(frozen=True, slots=True)
+class _TLSClaim:
+    ingress: Ingress
+    field: str
+    """`spec.tls[i].hosts[j]`"""
+    host: str
+    secret: TLSSecret
+    minimum_tls_version: TLSVersion
+
+
+class _Problems:
+    """Problems in the order found, each once (a Service used by many paths is reported once)."""
+
+    def __init__(self) -> None:
+        self._found: dict[Problem, None] = {}
+
+    def add(self, ingress: Ingress, field: str, reason: str) -> None:
+        self._found.setdefault(
+            Problem(ingress.KIND, ingress.namespace, ingress.name, field, reason)
+        )
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        for problem in problems:
+            self._found.setdefault(problem)
+
+    def result(self) -> tuple[Problem, ...]:
+        return tuple(self._found)
+
+
+class _Backends:
+    """`resolve_cluster`, once per Service port and build however many paths name it."""
+
+    def __init__(self, objects: ObjectSet, options: BuildOptions) -> None:
+        self.objects, self.options = objects, options
+        self._resolved: dict[tuple[str, str, int | str], Resolved | ServiceError] = {}
+
+    def resolve(self, namespace: str, name: str, port: int | str) -> Resolved | ServiceError:
+        """The cluster for a backend, or the error saying why there is none."""
+        key = (namespace, name, port)
+        if key not in self._resolved:
+            try:
+                self._resolved[key] = resolve_cluster(
+                    self.objects, self.options, namespace, name, port
+                )
+            except ServiceError as error:
+                self._resolved[key] = error
+        return self._resolved[key]
+
+
+class _IngressReader:
+    """Turns one Ingress into route and TLS claims, reporting what it cannot use."""
+
+    def __init__(self, backends: _Backends, ingress: Ingress, problems: _Problems) -> None:
+        self.backends = backends
+        self.objects = backends.objects
+        self.options = backends.options
+        self.ingress = ingress
+        self.problems = problems
+        policy, policy_problems = ingress_policy(ingress)
+        problems.extend(policy_problems)
+        self.policy: IngressPolicy = policy
+        self.tls_hosts: set[str] = set()
+        """Every valid host listed under `spec.tls`, usable certificate or not."""
+        self.tls: list[_TLSClaim] = []
+        self.rules: list[_RouteClaim] = []
+        self.default: _RouteClaim | None = None
+        self._websocket_used: set[str] = set()
+
+    def read(self) -> None:
+        self._read_tls()
+        self._read_rules()
+        self._read_default_backend()
+        annotations = self.ingress.metadata.annotations
+        for path in sorted(self.policy.websocket_paths - self._websocket_used):
+            name = next(name for name in WEBSOCKET_ROUTES if name in annotations)
+            self.problems.add(
+                self.ingress,
+                f"metadata.annotations[{name}]",
+                f'"{path}" matches no path of this Ingress; ignored',
+            )
+
+    def _read_tls(self) -> None:
+        for index, tls in enumerate(self.ingress.spec.tls):
+            field = f"spec.tls[{index}]"
+            hosts = []
+            for host_index, raw in enumerate(tls.hosts):
+                host = normal_host(raw)
+                if host is None:
+                    self.problems.add(
+                        self.ingress,
+                        f"{field}.hosts[{host_index}]",
+                        f'"{raw}" is not a DNS name (or *.name); ignored',
+                    )
+                    continue
+                hosts.append((f"{field}.hosts[{host_index}]", host))
+            if not tls.hosts:
+                self.problems.add(self.ingress, f"{field}.hosts", "lists no hosts; ignored")
+            self.tls_hosts.update(host for _, host in hosts)
+            secret = self._secret(field, tls.secret_name)
+            if secret is None:
+                continue
+            self.tls.extend(
+                _TLSClaim(self.ingress, host_field, host, secret, self.policy.minimum_tls_version)
+                for host_field, host in hosts
+            )
+
+    def _secret(self, field: str, secret_name: str | None) -> TLSSecret | None:
+        if not secret_name:
+            self.problems.add(
+                self.ingress, f"{field}.secretName", "is not set; these hosts get no HTTPS"
+            )
+            return None
+        found = ingress_secret(self.objects, self.ingress.namespace, secret_name)
+        if isinstance(found, str):
+            self.problems.add(
+                self.ingress, f"{field}.secretName", f"{found}; these hosts get no HTTPS"
+            )
+            return None
+        return found
+
+    def _read_rules(self) -> None:
+        for index, rule in enumerate(self.ingress.spec.rules):
+            host = CATCH_ALL
+            if rule.host:
+                normal = normal_host(rule.host)
+                if normal is None:
+                    self.problems.add(
+                        self.ingress,
+                        f"spec.rules[{index}].host",
+                        f'"{rule.host}" is not a DNS name (or *.name); rule ignored',
+                    )
+                    continue
+                host = normal
+            if rule.http is None:
+                continue
+            for path_index, path in enumerate(rule.http.paths):
+                field = f"spec.rules[{index}].http.paths[{path_index}]"
+                match = path_match(path.path, path.path_type)
+                if isinstance(match, tuple):
+                    self.problems.add(self.ingress, f"{field}.{match[0]}", match[1])
+                    continue
+                written = path.path or "/"
+                claim = self._claim(field, f"{field}.backend", host, written, match, path.backend)
+                if claim is not None:
+                    self.rules.append(claim)
+
+    def _read_default_backend(self) -> None:
+        backend = self.ingress.spec.default_backend
+        if backend is None:
+            return
+        match = PathMatch(PathMatchKind.PREFIX, "/")
+        self.default = self._claim(DEFAULT_BACKEND, DEFAULT_BACKEND, CATCH_ALL, "/", match, backend)
+
+    def _claim(
+        self,
+        field: str,
+        backend_field: str,
+        host: str,
+        written: str,
+        match: PathMatch,
+        backend: IngressBackend,
+    ) -> _RouteClaim | None:
+        websocket = self.policy.is_websocket(written, match.value)
+        if websocket:
+            self._websocket_used.update({written, match.value})
+        cluster = self._cluster(backend_field, backend)
+        if cluster is None:
+            return None
+        route = Route(
+            match,
+            clusters=(WeightedCluster(cluster),),
+            websocket=websocket,
+            timeout_seconds=self.policy.timeout_seconds,
+            retry=self.policy.retry,
+        )
+        redirect = self.policy.force_ssl_redirect and host in self.tls_hosts
+        return _RouteClaim(self.ingress, field, host, route, redirect, self.policy.allow_http)
+
+    def _cluster(self, field: str, backend: IngressBackend) -> Cluster | None:
+        service = backend.service
+        if service is None:
+            self.problems.add(
+                self.ingress, field, "names no service (resource backends are not supported)"
+            )
+            return None
+        port = service.port.ref
+        if port is None:
+            self.problems.add(
+                self.ingress, f"{field}.service.port", "has neither a number nor a name"
+            )
+            return None
+        resolved = self.backends.resolve(self.ingress.namespace, service.name, port)
+        if isinstance(resolved, ServiceError):
+            self.problems.add(
+                self.ingress, f"{field}.service.{self._faulty(service.name)}", str(resolved)
+            )
+            return None
+        self.problems.extend(resolved.problems)
+        return resolved.cluster
+
+    def _faulty(self, service_name: str) -> str:
+        """Which of `service.name` and `service.port` made a backend unresolvable."""
+        service = self.objects.services.get((self.ingress.namespace, service_name))
+        if service is None:
+            return "name"
+        if service.is_external_name and (
+            not self.options.enable_external_name_services or not service.spec.external_name
+        ):
+            return "name"
+        return "port"
+
+
+def _settle_routes(
+    readers: list[_IngressReader], problems: _Problems
+) -> dict[str, list[_RouteClaim]]:
+    """The winning claim of every (host, match), grouped by host (see the module docstring)."""
+    winners: dict[tuple[str, PathMatchKind, str], _RouteClaim] = {}
+    rules = [claim for reader in readers for claim in reader.rules]
+    defaults = [reader.default for reader in readers if reader.default is not None]
+    for claim in [*rules, *defaults]:
+        winner = winners.setdefault(claim.key, claim)
+        if winner is claim:
+            continue
+        if winner.ingress is claim.ingress:
+            by = f"{winner.field} of this Ingress"
+        else:
+            by = f"Ingress {winner.ingress.namespace}/{winner.ingress.name} ({winner.field})"
+        if claim.field == DEFAULT_BACKEND and winner.field != DEFAULT_BACKEND:
+            why = "rules take precedence over default backends"
+        elif winner.ingress is claim.ingress:
+            why = "the first path wins"
+        else:
+            why = "the oldest Ingress wins (then the first by namespace/name)"
+        problems.add(
+            claim.ingress,
+            claim.field,
+            f"{_describe(claim.host, claim.route.match)} is already served by {by}: "
+            f"{why}; this one is ignored",
+        )
+    by_host: dict[str, list[_RouteClaim]] = defaultdict(list)
+    for claim in winners.values():
+        by_host[claim.host].append(claim)
+    return by_host
+
+
+def _settle_tls(readers: list[_IngressReader], problems: _Problems) -> dict[str, _TLSClaim]:
+    """The certificate and minimum TLS version of each host: the oldest Ingress's."""
+    winners: dict[str, _TLSClaim] = {}
+    for claim in (claim for reader in readers for claim in reader.tls):
+        winner = winners.setdefault(claim.host, claim)
+        same = (winner.secret, winner.minimum_tls_version) == (
+            claim.secret,
+            claim.minimum_tls_version,
+        )
+        if winner is claim or same:
+            continue
+        secret = f"Secret [{winner.secret.namespace}/{winner.secret.name}]"
+        problems.add(
+            claim.ingress,
+            claim.field,
+            f'host "{claim.host}" is already served over TLS by Ingress '
+            f"{winner.ingress.namespace}/{winner.ingress.name} ({winner.field}) with {secret}, "
+            f"minimum TLS {winner.minimum_tls_version.value}: the oldest Ingress wins; "
+            "this one is ignored",
+        )
+    return winners
+
+
+def build_ingresses(objects: ObjectSet, options: BuildOptions) -> DAG:
+    """The virtual hosts (plain and TLS) and problems of every Ingress of our class."""
+    problems = _Problems()
+    ours = (
+        ingress
+        for ingress in objects.ingresses.values()
+        if class_matches(
+            ingress.metadata.annotations, ingress.spec.ingress_class_name, objects, options
+        )
+    )
+    backends = _Backends(objects, options)
+    readers = []
+    for ingress in sorted(ours, key=lambda ingress: ingress.age_key):
+        reader = _IngressReader(backends, ingress, problems)
+        reader.read()
+        readers.append(reader)
+    routes_by_host = _settle_routes(readers, problems)
+    tls_by_host = _settle_tls(readers, problems)
+
+    virtual_hosts, secure_virtual_hosts = [], []
+    for host in sorted(routes_by_host, key=host_order):
+        claims = sorted(routes_by_host[host], key=lambda claim: route_order(claim.route))
+        plain = tuple(route for claim in claims if (route := claim.plain_route()) is not None)
+        if plain:
+            virtual_hosts.append(VirtualHost(host, plain))
+        tls = tls_by_host.get(host)
+        if tls is not None:
+            secure_virtual_hosts.append(
+                SecureVirtualHost(
+                    host,
+                    routes=tuple(claim.route for claim in claims),
+                    secret=tls.secret,
+                    minimum_tls_version=tls.minimum_tls_version,
+                )
+            )
+    return DAG(
+        virtual_hosts=tuple(virtual_hosts),
+        secure_virtual_hosts=tuple(secure_virtual_hosts),
+        problems=problems.result(),
+    )
