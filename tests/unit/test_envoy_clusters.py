@@ -1,0 +1,201 @@
+"""DAG clusters → Envoy clusters, and TLS secrets → SDS secrets: one row per feature."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from controlplane.dag.types import (
+    CircuitBreakers,
+    Cluster,
+    HealthCheck,
+    LoadBalancerPolicy,
+    TLSSecret,
+    UpstreamProtocol,
+    UpstreamValidation,
+)
+from controlplane.envoy.clusters import clusters
+from controlplane.envoy.jsonview import message_json
+from controlplane.envoy.options import Shared, TranslateOptions
+from controlplane.envoy.secrets import secrets
+
+SHARED = Shared.of(TranslateOptions())
+ADS = {"ads": {}, "resource_api_version": "V3"}
+HTTP2 = {
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "explicit_http_config": {"http2_protocol_options": {}},
+    }
+}
+UPSTREAM_TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+CA = b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
+
+
+def as_json(value: Cluster) -> dict[str, Any]:
+    (message,) = clusters([value], SHARED).values()
+    return message_json(message)
+
+
+def eds(value: Cluster, **extra: Any) -> dict[str, Any]:
+    """The JSON of a plain EDS cluster for `value`, plus `extra` fields."""
+    return {
+        "name": value.name,
+        "alt_stat_name": f"{value.namespace}_{value.service}_{value.port}",
+        "type": "EDS",
+        "eds_cluster_config": {"eds_config": ADS, "service_name": value.eds_name},
+        "connect_timeout": "2s",
+        **extra,
+    }
+
+
+def tls(common: dict[str, Any] | None = None, sni: str | None = None) -> dict[str, Any]:
+    context: dict[str, Any] = {"@type": UPSTREAM_TLS, "common_tls_context": common or {}}
+    if sni:
+        context["sni"] = sni
+    return {"name": "envoy.transport_sockets.tls", "typed_config": context}
+
+
+PLAIN = Cluster("default", "kuard", 80, port_name="http")
+LEAST = Cluster("default", "kuard", 80, load_balancer=LoadBalancerPolicy.WEIGHTED_LEAST_REQUEST)
+RANDOM = Cluster("default", "kuard", 80, load_balancer=LoadBalancerPolicy.RANDOM)
+COOKIE = Cluster("default", "kuard", 80, load_balancer=LoadBalancerPolicy.COOKIE)
+CHECKED = Cluster("default", "kuard", 80, health_check=HealthCheck("/healthz", interval_seconds=7))
+BREAKERS = Cluster(
+    "default", "kuard", 80, circuit_breakers=CircuitBreakers(max_connections=5, max_retries=2)
+)
+H2C = Cluster("default", "grpc", 9000, protocol=UpstreamProtocol.H2C)
+H2 = Cluster("default", "grpc", 9443, protocol=UpstreamProtocol.H2)
+TLS = Cluster("default", "secure", 443, protocol=UpstreamProtocol.TLS)
+VALIDATED = Cluster(
+    "default",
+    "secure",
+    443,
+    protocol=UpstreamProtocol.TLS,
+    validation=UpstreamValidation(CA, "backend.local"),
+)
+EXTERNAL = Cluster(
+    "default", "ext", 443, protocol=UpstreamProtocol.TLS, external_name="example.com"
+)
+
+CLUSTER_ROWS = [
+    pytest.param(PLAIN, eds(PLAIN), id="round-robin-default"),
+    pytest.param(LEAST, eds(LEAST, lb_policy="LEAST_REQUEST"), id="least-request"),
+    pytest.param(RANDOM, eds(RANDOM, lb_policy="RANDOM"), id="random"),
+    pytest.param(COOKIE, eds(COOKIE, lb_policy="RING_HASH"), id="cookie-ring-hash"),
+    pytest.param(
+        CHECKED,
+        eds(
+            CHECKED,
+            health_checks=[
+                {
+                    "timeout": "2s",
+                    "interval": "7s",
+                    "unhealthy_threshold": 3,
+                    "healthy_threshold": 2,
+                    "http_health_check": {
+                        "host": "contour-envoy-healthcheck",
+                        "path": "/healthz",
+                    },
+                }
+            ],
+        ),
+        id="health-check",
+    ),
+    pytest.param(
+        BREAKERS,
+        eds(BREAKERS, circuit_breakers={"thresholds": [{"max_connections": 5, "max_retries": 2}]}),
+        id="circuit-breakers",
+    ),
+    pytest.param(H2C, eds(H2C, typed_extension_protocol_options=HTTP2), id="h2c"),
+    pytest.param(
+        H2,
+        eds(
+            H2,
+            typed_extension_protocol_options=HTTP2,
+            transport_socket=tls({"alpn_protocols": ["h2"]}),
+        ),
+        id="h2-tls",
+    ),
+    pytest.param(TLS, eds(TLS, transport_socket=tls()), id="tls"),
+    pytest.param(
+        VALIDATED,
+        eds(
+            VALIDATED,
+            transport_socket=tls(
+                {
+                    "validation_context": {
+                        "trusted_ca": {"inline_bytes": base64.b64encode(CA).decode()},
+                        "match_typed_subject_alt_names": [
+                            {"san_type": "DNS", "matcher": {"exact": "backend.local"}}
+                        ],
+                    }
+                }
+            ),
+        ),
+        id="validation",
+    ),
+    pytest.param(
+        EXTERNAL,
+        {
+            "name": EXTERNAL.name,
+            "alt_stat_name": "default_ext_443",
+            "type": "STRICT_DNS",
+            "dns_lookup_family": "V4_PREFERRED",
+            "connect_timeout": "2s",
+            "load_assignment": {
+                "cluster_name": EXTERNAL.name,
+                "endpoints": [
+                    {
+                        "lb_endpoints": [
+                            {
+                                "endpoint": {
+                                    "address": {
+                                        "socket_address": {
+                                            "address": "example.com",
+                                            "port_value": 443,
+                                        }
+                                    }
+                                }
+                            }
+                        ]
+                    }
+                ],
+            },
+            "transport_socket": tls(sni="example.com"),
+        },
+        id="external-name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), CLUSTER_ROWS)
+def test_cluster(value: Cluster, expected: dict[str, Any]) -> None:
+    assert as_json(value) == expected
+
+
+def test_clusters_sorted_by_name() -> None:
+    values = [RANDOM, PLAIN, H2C, EXTERNAL]
+    assert list(clusters(values, SHARED)) == sorted(v.name for v in values)
+
+
+def test_separate_mode_eds_source() -> None:
+    shared = Shared.of(TranslateOptions(xds_mode="separate"))
+    (message,) = clusters([PLAIN], shared).values()
+    source = message.eds_cluster_config.eds_config
+    assert source.api_config_source.grpc_services[0].envoy_grpc.cluster_name == "xds_cluster"
+
+
+def test_secret() -> None:
+    value = TLSSecret("default", "tls", b"CERT", b"KEY")
+    other = TLSSecret("default", "another", b"CERT2", b"KEY2")
+    result = secrets([value, other])
+    assert list(result) == sorted([value.sds_name, other.sds_name])
+    assert message_json(result[value.sds_name]) == {
+        "name": value.sds_name,
+        "tls_certificate": {
+            "certificate_chain": {"inline_bytes": base64.b64encode(b"CERT").decode()},
+            "private_key": {"inline_bytes": base64.b64encode(b"KEY").decode()},
+        },
+    }
