@@ -84,6 +84,7 @@ class Runtime:
         self.last_build: BuildReport | None = None
         self._eds_by_service: dict[NamespacedName, tuple[tuple[str, str], ...]] = {}
         self._problems: set[Problem] = set()
+        self._published: dict[str, dict[str, Resource]] = {}
         self._sources_pending = 0
         self._synced = asyncio.Event()
         self.ready = asyncio.Event()
@@ -166,7 +167,23 @@ class Runtime:
             log.info("controlplane.ready")
 
     def snapshot_for(self, dag: DAG, objects: ObjectSet) -> Snapshot:
-        return Snapshot.build(self.translator.translate(dag, objects))
+        """Translate and wrap; a resource whose bytes are the very object published last time
+        keeps its Resource (no re-hash, no re-framing): the translator hands back the same
+        bytes object for everything it did not re-translate."""
+        tables: dict[str, dict[str, Resource]] = {}
+        for type_url, bodies in self.translator.translate(dag, objects).items():
+            previous = self._published.get(type_url, {})
+            table: dict[str, Resource] = {}
+            for name, body in bodies.items():
+                old = previous.get(name)
+                table[name] = (
+                    old
+                    if old is not None and old.body is body
+                    else Resource.from_body(type_url, name, body)
+                )
+            tables[type_url] = table
+        self._published = tables
+        return Snapshot.build(tables)
 
     def _remember_eds_names(self, dag: DAG) -> None:
         by_service: dict[NamespacedName, set[tuple[str, str]]] = {}

@@ -91,6 +91,8 @@ class Store:
     def __init__(self) -> None:
         self._objects: dict[str, dict[NamespacedName, KubeObject]] = {}
         self._slices: dict[NamespacedName, dict[str, EndpointSlice]] = {}
+        self._slice_tuples: dict[NamespacedName, tuple[EndpointSlice, ...]] = {}
+        """Sorted slices per Service, rebuilt only for Services whose slices changed."""
         self._listeners: list[Listener] = []
 
     def subscribe(self, listener: Listener) -> None:
@@ -166,15 +168,25 @@ class Store:
         return changes
 
     def _index_slice(self, old: KubeObject | None, new: EndpointSlice | None) -> None:
+        touched: list[NamespacedName] = []
         if isinstance(old, EndpointSlice) and old.service_name:
-            slices = self._slices.get((old.namespace, old.service_name), {})
-            slices.pop(old.name, None)
+            service = (old.namespace, old.service_name)
+            self._slices.get(service, {}).pop(old.name, None)
+            touched.append(service)
         if new is not None and new.service_name:
-            self._slices.setdefault((new.namespace, new.service_name), {})[new.name] = new
+            service = (new.namespace, new.service_name)
+            self._slices.setdefault(service, {})[new.name] = new
+            touched.append(service)
+        for service in touched:
+            by_name = self._slices.get(service, {})
+            if by_name:
+                self._slice_tuples[service] = tuple(by_name[name] for name in sorted(by_name))
+            else:
+                self._slices.pop(service, None)
+                self._slice_tuples.pop(service, None)
 
     def slices_for(self, namespace: str, service: str) -> tuple[EndpointSlice, ...]:
-        by_name = self._slices.get((namespace, service), {})
-        return tuple(by_name[name] for name in sorted(by_name))
+        return self._slice_tuples.get((namespace, service), ())
 
     def endpoints_for(self, namespace: str, service: str) -> Endpoints | None:
         found = self.get(Endpoints.KIND, namespace, service)
@@ -193,10 +205,6 @@ class Store:
             ingress_classes=kind(IngressClass.KIND),
             ingress_routes=kind(IngressRoute.KIND),
             certificate_delegations=kind(TLSCertificateDelegation.KIND),
-            endpoint_slices={
-                service: tuple(slices[name] for name in sorted(slices))
-                for service, slices in self._slices.items()
-                if slices
-            },
+            endpoint_slices=dict(self._slice_tuples),
             endpoints=kind(Endpoints.KIND),
         )

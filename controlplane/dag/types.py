@@ -18,6 +18,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 
 def short_hash(*parts: object) -> str:
@@ -254,7 +255,7 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class DAG:
+class DAG:  # not slotted: clusters() and secrets() are cached on the instance
     """The result of one build: hosts for each listener, statuses, and log-only problems."""
 
     virtual_hosts: tuple[VirtualHost, ...] = ()
@@ -264,6 +265,10 @@ class DAG:
 
     def clusters(self) -> tuple[Cluster, ...]:
         """Every cluster any route or TCP proxy uses, unique, sorted by Envoy name."""
+        return self._clusters
+
+    @cached_property
+    def _clusters(self) -> tuple[Cluster, ...]:
         seen: dict[str, Cluster] = {}
         routes = [route for host in self.virtual_hosts for route in host.routes]
         routes += [route for host in self.secure_virtual_hosts for route in host.routes]
@@ -277,5 +282,9 @@ class DAG:
 
     def secrets(self) -> tuple[TLSSecret, ...]:
         """Every TLS secret a secure host serves, unique, sorted by SDS name."""
+        return self._secrets
+
+    @cached_property
+    def _secrets(self) -> tuple[TLSSecret, ...]:
         seen = {h.secret.sds_name: h.secret for h in self.secure_virtual_hosts if h.secret}
         return tuple(seen[name] for name in sorted(seen))

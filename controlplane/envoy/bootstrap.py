@@ -108,7 +108,10 @@ def resource_config_source(mode: XdsMode) -> dict[str, Any]:
 
 
 def _dynamic_resources(mode: XdsMode) -> dict[str, Any]:
-    source = resource_config_source(mode)
+    # initial_fetch_timeout 0s: wait for the controller however long it takes. Envoy's default
+    # (15 s) would turn it LIVE with an empty configuration when the controller is slow to come
+    # up, and it would then answer 404 to everything instead of staying unready.
+    source = {**resource_config_source(mode), "initial_fetch_timeout": "0s"}
     dynamic: dict[str, Any] = {"lds_config": source, "cds_config": copy.deepcopy(source)}
     if mode != "separate":
         ads = _api_config_source("DELTA_GRPC" if mode == "delta" else "GRPC")

@@ -87,34 +87,51 @@ def length_delimited(number: int, payload: bytes) -> bytes:
 class _ValueCache(Generic[K]):
     """Encodings by DAG value, keeping only what the current generation used.
 
-    Entries are keyed by the value's hash, computed once per lookup: a frozen dataclass does not
-    cache its hash, and hashing a virtual host walks every route and cluster in it, so doing it
-    once instead of three times (get, then set into the next generation) is what keeps a warm
-    translation of 10,000 hosts cheap. A hit is confirmed with `==`; a hash collision between
-    two different values simply leaves the second one uncached.
+    Two lookups, cheapest first:
+    - by identity: a DAG value (or the host object a key was made from, its `anchor`) that is
+      the very object seen last time is a hit without hashing anything. An incremental DAG
+      build hands back the same objects for everything that did not change, so a warm
+      translation costs one dict lookup per value, not a walk of it. The entry holds the
+      anchor, so its id cannot be reused while it is a key.
+    - by value: entries are keyed by the value's hash, computed once per lookup (a frozen
+      dataclass does not cache its hash, and hashing a virtual host walks every route in it).
+      A hit is confirmed with `==`; a hash collision simply leaves the second value uncached.
     """
 
-    __slots__ = ("_current", "_next")
+    __slots__ = ("_current", "_ids_current", "_ids_next", "_next")
 
     def __init__(self) -> None:
         self._current: dict[int, tuple[K, bytes]] = {}
         self._next: dict[int, tuple[K, bytes]] = {}
+        self._ids_current: dict[int, tuple[object, int, K, bytes]] = {}
+        self._ids_next: dict[int, tuple[object, int, K, bytes]] = {}
 
-    def get(self, key: K) -> tuple[int, bytes | None]:
+    def get(self, key: K, anchor: object | None = None) -> tuple[int, bytes | None]:
+        anchor = key if anchor is None else anchor
+        for ids in (self._ids_next, self._ids_current):
+            hit = ids.get(id(anchor))
+            if hit is not None and hit[0] is anchor:
+                self._ids_next[id(anchor)] = hit
+                self._next.setdefault(hit[1], (hit[2], hit[3]))
+                return hit[1], hit[3]
         digest = hash(key)
         for generation in (self._next, self._current):
             entry = generation.get(digest)
             if entry is not None and entry[0] == key:
                 self._next[digest] = entry
+                self._ids_next[id(anchor)] = (anchor, digest, entry[0], entry[1])
                 return digest, entry[1]
         return digest, None
 
-    def put(self, digest: int, key: K, encoded: bytes) -> None:
+    def put(self, digest: int, key: K, encoded: bytes, anchor: object | None = None) -> None:
+        anchor = key if anchor is None else anchor
         self._next.setdefault(digest, (key, encoded))
+        self._ids_next[id(anchor)] = (anchor, digest, key, encoded)
 
     def end_generation(self) -> None:
         """Forget every entry the generation that just ended did not use."""
         self._current, self._next = self._next, {}
+        self._ids_current, self._ids_next = self._ids_next, {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +186,11 @@ class IncrementalTranslator:
         parts = [length_delimited(_ROUTE_CONFIGURATION_NAME, name.encode())]
         for host in sorted(hosts, key=lambda h: host_order(h.fqdn)):
             key = (host.fqdn, host.routes)
-            digest, encoded = self._hosts.get(key)
+            digest, encoded = self._hosts.get(key, anchor=host)
             if encoded is None:
                 body = virtual_host(host, self._shared).SerializeToString(deterministic=True)
                 encoded = length_delimited(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, body)
-                self._hosts.put(digest, key, encoded)
+                self._hosts.put(digest, key, encoded, anchor=host)
             parts.append(encoded)
         return b"".join(parts)
 

@@ -61,8 +61,10 @@ def test_dynamic_resources_per_mode(
 ) -> None:
     dynamic = render_bootstrap(mode=mode)["dynamic_resources"]
     assert dynamic.get("ads_config") == ads_config
-    assert dynamic["lds_config"] == source
-    assert dynamic["cds_config"] == source
+    # Envoy waits for the controller however long it takes instead of going LIVE empty.
+    waiting = {**source, "initial_fetch_timeout": "0s"}
+    assert dynamic["lds_config"] == waiting
+    assert dynamic["cds_config"] == waiting
     assert resource_config_source(mode) == source
 
 
