@@ -1,0 +1,301 @@
+"""Status writers against the Kubernetes API test server: one PATCH per real change, no rebuild
+from our own writes, leader gating, rate limiting, retries, and Ingress load balancer status."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from kube_support import eventually, ingress, ingress_route, install_crds, service
+from kubernetes_asyncio import client
+
+from controlplane.model import Ingress, IngressRoute
+from controlplane.sources.kube import INGRESS_ROUTES, INGRESSES, InformerOptions, KubeSource
+from controlplane.sources.kubeclient import MERGE_PATCH, request_json
+from controlplane.sources.status import (
+    IngressStatusWriter,
+    StatusUpdate,
+    StatusWriter,
+    TokenBucket,
+    WriterOptions,
+    parse_addresses,
+    parse_service_ref,
+)
+from controlplane.store import Change, Store
+from controlplane.testing.apiserver import TestApiServer
+
+FAST = InformerOptions(backoff_initial=0.05, backoff_max=0.2, missing_retry=0.2)
+VALID = {"currentStatus": "valid", "description": "valid IngressRoute", "observedGeneration": 1}
+ORPHANED = {
+    "currentStatus": "orphaned",
+    "description": "this IngressRoute is not part of a delegation chain from a root IngressRoute",
+    "observedGeneration": 1,
+}
+
+
+@dataclass
+class Harness:
+    server: TestApiServer
+    store: Store
+    changes: list[Change]
+
+    def patches(self, resource: str = "ingressroutes") -> int:
+        return self.server.request_count(verb="patch", resource=resource, subresource="status")
+
+    def stored_status(self, name: str) -> str | None:
+        """currentStatus of IngressRoute `name` as the informer's store has it."""
+        route = self.store.get("IngressRoute", "default", name)
+        assert isinstance(route, IngressRoute)
+        return route.status.current_status
+
+    def stored_addresses(self, name: str) -> list[Any]:
+        found = self.store.get("Ingress", "default", name)
+        assert isinstance(found, Ingress)
+        return list(found.status.load_balancer.ingress)
+
+    def status(self, name: str) -> dict[str, Any]:
+        obj = self.server.get_object("contour.heptio.com/v1beta1", "IngressRoute", name, "default")
+        return dict(obj.get("status") or {})
+
+
+@asynccontextmanager
+async def running(*tasks: Any) -> AsyncIterator[None]:
+    started = [asyncio.create_task(t) for t in tasks]
+    try:
+        yield
+    finally:
+        for task in started:
+            task.cancel()
+        for task in started:
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+
+@asynccontextmanager
+async def informed(
+    api: client.ApiClient, server: TestApiServer, routes: int = 1
+) -> AsyncIterator[Harness]:
+    """IngressRoutes `r0`..`rN` and Ingress `site` in the API server, informed into a store."""
+    install_crds(server)
+    for index in range(routes):
+        server.put_object(ingress_route(f"r{index}", f"r{index}.example.com"))
+    server.put_object(ingress("site"))
+    store = Store()
+    changes: list[Change] = []
+    source = KubeSource(api, store, options=FAST, resources=[INGRESS_ROUTES, INGRESSES])
+    synced = asyncio.Event()
+    async with running(source.run(synced)):
+        await asyncio.wait_for(synced.wait(), 5)
+        store.subscribe(changes.append)
+        server.reset_request_counts()
+        yield Harness(server, store, changes)
+
+
+def update(name: str, status: dict[str, Any]) -> StatusUpdate:
+    return StatusUpdate("default", name, status)
+
+
+async def quiet(seconds: float = 0.3) -> None:
+    """Long enough for a write and its watch event to happen, had there been one."""
+    await asyncio.sleep(seconds)
+
+
+async def test_status_is_written_once_per_real_change_and_causes_no_rebuild(
+    api: client.ApiClient, server: TestApiServer
+) -> None:
+    async with informed(api, server) as h:
+        writer = StatusWriter(api, store=h.store, leader=True)
+        async with running(writer.run()):
+            writer.submit([update("r0", VALID)])
+            writer.submit([update("r0", VALID)])  # again before the first write is back
+            await eventually(lambda: h.status("r0").get("currentStatus") == "valid")
+            await eventually(lambda: h.stored_status("r0") == "valid")
+            writer.submit([update("r0", VALID)])
+            writer.submit([update("r0", dict(VALID))])
+            await quiet()
+            assert h.patches() == 1
+
+            writer.submit([update("r0", ORPHANED)])
+            await eventually(lambda: h.status("r0").get("currentStatus") == "orphaned")
+            await quiet()
+            assert h.patches() == 2 and writer.writes == 2
+
+    assert h.status("r0") == {**ORPHANED, "conditions": []}
+    assert h.changes == []  # our own status writes come back as status-only updates
+
+
+async def test_a_status_changed_by_someone_else_is_put_back(
+    api: client.ApiClient, server: TestApiServer
+) -> None:
+    async with informed(api, server) as h:
+        writer = StatusWriter(api, store=h.store, leader=True)
+        async with running(writer.run()):
+            writer.submit([update("r0", VALID)])
+            await eventually(lambda: h.patches() == 1)
+            await request_json(
+                api,
+                "PATCH",
+                "/apis/contour.heptio.com/v1beta1/namespaces/default/ingressroutes/r0/status",
+                body={"status": {"currentStatus": "invalid"}},
+                content_type=MERGE_PATCH,
+            )
+            await eventually(lambda: h.stored_status("r0") == "invalid")
+            writer.submit([update("r0", VALID)])
+            await eventually(lambda: h.status("r0").get("currentStatus") == "valid")
+        assert h.patches() == 3  # ours, theirs, ours again
+
+
+async def test_conditions_are_compared_and_written(
+    api: client.ApiClient, server: TestApiServer
+) -> None:
+    warning = {"type": "Warning", "status": "True", "reason": "Deprecated", "message": "m"}
+    async with informed(api, server) as h:
+        writer = StatusWriter(api, store=h.store, leader=True)
+        async with running(writer.run()):
+            writer.submit([update("r0", {**VALID, "conditions": [warning]})])
+            await eventually(lambda: h.status("r0").get("conditions") == [warning])
+            writer.submit([update("r0", VALID)])  # no conditions now: the list is cleared
+            await eventually(lambda: h.status("r0").get("conditions") == [])
+            await quiet()
+            writer.submit([update("r0", {**VALID, "conditions": []})])
+            await quiet()
+        assert h.patches() == 2
+
+
+async def test_only_the_leader_writes_and_losing_leadership_stops_writes_at_once(
+    api: client.ApiClient, server: TestApiServer
+) -> None:
+    async with informed(api, server, routes=40) as h:
+        options = WriterOptions(rate=40, burst=1, concurrency=1)
+        writer = StatusWriter(api, store=h.store, options=options)
+        async with running(writer.run()):
+            writer.submit([update(f"r{i}", VALID) for i in range(40)])
+            await quiet(0.2)
+            assert h.patches() == 0 and writer.pending() == 40
+
+            writer.set_leader(True)
+            await eventually(lambda: h.patches() >= 5)
+            writer.set_leader(False)
+            await asyncio.sleep(0.02)
+            stopped_at = h.patches()
+            await quiet()
+            assert h.patches() == stopped_at < 40
+
+            writer.set_leader(True)  # leading again: the rest is written, nothing twice
+            await eventually(lambda: writer.pending() == 0, within=5)
+            await quiet()
+        assert all(h.status(f"r{i}").get("currentStatus") == "valid" for i in range(40))
+        assert h.patches() <= 41  # at most the one cancelled mid-flight is repeated
+
+
+async def test_writes_are_rate_limited(api: client.ApiClient, server: TestApiServer) -> None:
+    async with informed(api, server, routes=60) as h:
+        writer = StatusWriter(
+            api, store=h.store, leader=True, options=WriterOptions(rate=50, burst=10)
+        )
+        async with running(writer.run()):
+            start = time.monotonic()
+            writer.submit([update(f"r{i}", VALID) for i in range(60)])
+            await eventually(lambda: h.patches() == 60, within=5)
+            elapsed = time.monotonic() - start
+        # 10 at once, then 50 more at 50/s.
+        assert elapsed >= 0.9
+
+
+def test_token_bucket_on_a_fake_clock() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=50, burst=100, clock=lambda: now[0])
+    waits = [bucket.reserve() for _ in range(10_000)]
+    assert waits[:100] == [0.0] * 100
+    assert waits[100] == pytest.approx(0.02)
+    assert waits[-1] == pytest.approx((10_000 - 100) / 50)  # 198 s to drain 10,000 changes
+    now[0] = 1000.0  # long idle: the bucket refills to its burst, no more
+    assert [bucket.reserve() for _ in range(100)] == [0.0] * 100
+    assert bucket.reserve() > 0
+
+
+async def test_a_deleted_object_is_dropped_and_failures_are_retried(
+    api: client.ApiClient, server: TestApiServer
+) -> None:
+    async with informed(api, server) as h:
+        options = WriterOptions(backoff_initial=0.05, backoff_max=0.2)
+        writer = StatusWriter(api, leader=True, options=options)  # no store: the API answers
+        async with running(writer.run()):
+            writer.submit([update("gone", VALID)])
+            await eventually(lambda: writer.pending() == 0)
+            assert writer.writes == 0 and h.patches() == 1  # the 404
+
+            await server.refuse_connections(0.3)
+            writer.submit([update("r0", VALID)])
+            await eventually(lambda: h.status("r0").get("currentStatus") == "valid", within=5)
+            assert writer.writes == 1
+
+
+async def test_ingress_status_from_a_fixed_address(
+    api: client.ApiClient, server: TestApiServer
+) -> None:
+    async with informed(api, server) as h:
+        writer = IngressStatusWriter(
+            api, address="10.0.0.1, lb.example.com", store=h.store, leader=True
+        )
+        async with running(writer.run()):
+            writer.submit([("default", "site")])
+            expected = [{"ip": "10.0.0.1"}, {"hostname": "lb.example.com"}]
+
+            def written() -> Any:
+                obj = server.get_object("networking.k8s.io/v1", "Ingress", "site", "default")
+                return obj.get("status", {}).get("loadBalancer", {}).get("ingress")
+
+            await eventually(lambda: written() == expected)
+            await eventually(lambda: h.stored_addresses("site") != [])
+            writer.submit([("default", "site")])
+            await quiet()
+        assert h.patches("ingresses") == 1
+        assert h.changes == []
+
+
+async def test_ingress_status_follows_the_envoy_service(
+    api: client.ApiClient, server: TestApiServer
+) -> None:
+    def envoy(hostname: str) -> dict[str, Any]:
+        lb = {"loadBalancer": {"ingress": [{"hostname": hostname}]}}
+        return service("envoy", type="LoadBalancer", status=lb)
+
+    server.put_object(envoy("one.example.com"))
+    async with informed(api, server) as h:
+        writer = IngressStatusWriter(
+            api,
+            envoy_service=("default", "envoy"),
+            store=h.store,
+            leader=True,
+            informer_options=FAST,
+        )
+
+        def written() -> Any:
+            obj = server.get_object("networking.k8s.io/v1", "Ingress", "site", "default")
+            return obj.get("status", {}).get("loadBalancer", {}).get("ingress")
+
+        async with running(writer.run()):
+            writer.submit([("default", "site")])
+            await eventually(lambda: written() == [{"hostname": "one.example.com"}])
+            server.put_object(envoy("two.example.com"))
+            await eventually(lambda: written() == [{"hostname": "two.example.com"}])
+        assert server.request_count(verb="watch", resource="services", namespace="default") >= 1
+
+
+def test_address_and_service_parsing() -> None:
+    assert parse_addresses("10.0.0.1,::1, a.example.com,") == (
+        ("10.0.0.1", None),
+        ("::1", None),
+        (None, "a.example.com"),
+    )
+    assert parse_service_ref("projectcontour/envoy") == ("projectcontour", "envoy")
+    with pytest.raises(ValueError):
+        parse_service_ref("envoy")
+    with pytest.raises(ValueError):
+        IngressStatusWriter(None, address="1.2.3.4", envoy_service=("a", "b"))  # type: ignore[arg-type]
