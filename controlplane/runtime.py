@@ -13,7 +13,7 @@ beyond deciding *when* things happen:
 - Readiness: `/readyz` turns true only when every source has finished its initial load *and*
   the first snapshot built from it is published. The xDS cache itself holds Envoys' requests
   until that first snapshot, so an Envoy restarting never receives a half-empty configuration.
-- Statuses go to `status_sink` (the leader's status writer in a cluster; nothing for files);
+- Statuses go to `build_listeners` (the status writers in a cluster; nothing for files);
   problems of kinds without status are logged once each, when they first appear.
 """
 
@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane.config import ServeSettings
 from controlplane.dag.builder import build
+from controlplane.dag.classes import class_matches
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import DAG, ObjectStatus, Problem
 from controlplane.envoy.endpoints import cluster_load_assignment, load_assignments
@@ -44,6 +45,15 @@ from controlplane.logging import configure_logging
 from controlplane.model import ObjectSet
 from controlplane.model.parse import model_type_for
 from controlplane.sources.files import FileSource, manifest_files, read_documents
+from controlplane.sources.kube import KubeSource
+from controlplane.sources.kubeclient import make_api_client
+from controlplane.sources.leader import LeaderElector
+from controlplane.sources.status import (
+    IngressStatusWriter,
+    StatusUpdate,
+    StatusWriter,
+    parse_service_ref,
+)
 from controlplane.store import Change, NamespacedName, Store
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.resources import ENDPOINT_TYPE
@@ -52,7 +62,8 @@ from controlplane.xds.snapshot import Resource, Snapshot
 
 log = structlog.get_logger(__name__)
 
-StatusSink = Callable[[Sequence[ObjectStatus]], Awaitable[None] | None]
+BuildListener = Callable[[DAG, ObjectSet], None]
+"""Called after each published build (status writers): must not block."""
 
 
 @dataclass
@@ -80,7 +91,7 @@ class Runtime:
         self.build_options = build_options
         self.translator = IncrementalTranslator(translate_options)
         self.holdoff = Holdoff(self.rebuild, delay=holdoff_delay, max_delay=holdoff_max_delay)
-        self.status_sinks: list[StatusSink] = []
+        self.build_listeners: list[BuildListener] = []
         self.last_build: BuildReport | None = None
         self._eds_by_service: dict[NamespacedName, tuple[tuple[str, str], ...]] = {}
         self._problems: set[Problem] = set()
@@ -158,10 +169,8 @@ class Runtime:
             duration_ms=duration_ms,
         )
         self._log_new_problems(dag.problems)
-        for sink in self.status_sinks:
-            result = sink(dag.statuses)
-            if result is not None:
-                await result
+        for listener in self.build_listeners:
+            listener(dag, objects)
         if self._synced.is_set() and not self.ready.is_set():
             self.ready.set()
             log.info("controlplane.ready")
@@ -268,9 +277,10 @@ async def start_health_server(runtime: Runtime, address: str) -> web.AppRunner:
 
 
 async def cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel in order, each finishing before the next (leader election releases its Lease
+    while the API client is still open)."""
     for task in tasks:
         task.cancel()
-    for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
 
@@ -334,9 +344,116 @@ async def start_sources(
         files = FileSource(settings.manifests, runtime.store)
         synced = runtime.source_synced_event()
         return [asyncio.create_task(files.run(synced, stop=stop), name="files")]
-    from controlplane.kube_wiring import start_kube_sources
+    return await start_kube_sources(settings, runtime)
 
-    return await start_kube_sources(settings, runtime, stop)
+
+def status_updates(statuses: Sequence[ObjectStatus]) -> list[StatusUpdate]:
+    """The `.status` each IngressRoute should have, as the status writer sends it."""
+    return [
+        StatusUpdate(
+            status.namespace,
+            status.name,
+            {
+                "currentStatus": status.current_status.value,
+                "description": status.description,
+                "observedGeneration": status.observed_generation,
+                "conditions": [
+                    {
+                        "type": c.type,
+                        "status": c.status,
+                        "reason": c.reason,
+                        "message": c.message,
+                    }
+                    for c in status.conditions
+                ],
+            },
+        )
+        for status in statuses
+        if status.kind == "IngressRoute"
+    ]
+
+
+def our_ingresses(objects: ObjectSet, options: BuildOptions) -> list[tuple[str, str]]:
+    return sorted(
+        key
+        for key, ingress in objects.ingresses.items()
+        if class_matches(
+            ingress.metadata.annotations, ingress.spec.ingress_class_name, objects, options
+        )
+    )
+
+
+async def start_kube_sources(settings: ServeSettings, runtime: Runtime) -> list[asyncio.Task[None]]:
+    """Informers into the store; status writers fed by every build; leader election for them.
+
+    Every replica watches and serves xDS; only the leader writes status. Without
+    `--leader-election` the writers write at once (a single replica)."""
+    api = await make_api_client(settings.kubeconfig)
+    leading_now = not settings.leader_election
+    source = KubeSource(
+        api,
+        runtime.store,
+        watch_namespaces=settings.watch_namespaces,
+        root_namespaces=settings.root_namespaces,
+    )
+    status = StatusWriter(api, store=runtime.store, leader=leading_now)
+    writers: list[StatusWriter | IngressStatusWriter] = [status]
+    ingress_status: IngressStatusWriter | None = None
+    if settings.ingress_status_address or settings.envoy_service:
+        ingress_status = IngressStatusWriter(
+            api,
+            address=settings.ingress_status_address,
+            envoy_service=(
+                None
+                if settings.ingress_status_address
+                else parse_service_ref(settings.envoy_service or "")
+            ),
+            store=runtime.store,
+            leader=leading_now,
+        )
+        writers.append(ingress_status)
+
+    def after_build(dag: DAG, objects: ObjectSet) -> None:
+        status.submit(status_updates(dag.statuses))
+        if ingress_status is not None:
+            ingress_status.submit(our_ingresses(objects, runtime.build_options))
+
+    runtime.build_listeners.append(after_build)
+
+    def lead(leading: bool) -> Callable[[], None]:
+        def toggle() -> None:
+            log.info("leader.changed", leading=leading)
+            for writer in writers:
+                writer.set_leader(leading)
+
+        return toggle
+
+    tasks = [
+        asyncio.create_task(source.run(runtime.source_synced_event()), name="informers"),
+        *(asyncio.create_task(writer.run(), name="status-writer") for writer in writers),
+    ]
+    if settings.leader_election:
+        elector = LeaderElector(
+            api,
+            namespace=settings.leader_election_namespace,
+            name=settings.leader_election_name,
+            lease_duration=settings.lease_duration,
+            renew_deadline=settings.renew_deadline,
+            retry_period=settings.retry_period,
+            on_started_leading=lead(True),
+            on_stopped_leading=lead(False),
+        )
+        # First in the list: cancelled first on shutdown, so the Lease is released promptly.
+        tasks.insert(0, asyncio.create_task(elector.run(), name="leader-election"))
+
+    async def close_client() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await api.close()
+
+    tasks.append(asyncio.create_task(close_client(), name="api-client"))
+    return tasks
 
 
 def translate_manifests(

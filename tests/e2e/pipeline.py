@@ -35,7 +35,8 @@ class Answer:
 
 
 class Pipeline:
-    def __init__(self, manifests: Path, **settings: Any) -> None:
+    def __init__(self, manifests: Path | None, **settings: Any) -> None:
+        """`manifests`: the directory the file source follows; None with `kubeconfig=...`."""
         self.manifests = manifests
         self.http_port, self.https_port = free_port(), free_port()
         self.xds_port, self.health_port = free_port(), free_port()
@@ -91,6 +92,7 @@ class Pipeline:
         raise TimeoutError("controller never became ready")
 
     def write(self, name: str, *documents: Mapping[str, Any]) -> None:
+        assert self.manifests is not None, "write() needs the file source"
         path = self.manifests / name
         path.write_text(yaml.safe_dump_all(list(documents)), encoding="utf-8")
 
