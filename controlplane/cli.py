@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run backends, the controller and a real Envoy locally (make demo)"
     )
     demo.add_argument("--examples", default="examples", help="manifests directory")
+    demo.add_argument(
+        "--files",
+        action="store_true",
+        help="let the controller read the examples directly (no API server, no kubectl)",
+    )
 
     testapi = commands.add_parser(
         "testapi", help="run the Kubernetes API test server (for tests and the demo)"
@@ -206,7 +211,7 @@ def _demo(args: argparse.Namespace) -> int:
     examples = Path(args.examples)
     if not examples.is_dir():
         raise UsageError(f"--examples {examples}: not a directory")
-    asyncio.run(run_demo(examples, lambda line: print(line, flush=True)))
+    asyncio.run(run_demo(examples, lambda line: print(line, flush=True), files=args.files))
     return 0
 
 

