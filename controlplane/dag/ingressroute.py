@@ -1,0 +1,171 @@
+"""IngressRoute (`contour.heptio.com/v1beta1`) → virtual hosts, plus one status per IngressRoute.
+
+`build_ingressroutes(objects, options)` runs in four steps, each pure and deterministic (objects
+are visited sorted by namespace/name, roots by fqdn):
+
+1. Selection. Only IngressRoutes of our ingress class count (`class_matches`, the same rule as
+   for Ingresses). The others are invisible: no status, and a delegation to one is "not found".
+2. Local checks (`ingressroute_spec.py`). Each object is checked on its own: malformed spec
+   (`parse_error`), root namespace, fqdn, TLS secret and certificate delegation, every route and
+   service, the tcpproxy. A failure makes it invalid with a description naming the field.
+   Invalid beats orphaned: a broken delegate that no root reaches yet says what is broken.
+3. Fqdn claims. Several valid roots may claim one fqdn: the oldest (creation time, then
+   namespace/name) keeps it and stays valid; each later one is invalid with
+   `fqdn "x" is already used by IngressRoute ns/name`. Fqdns compare case-insensitively.
+4. The delegation walk (`delegation.py`) from every root that kept its fqdn, which finds the
+   routes each host serves, the objects reached (valid), prefix and cycle violations (invalid),
+   and warnings on parents. Objects nothing reaches are orphaned.
+
+Listeners. A root without TLS serves its routes on the HTTP listener. A root with TLS (a secret,
+or passthrough with a tcpproxy) gets a `SecureVirtualHost`; on the HTTP listener each of its
+routes becomes a redirect to https, except routes with `permitInsecure`, which are served on
+both. A root whose TLS secret is missing, malformed or not delegated to it is invalid and serves
+nothing at all, on HTTP either: no silent downgrade to plain HTTP. With `tcpproxy`, the TLS
+listener proxies TCP for the host (terminating TLS with the secret, or passing it through by
+SNI); the root's HTTP routes then only serve the HTTP listener, under the same redirect rule.
+A host with no routes is not emitted (Envoy would answer 404 for it anyway).
+
+Paths. A route's `match` is a prefix compared by whole segments (`SEGMENT_PREFIX`: `/foo` does
+not match `/foobar`), and so is a delegate's containment in its parent's prefix. Contour
+compared characters; we correct that on purpose (see `ingressroute_spec.py`).
+
+Routes within a host are sorted most specific first (longer prefix first, then by value); when
+two routes of one host have the same match, the first met in the walk wins and the other's owner
+gets a warning. How the result merges with Ingresses (IngressRoute hosts take precedence) is
+`builder.py`'s business.
+"""
+
+from __future__ import annotations
+
+from controlplane.dag.classes import class_matches
+from controlplane.dag.delegation import HostContent, Outcome, display, walk_delegations
+from controlplane.dag.ingressroute_spec import (
+    CompiledIngressRoute,
+    CompiledRoute,
+    Lookups,
+    SpecError,
+    compile_ingressroute,
+)
+from controlplane.dag.options import BuildOptions
+from controlplane.dag.status import fqdn_taken, invalid, orphaned, valid
+from controlplane.dag.types import (
+    DAG,
+    ObjectStatus,
+    Problem,
+    Route,
+    SecureVirtualHost,
+    TCPProxy,
+    VirtualHost,
+)
+from controlplane.model import IngressRoute, ObjectSet
+from controlplane.model.objects import NamespacedName
+
+__all__ = ["build_ingressroutes"]
+
+
+def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
+    """Hosts and statuses of every IngressRoute of our class; see the module docstring."""
+    ours = {
+        key: route
+        for key, route in sorted(objects.ingress_routes.items())
+        if class_matches(route.metadata.annotations, None, objects, options)
+    }
+
+    def is_root(key: NamespacedName) -> bool:
+        route = ours.get(key)
+        return route is not None and route.is_root
+
+    lookups = Lookups.of(objects, is_root)
+    problems: list[Problem] = []
+    compiled: dict[NamespacedName, CompiledIngressRoute] = {}
+    failed: dict[NamespacedName, str] = {}
+    for key, route in ours.items():
+        try:
+            compiled[key] = compile_ingressroute(route, objects, options, lookups, problems)
+        except SpecError as error:
+            failed[key] = str(error)
+    roots = _claim_fqdns(ours, compiled, failed)
+    outcome = walk_delegations(roots, compiled, failed)
+    virtual_hosts, secure_virtual_hosts = _hosts(outcome.hosts, compiled)
+    return DAG(
+        virtual_hosts=virtual_hosts,
+        secure_virtual_hosts=secure_virtual_hosts,
+        statuses=_statuses(ours, compiled, outcome),
+        problems=tuple(dict.fromkeys(problems)),
+    )
+
+
+def _claim_fqdns(
+    ours: dict[NamespacedName, IngressRoute],
+    compiled: dict[NamespacedName, CompiledIngressRoute],
+    failed: dict[NamespacedName, str],
+) -> list[NamespacedName]:
+    """The serving root of each fqdn, sorted by fqdn; later claimants are added to `failed`."""
+    claims: dict[str, list[NamespacedName]] = {}
+    for key, route in compiled.items():
+        if route.virtual_host is not None:
+            claims.setdefault(route.virtual_host.fqdn, []).append(key)
+    roots = []
+    for fqdn in sorted(claims):
+        owner, *later = sorted(claims[fqdn], key=lambda key: ours[key].age_key)
+        roots.append(owner)
+        for key in later:
+            failed[key] = fqdn_taken(fqdn, display(owner))
+    return roots
+
+
+def _statuses(
+    ours: dict[NamespacedName, IngressRoute],
+    compiled: dict[NamespacedName, CompiledIngressRoute],
+    outcome: Outcome,
+) -> tuple[ObjectStatus, ...]:
+    statuses = []
+    for key, route in ours.items():
+        reason = outcome.invalid.get(key)
+        if reason is not None:
+            statuses.append(invalid(route, reason))
+        elif key in outcome.reached:
+            warnings = (*compiled[key].warnings, *outcome.warnings.get(key, ()))
+            statuses.append(valid(route, warnings))
+        else:
+            statuses.append(orphaned(route))
+    return tuple(statuses)
+
+
+def _hosts(
+    contents: tuple[HostContent, ...], compiled: dict[NamespacedName, CompiledIngressRoute]
+) -> tuple[tuple[VirtualHost, ...], tuple[SecureVirtualHost, ...]]:
+    plain: list[VirtualHost] = []
+    secure: list[SecureVirtualHost] = []
+    for content in sorted(contents, key=lambda content: content.fqdn):
+        vhost = compiled[content.root].virtual_host
+        if vhost is None:
+            continue
+        routes = sorted(
+            (route for route, _ in content.routes.values()),
+            key=lambda route: (route.route.match.specificity, route.route.match.value),
+        )
+        http_routes = [route.route for route in routes]
+        if vhost.enforces_tls:
+            http_routes = [_insecure(route) for route in routes]
+            tcp_proxy = TCPProxy(content.tcp_clusters) if content.tcp_clusters else None
+            if tcp_proxy is not None or (vhost.secret is not None and routes):
+                secure.append(
+                    SecureVirtualHost(
+                        fqdn=vhost.fqdn,
+                        routes=() if tcp_proxy else tuple(route.route for route in routes),
+                        secret=vhost.secret,
+                        minimum_tls_version=vhost.minimum_tls_version,
+                        tcp_proxy=tcp_proxy,
+                    )
+                )
+        if http_routes:
+            plain.append(VirtualHost(vhost.fqdn, tuple(http_routes)))
+    return tuple(plain), tuple(secure)
+
+
+def _insecure(route: CompiledRoute) -> Route:
+    """A TLS host's route on the HTTP listener: itself if permitInsecure, else a redirect."""
+    if route.permit_insecure:
+        return route.route
+    return Route(match=route.route.match, https_redirect=True)

@@ -1,0 +1,119 @@
+"""What `kubectl get ingressroute` says: the status wording and `.status.conditions`.
+
+Every IngressRoute of our ingress class gets exactly one `ObjectStatus`, in one of three states:
+
+- `valid`: `description` is `valid IngressRoute`, or, when something the object points at is not
+  served, `valid IngressRoute, with warnings: W1; W2` (each warning names the route at fault);
+- `invalid`: `description` is one sentence naming the route, service or field at fault, worded
+  as Contour words it so existing scripts keep matching;
+- `orphaned`: `this IngressRoute is not part of a delegation chain from a root IngressRoute`.
+
+Conditions (the list is atomic: it is rewritten whole on every change, so a type may repeat):
+
+- exactly one `Valid` condition: status `True` (reason `Valid`) or `False` (reason `Invalid` or
+  `Orphaned`), its message the description;
+- one `Warning` condition (status `True`) per warning, in the order the description lists them,
+  with one of the `WarningReason`s below as reason and the warning sentence as message. Scripts
+  select them with `.status.conditions[?(@.type=="Warning")]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from controlplane.dag.types import Condition, ObjectStatus, StatusKind
+from controlplane.model import IngressRoute
+
+KIND = "IngressRoute"
+VALID = "valid IngressRoute"
+ORPHANED = "this IngressRoute is not part of a delegation chain from a root IngressRoute"
+ROOT_NAMESPACE = "root IngressRoute cannot be defined in this namespace"
+ROOT_TO_ROOT = "root ingressroute cannot delegate to another root ingressroute"
+
+CONDITION_VALID = "Valid"
+CONDITION_WARNING = "Warning"
+
+
+class WarningReason(StrEnum):
+    """The `reason` of a `Warning` condition: what kind of thing is not served, and why."""
+
+    DELEGATE_NOT_FOUND = "DelegateNotFound"
+    """A route (or the tcpproxy) delegates to an IngressRoute that is missing (or not ours)."""
+    DELEGATE_INVALID = "DelegateInvalid"
+    """The delegate exists but is invalid, including when its paths leave the delegated prefix."""
+    DELEGATE_HAS_NO_TCPPROXY = "DelegateHasNoTCPProxy"
+    """A tcpproxy delegates to an IngressRoute that has no `tcpproxy` of its own."""
+    ROUTE_SHADOWED = "RouteShadowed"
+    """Another route for the same host and path came first (earlier in the delegation walk)."""
+    ROUTE_EMPTY = "RouteEmpty"
+    """A route has neither services nor a delegate (Contour ignored it silently)."""
+    TLS_IGNORED = "TLSIgnored"
+    """Part of `virtualhost.tls` or `tcpproxy` is ignored (e.g. passthrough with a secret)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusWarning:
+    """Something a valid IngressRoute asks for that is not served; it stays `valid` regardless."""
+
+    reason: WarningReason
+    message: str
+
+
+def route_where(match: str) -> str:
+    """How a status names a route: by its `match`, as the user wrote it."""
+    return f'route "{match}"'
+
+
+def service_where(where: str, service: str) -> str:
+    return f'{where}: service "{service}"'
+
+
+def prefix_mismatch(match: str, parent_prefix: str) -> str:
+    return f'the path prefix "{match}" does not match the parent\'s path prefix "{parent_prefix}"'
+
+
+def delegation_cycle(what: str, chain: Iterable[str]) -> str:
+    """`what` is `route` or `tcpproxy`; `chain` starts and ends with the same object."""
+    return f"{what} creates a delegation cycle: {' -> '.join(chain)}"
+
+
+def fqdn_taken(fqdn: str, owner: str) -> str:
+    return f'fqdn "{fqdn}" is already used by IngressRoute {owner}'
+
+
+def valid(route: IngressRoute, warnings: Iterable[StatusWarning] = ()) -> ObjectStatus:
+    unique = tuple(dict.fromkeys(warnings))
+    description = VALID
+    if unique:
+        description += ", with warnings: " + "; ".join(w.message for w in unique)
+    conditions = (
+        Condition(CONDITION_VALID, "True", "Valid", description),
+        *(Condition(CONDITION_WARNING, "True", w.reason.value, w.message) for w in unique),
+    )
+    return _status(route, StatusKind.VALID, description, conditions)
+
+
+def invalid(route: IngressRoute, description: str) -> ObjectStatus:
+    condition = Condition(CONDITION_VALID, "False", "Invalid", description)
+    return _status(route, StatusKind.INVALID, description, (condition,))
+
+
+def orphaned(route: IngressRoute) -> ObjectStatus:
+    condition = Condition(CONDITION_VALID, "False", "Orphaned", ORPHANED)
+    return _status(route, StatusKind.ORPHANED, ORPHANED, (condition,))
+
+
+def _status(
+    route: IngressRoute, kind: StatusKind, description: str, conditions: tuple[Condition, ...]
+) -> ObjectStatus:
+    return ObjectStatus(
+        kind=KIND,
+        namespace=route.namespace,
+        name=route.name,
+        current_status=kind,
+        description=description,
+        observed_generation=route.metadata.generation,
+        conditions=conditions,
+    )
