@@ -1,13 +1,20 @@
-"""`make bench`: run every benchmark, one process per scenario so peak RSS is per scenario."""
+"""`make bench`: run every benchmark, one process per scenario so peak RSS is per scenario.
+
+`python -m bench` runs them all and ends with a table of the targets; `python -m bench NAME...`
+runs some (names: ingress_scale, ingressroute_scale, ads_streams, propagation).
+"""
 
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from bench.common import machine, print_table, write_results
+
+Rows = dict[str, list[dict[str, Any]]]
 
 
 def run_module(module: str, *args: str) -> dict[str, Any]:
@@ -19,19 +26,122 @@ def run_module(module: str, *args: str) -> dict[str, Any]:
     return row
 
 
-def ingress_scale() -> None:
+def cores() -> str:
+    return f"{machine()['cores']} cores"
+
+
+def ingress_scale(results: Rows) -> None:
     rows = [run_module("bench.ingress_scale", str(count)) for count in (1_000, 10_000)]
-    print_table(f"Ingress scale (issue 2) — {machine()['cores']} cores", rows)
+    print_table(f"Ingress scale (issue 2) — {cores()}", rows)
     write_results(
         "ingress_scale",
         rows,
         targets={"full 10k build ms": 3000, "one change ms": 50, "one endpoint change ms": 10},
     )
+    results["ingress_scale"] = rows
 
 
-def main() -> None:
-    ingress_scale()
+def ingressroute_scale(results: Rows) -> None:
+    rows = [run_module("bench.ingressroute_scale", str(count)) for count in (1_000, 10_000)]
+    print_table(f"IngressRoute scale — {cores()}", rows)
+    write_results(
+        "ingressroute_scale",
+        rows,
+        targets={
+            "full build+encode s (10k)": 3,
+            "peak RSS after build MiB (10k)": 600,
+            "one IngressRoute edit ms": 50,
+            "one endpoint on wire ms": 10,
+            "reconnect ms (10k)": 300,
+        },
+    )
+    results["ingressroute_scale"] = rows
+
+
+def ads_streams(results: Rows) -> None:
+    rows = [run_module("bench.ads_streams", mode) for mode in ("envoy", "cds-lds")]
+    print_table(f"ADS streams held by one process — {cores()}", transpose(rows))
+    write_results(
+        "ads_streams",
+        rows,
+        targets={"streams": 2000, "KiB/stream": 50_000 / 1024, "push to 1000 streams ms": 1000},
+    )
+    results["ads_streams"] = rows
+
+
+def propagation(results: Rows) -> None:
+    rows = [run_module("bench.propagation")]
+    print_table(f"New IngressRoute → first 200 through Envoy — {cores()}", rows)
+    write_results("propagation", rows, targets={"p50 ms": 150, "p99 ms": 400})
+    results["propagation"] = rows
+
+
+def transpose(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Wide rows as one row per metric (a column per run), so long keys stay readable."""
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    return [
+        {"metric": key, **{f"run {n + 1}": row.get(key, "") for n, row in enumerate(rows)}}
+        for key in keys
+    ]
+
+
+def targets(results: Rows) -> None:
+    """One table: every target of the brief, what was measured, and whether it was met."""
+    table: list[dict[str, Any]] = []
+
+    def add(what: str, measured: float, target: float, unit: str, higher: bool = False) -> None:
+        met = measured >= target if higher else measured <= target
+        bound = "≥" if higher else "≤"
+        table.append(
+            {
+                "target": what,
+                "measured": f"{measured:,.1f} {unit}",
+                "goal": f"{bound} {target:,} {unit}",
+                "met": "yes" if met else "NO",
+            }
+        )
+
+    if rows := results.get("ingressroute_scale"):
+        big = rows[-1]
+        add("10k IngressRoutes: full build + encode", big["full build+encode s"], 3, "s")
+        add("10k IngressRoutes: peak RSS", big["peak RSS after build MiB"], 600, "MiB")
+        add("10k: one IngressRoute edited", big["one IngressRoute edit ms (p50)"], 50, "ms")
+        add("10k: one EndpointSlice → CLA on wire", big["one endpoint on wire ms (p50)"], 10, "ms")
+        add("10k: Envoy reconnect → full config", big["reconnect ms (p50)"], 300, "ms")
+    if rows := results.get("ads_streams"):
+        envoy, minimal = rows
+        add("ADS streams held (1,000 routes)", 2000, 2000, "streams", higher=True)
+        add(
+            "RSS/stream, Envoy-like (CDS+EDS+LDS+RDS)",
+            envoy["2000 streams: KiB/stream"],
+            48.8,
+            "KiB",
+        )
+        add("RSS/stream, CDS+LDS only", minimal["2000 streams: KiB/stream"], 48.8, "KiB")
+        key = "1000 streams: route change → last stream ms (p50 of 3)"
+        add("route change → 1,000 streams", envoy[key], 1000, "ms")
+    if rows := results.get("propagation"):
+        add("new IngressRoute → first 200 (p50)", rows[0]["first 200 ms (p50)"], 150, "ms")
+        add("new IngressRoute → first 200 (p99)", rows[0]["first 200 ms (p99)"], 400, "ms")
+    if table:
+        print_table(f"Targets — {cores()}", table)
+        write_results("targets", table)
+
+
+SCENARIOS: dict[str, Callable[[Rows], None]] = {
+    "ingress_scale": ingress_scale,
+    "ingressroute_scale": ingressroute_scale,
+    "ads_streams": ads_streams,
+    "propagation": propagation,
+}
+
+
+def main(names: list[str]) -> None:
+    results: Rows = {}
+    for name in names or list(SCENARIOS):
+        SCENARIOS[name](results)
+    targets(results)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -135,3 +135,44 @@ def ingress(namespace: str, name: str, host: str, service_name: str) -> dict[str
             ]
         },
     }
+
+
+def ingressroute_root(namespace: str, name: str, host: str, service_name: str) -> dict[str, Any]:
+    """A root IngressRoute: `/` to the Service, `/blog` delegated to `<name>-blog`."""
+    return {
+        "apiVersion": "contour.heptio.com/v1beta1",
+        "kind": "IngressRoute",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "virtualhost": {"fqdn": host},
+            "routes": [
+                {"match": "/", "services": [{"name": service_name, "port": 80}]},
+                {"match": "/blog", "delegate": {"name": f"{name}-blog", "namespace": namespace}},
+            ],
+        },
+    }
+
+
+def ingressroute_delegate(
+    namespace: str, name: str, service_name: str, match: str = "/blog"
+) -> dict[str, Any]:
+    """The delegated IngressRoute of `ingressroute_root` (named `<root>-blog`)."""
+    return {
+        "apiVersion": "contour.heptio.com/v1beta1",
+        "kind": "IngressRoute",
+        "metadata": {"name": f"{name}-blog", "namespace": namespace},
+        "spec": {"routes": [{"match": match, "services": [{"name": service_name, "port": 80}]}]},
+    }
+
+
+def ingressroute_simple(namespace: str, name: str, host: str, service_name: str) -> dict[str, Any]:
+    """A root IngressRoute with one route (`/`) and no delegation."""
+    return {
+        "apiVersion": "contour.heptio.com/v1beta1",
+        "kind": "IngressRoute",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "virtualhost": {"fqdn": host},
+            "routes": [{"match": "/", "services": [{"name": service_name, "port": 80}]}],
+        },
+    }

@@ -1,0 +1,183 @@
+"""An ADS client that subscribes and ACKs the way Envoy does, for the xDS benchmarks.
+
+One `EnvoyLikeStream` is one state-of-the-world ADS stream over its own channel (one TCP
+connection, as each Envoy has): it asks for clusters and listeners, then for the
+ClusterLoadAssignment of every EDS cluster it was sent and for the route configurations of the
+listeners, and ACKs every response with its full subscription (a SotW request that omitted the
+names would unsubscribe them). With make-before-break the server sends listeners and routes only
+once clusters are ACKed and their endpoints answered, so this is the minimum a client must do to
+receive routes at all.
+
+Each response's arrival time (`time.monotonic()`, CLOCK_MONOTONIC: comparable between processes
+on one Linux machine) is recorded per type, so benchmarks can time a push from another process.
+Cluster bodies are decoded once per CDS version per process (`EdsNames`), not once per stream:
+the clients share a machine with the server being measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+
+from controlplane.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+
+ADS_METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+
+
+class EdsNames:
+    """EDS service names of a CDS response, decoded once per version and shared by streams."""
+
+    def __init__(self) -> None:
+        self._by_version: dict[str, tuple[str, ...]] = {}
+
+    def of(self, response: discovery_pb2.DiscoveryResponse) -> tuple[str, ...]:
+        names = self._by_version.get(response.version_info)
+        if names is None:
+            found = []
+            for any_message in response.resources:
+                cluster = cluster_pb2.Cluster.FromString(any_message.value)
+                if cluster.type == cluster_pb2.Cluster.EDS:
+                    found.append(cluster.eds_cluster_config.service_name or cluster.name)
+            names = self._by_version[response.version_info] = tuple(sorted(found))
+        return names
+
+
+@dataclass
+class Arrival:
+    version: str
+    resources: int
+    at: float
+
+
+@dataclass
+class EnvoyLikeStream:
+    """One ADS stream; `await start()` opens it, `converged` is set once routes arrived."""
+
+    target: str
+    node_id: str
+    eds_names: EdsNames
+    route_names: Sequence[str] = ("ingress_http",)
+    eds_only: Sequence[str] | None = None
+    """If set, subscribe only these EDS names (no CDS/LDS/RDS): the EDS fast-path probe."""
+    cds_lds_only: bool = False
+    """Ask for CDS and LDS and ACK them, nothing else; `converged` is set on the first CDS."""
+    on_response: Callable[[str, Arrival], None] | None = None
+    arrivals: dict[str, list[Arrival]] = field(default_factory=dict)
+    converged: asyncio.Event = field(default_factory=asyncio.Event)
+    _channel: grpc.aio.Channel | None = None
+    _call: grpc.aio.StreamStreamCall | None = None
+    _task: asyncio.Task[None] | None = None
+    _eds: tuple[str, ...] = ()
+    _rds_subscribed: bool = False
+
+    async def start(self) -> None:
+        self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+        method = self._channel.stream_stream(
+            ADS_METHOD,
+            request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
+            response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
+        )
+        self._call = method()
+        node = base_pb2.Node(id=self.node_id, cluster="bench")
+        if self.eds_only is not None:
+            self._eds = tuple(self.eds_only)
+            await self._write(ENDPOINT_TYPE, self._eds, node=node)
+        else:
+            await self._write(CLUSTER_TYPE, (), node=node)
+            await self._write(LISTENER_TYPE, ())
+        self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._channel is not None:
+            await self._channel.close(grace=None)
+
+    def last(self, type_url: str) -> Arrival | None:
+        seen = self.arrivals.get(type_url)
+        return seen[-1] if seen else None
+
+    async def _write(
+        self,
+        type_url: str,
+        names: Sequence[str],
+        *,
+        ack: discovery_pb2.DiscoveryResponse | None = None,
+        node: base_pb2.Node | None = None,
+    ) -> None:
+        assert self._call is not None
+        request = discovery_pb2.DiscoveryRequest(type_url=type_url, resource_names=list(names))
+        if ack is not None:
+            request.version_info = ack.version_info
+            request.response_nonce = ack.nonce
+        if node is not None:
+            request.node.CopyFrom(node)
+        await self._call.write(request)
+
+    async def _run(self) -> None:
+        assert self._call is not None
+        while True:
+            response = await self._call.read()
+            if response is grpc.aio.EOF:
+                return
+            arrival = Arrival(response.version_info, len(response.resources), time.monotonic())
+            type_url = response.type_url
+            self.arrivals.setdefault(type_url, []).append(arrival)
+            if type_url == CLUSTER_TYPE:
+                await self._write(CLUSTER_TYPE, (), ack=response)
+                if self.cds_lds_only:
+                    self.converged.set()
+                    continue
+                eds = self.eds_names.of(response)
+                if eds != self._eds:
+                    self._eds = eds
+                    await self._write(ENDPOINT_TYPE, eds)
+            elif type_url == ENDPOINT_TYPE:
+                await self._write(ENDPOINT_TYPE, self._eds, ack=response)
+            elif type_url == LISTENER_TYPE:
+                await self._write(LISTENER_TYPE, (), ack=response)
+                if not self._rds_subscribed:
+                    self._rds_subscribed = True
+                    await self._write(ROUTE_TYPE, self.route_names)
+            elif type_url == ROUTE_TYPE:
+                await self._write(ROUTE_TYPE, self.route_names, ack=response)
+                self.converged.set()
+            if self.eds_only is not None and type_url == ENDPOINT_TYPE:
+                self.converged.set()
+            if self.on_response is not None:
+                self.on_response(type_url, arrival)
+
+
+async def open_streams(
+    target: str,
+    count: int,
+    *,
+    batch: int = 250,
+    timeout_s: float = 120,
+    prefix: str = "bench",
+    eds_names: EdsNames | None = None,
+    cds_lds_only: bool = False,
+) -> list[EnvoyLikeStream]:
+    """Open `count` streams, `batch` at a time, each waiting until it converged."""
+    names = eds_names if eds_names is not None else EdsNames()
+    streams: list[EnvoyLikeStream] = []
+    for first in range(0, count, batch):
+        group = [
+            EnvoyLikeStream(target, f"{prefix}-{index}", names, cds_lds_only=cds_lds_only)
+            for index in range(first, min(count, first + batch))
+        ]
+        for stream in group:
+            await stream.start()
+        await asyncio.wait_for(
+            asyncio.gather(*(stream.converged.wait() for stream in group)), timeout_s
+        )
+        streams.extend(group)
+    return streams
