@@ -1,7 +1,8 @@
 """`make bench`: run every benchmark, one process per scenario so peak RSS is per scenario.
 
 `python -m bench` runs them all and ends with a table of the targets; `python -m bench NAME...`
-runs some (names: ingress_scale, ingressroute_scale, ads_streams, propagation).
+runs some (names: ingress_scale, ingressroute_scale, ads_streams, propagation,
+kube_apply).
 """
 
 from __future__ import annotations
@@ -76,6 +77,16 @@ def propagation(results: Rows) -> None:
     results["propagation"] = rows
 
 
+def kube_apply(results: Rows) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.kube_apply"], check=True, capture_output=True, text=True
+    )
+    rows: list[dict[str, Any]] = ast.literal_eval(completed.stdout.strip().splitlines()[-1])
+    print_table(f"kubectl apply → Envoy (issue 4) — {cores()}", rows)
+    write_results("kube_apply", rows)
+    results["kube_apply"] = rows
+
+
 def transpose(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Wide rows as one row per metric (a column per run), so long keys stay readable."""
     keys = list(dict.fromkeys(key for row in rows for key in row))
@@ -133,6 +144,7 @@ SCENARIOS: dict[str, Callable[[Rows], None]] = {
     "ingressroute_scale": ingressroute_scale,
     "ads_streams": ads_streams,
     "propagation": propagation,
+    "kube_apply": kube_apply,
 }
 
 
