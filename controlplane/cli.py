@@ -1,4 +1,4 @@
-"""The `controlplane` command: serve, bootstrap, translate, testapi.
+"""The `controlplane` command: serve, bootstrap, translate, xds, demo, testapi.
 
 `serve` flags are generated from the fields of `ServeSettings` (name, default, description), so
 `--help` always tells the truth about the code. Only flags the user actually gave are passed on,
@@ -105,6 +105,23 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--envoy-http-port", type=int, default=8080)
     translate.add_argument("--envoy-https-port", type=int, default=8443)
 
+    xds = commands.add_parser(
+        "xds",
+        help="print what the controller serves, fetched over ADS like an Envoy (debugging)",
+        description="Connect to the controller's xDS address over ADS, subscribe like an Envoy "
+        "(clusters, their endpoints, listeners, their routes and secrets), ACK everything, and "
+        "print the resources. Private keys are redacted.",
+    )
+    xds.add_argument("--xds-address", default="127.0.0.1:8001", help="controller's xDS H:P")
+    xds.add_argument(
+        "--type",
+        action="append",
+        choices=("cds", "eds", "lds", "rds", "sds"),
+        help="only these types (repeatable; default: all)",
+    )
+    xds.add_argument("-o", "--output", choices=("json", "yaml"), default="json")
+    xds.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for answers")
+
     demo = commands.add_parser(
         "demo", help="run backends, the controller and a real Envoy locally (make demo)"
     )
@@ -132,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _bootstrap(args)
         if args.command == "translate":
             return _translate(args)
+        if args.command == "xds":
+            return _xds(args)
         if args.command == "demo":
             return _demo(args)
         if args.command == "testapi":
@@ -202,6 +221,25 @@ def _translate(args: argparse.Namespace) -> int:
         sys.stdout.write(yaml.safe_dump(result, sort_keys=False))
     else:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _xds(args: argparse.Namespace) -> int:
+    from controlplane.xds.client import fetch_config
+
+    try:
+        config = asyncio.run(fetch_config(args.xds_address, timeout_s=args.timeout))
+    except TimeoutError:
+        raise UsageError(
+            f"no complete answer from {args.xds_address} within {args.timeout:g} s "
+            "(is the controller running and ready?)"
+        ) from None
+    if args.type:
+        config = {name: items for name, items in config.items() if name in args.type}
+    if args.output == "yaml":
+        sys.stdout.write(yaml.safe_dump(config, sort_keys=False))
+    else:
+        sys.stdout.write(json.dumps(config, indent=2) + "\n")
     return 0
 
 

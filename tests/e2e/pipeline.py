@@ -57,9 +57,18 @@ class Pipeline:
         self.envoy: EnvoyProcess | None = None
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> Self:
+    async def start_controller(self) -> None:
+        """Only the controller (no Envoy): for tests that talk xDS themselves."""
         self._task = asyncio.create_task(serve(self.settings, stop=self._stop))
         await self.wait_ready()
+
+    async def stop_controller(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.wait_for(self._task, 10)
+
+    async def __aenter__(self) -> Self:
+        await self.start_controller()
         self.envoy = EnvoyProcess(render_bootstrap(xds_address=self.settings.xds_address))
         await self.envoy.start()
         await self.envoy.wait_live(timeout_s=20)
@@ -73,9 +82,7 @@ class Pipeline:
             await self._session.close()
         if self.envoy is not None:
             await self.envoy.stop()
-        self._stop.set()
-        if self._task is not None:
-            await asyncio.wait_for(self._task, 10)
+        await self.stop_controller()
 
     async def wait_ready(self, timeout_s: float = 15) -> None:
         url = f"http://127.0.0.1:{self.health_port}/readyz"

@@ -1,0 +1,172 @@
+"""`controlplane xds`: a debug client that asks the controller what it serves, as an Envoy would.
+
+It opens one ADS stream, subscribes to clusters and listeners (wildcard), then to the
+ClusterLoadAssignments the clusters name, the route configurations and secrets the listeners
+name, ACKs every response (the server holds listeners and routes back until clusters and their
+endpoints are ACKed: make-before-break), and returns once it has a response for everything it
+asked for. Private keys in secrets are redacted before anything is returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from controlplane.xds.resources import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    SECRET_TYPE,
+    TYPE_NAMES,
+)
+
+# Typed extensions the controller puts inside `Any` fields: their modules must be loaded for the
+# JSON printer to find their descriptors (importlib, so no unused-import noise).
+EXTENSION_MODULES = (
+    "envoy.extensions.access_loggers.stream.v3.stream_pb2",
+    "envoy.extensions.filters.http.router.v3.router_pb2",
+    "envoy.extensions.filters.listener.tls_inspector.v3.tls_inspector_pb2",
+    "envoy.extensions.filters.network.tcp_proxy.v3.tcp_proxy_pb2",
+    "envoy.extensions.upstreams.http.v3.http_protocol_options_pb2",
+)
+
+MESSAGES: dict[str, type[Message]] = {
+    CLUSTER_TYPE: cluster_pb2.Cluster,
+    ENDPOINT_TYPE: endpoint_pb2.ClusterLoadAssignment,
+    LISTENER_TYPE: listener_pb2.Listener,
+    ROUTE_TYPE: route_pb2.RouteConfiguration,
+    SECRET_TYPE: secret_pb2.Secret,
+}
+
+
+def _names_from_clusters(clusters: list[Message]) -> set[str]:
+    names = set()
+    for cluster in clusters:
+        assert isinstance(cluster, cluster_pb2.Cluster)
+        if cluster.type == cluster_pb2.Cluster.EDS:
+            names.add(cluster.eds_cluster_config.service_name or cluster.name)
+    return names
+
+
+def _names_from_listeners(listeners: list[Message]) -> tuple[set[str], set[str]]:
+    routes: set[str] = set()
+    secrets: set[str] = set()
+    for listener in listeners:
+        assert isinstance(listener, listener_pb2.Listener)
+        for chain in listener.filter_chains:
+            socket = chain.transport_socket.typed_config
+            if socket.Is(tls_pb2.DownstreamTlsContext.DESCRIPTOR):
+                context = tls_pb2.DownstreamTlsContext()
+                socket.Unpack(context)
+                tls = context.common_tls_context.tls_certificate_sds_secret_configs
+                secrets.update(config.name for config in tls)
+            for network_filter in chain.filters:
+                if network_filter.typed_config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
+                    manager = hcm_pb2.HttpConnectionManager()
+                    network_filter.typed_config.Unpack(manager)
+                    if manager.HasField("rds"):
+                        routes.add(manager.rds.route_config_name)
+    return routes, secrets
+
+
+def _load_extensions() -> None:
+    for module in EXTENSION_MODULES:
+        importlib.import_module(module)
+
+
+def _as_json(type_url: str, message: Message) -> dict[str, Any]:
+    if isinstance(message, secret_pb2.Secret) and message.HasField("tls_certificate"):
+        message.tls_certificate.private_key.inline_bytes = b"[redacted]"
+    shown: dict[str, Any] = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return shown
+
+
+async def fetch_config(
+    address: str, *, node_id: str = "controlplane-xds-client", timeout_s: float = 10.0
+) -> dict[str, list[dict[str, Any]]]:
+    """Everything the controller serves, by type name (`cds`, `eds`, `lds`, `rds`, `sds`)."""
+    outgoing: asyncio.Queue[discovery_pb2.DiscoveryRequest] = asyncio.Queue()
+    node = discovery_pb2.DiscoveryRequest().node
+    node.id, node.cluster = node_id, "controlplane-debug"
+
+    async def requests() -> AsyncIterator[discovery_pb2.DiscoveryRequest]:
+        while True:
+            yield await outgoing.get()
+
+    wanted: dict[str, set[str] | None] = {CLUSTER_TYPE: None, LISTENER_TYPE: None}
+    received: dict[str, dict[str, Message]] = {}
+
+    def subscribe(type_url: str, names: set[str] | None, first: bool = False) -> None:
+        if names is not None and not names:
+            received.setdefault(type_url, {})  # nothing to ask for (an empty list is a wildcard)
+            return
+        request = discovery_pb2.DiscoveryRequest(type_url=type_url)
+        request.resource_names.extend(sorted(names or ()))
+        if first:
+            request.node.CopyFrom(node)
+        outgoing.put_nowait(request)
+
+    def complete() -> bool:
+        for type_url, names in wanted.items():
+            if type_url not in received:
+                return False
+            if names is not None and not names <= set(received[type_url]):
+                return False
+        return True
+
+    subscribe(CLUSTER_TYPE, None, first=True)
+    subscribe(LISTENER_TYPE, None)
+    async with grpc.aio.insecure_channel(address) as channel:
+        stream = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources(
+            requests()
+        )
+        async with asyncio.timeout(timeout_s):
+            async for response in stream:
+                message_type = MESSAGES[response.type_url]
+                table = received.setdefault(response.type_url, {})
+                for packed in response.resources:
+                    message = message_type.FromString(packed.value)
+                    table[getattr(message, "name", "") or getattr(message, "cluster_name", "")] = (
+                        message
+                    )
+                ack = discovery_pb2.DiscoveryRequest(
+                    type_url=response.type_url,
+                    version_info=response.version_info,
+                    response_nonce=response.nonce,
+                )
+                ack.resource_names.extend(sorted(wanted.get(response.type_url) or ()))
+                outgoing.put_nowait(ack)
+                if response.type_url == CLUSTER_TYPE and ENDPOINT_TYPE not in wanted:
+                    wanted[ENDPOINT_TYPE] = _names_from_clusters(list(table.values()))
+                    subscribe(ENDPOINT_TYPE, wanted[ENDPOINT_TYPE])
+                if response.type_url == LISTENER_TYPE and ROUTE_TYPE not in wanted:
+                    routes, secrets = _names_from_listeners(list(table.values()))
+                    wanted[ROUTE_TYPE] = routes
+                    subscribe(ROUTE_TYPE, routes)
+                    if secrets:
+                        wanted[SECRET_TYPE] = secrets
+                        subscribe(SECRET_TYPE, secrets)
+                if complete():
+                    break
+            stream.cancel()
+    _load_extensions()
+    return {
+        TYPE_NAMES[type_url]: [_as_json(type_url, table[name]) for name in sorted(table)]
+        for type_url, table in sorted(received.items(), key=lambda item: TYPE_NAMES[item[0]])
+    }
