@@ -125,10 +125,11 @@ class Store:
         kind = ChangeType.ADDED if old is None else ChangeType.MODIFIED
         return self._emit(Change(kind, ObjectKey.of(obj), old, obj))
 
-    def apply_raw(self, raw: Mapping[str, Any], *, source: str = "") -> Change | None:
-        """Parse and apply a raw object; a malformed one is logged and skipped."""
+    @staticmethod
+    def parse(raw: Mapping[str, Any], *, source: str = "") -> KubeObject | None:
+        """Parse a raw object; a malformed one is logged with its name and reason, and skipped."""
         try:
-            obj = parse_object(raw)
+            return parse_object(raw)
         except ModelError as error:
             log.warning(
                 "object.skipped",
@@ -139,7 +140,11 @@ class Store:
                 source=source,
             )
             return None
-        return self.apply(obj)
+
+    def apply_raw(self, raw: Mapping[str, Any], *, source: str = "") -> Change | None:
+        """Parse and apply a raw object; a malformed one is logged and skipped."""
+        obj = self.parse(raw, source=source)
+        return None if obj is None else self.apply(obj)
 
     def delete(self, kind: str, namespace: str, name: str) -> Change | None:
         old = self._objects.get(kind, {}).pop((namespace, name), None)

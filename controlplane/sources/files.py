@@ -26,7 +26,7 @@ import yaml
 from watchfiles import Change as FileChange
 from watchfiles import awatch
 
-from controlplane.model import ModelError, ObjectKey, parse_object
+from controlplane.model import ObjectKey
 from controlplane.model.parse import model_type_for
 from controlplane.store import Store
 
@@ -88,17 +88,8 @@ class FileSource:
         for raw in documents:
             if model_type_for(str(raw.get("apiVersion", "")), str(raw.get("kind", ""))) is None:
                 continue
-            try:
-                obj = parse_object(raw)
-            except ModelError as error:
-                log.warning(
-                    "object.skipped",
-                    kind=error.kind,
-                    namespace=error.namespace,
-                    name=error.name,
-                    reason=error.reason,
-                    file=str(path),
-                )
+            obj = self._store.parse(raw, source=str(path))
+            if obj is None:
                 continue
             declared.add(ObjectKey.of(obj))
             self._store.apply(obj)
