@@ -8,9 +8,12 @@ names of which type changed. A watcher (one per stream) pulls responses itself l
 Who is woken:
 
 - a wildcard watcher of a type (LDS, CDS) only if that type's version changed;
-- a watcher of named resources (EDS, RDS, SDS) only if one of its names changed, found through
-  an index name → watchers, so an endpoint change costs O(watchers of that name), not
-  O(streams).
+- a watcher of named resources (EDS, RDS, SDS) only if one of its names changed. Watchers are
+  grouped by subscription, the interned frozenset of ``subscriptions`` (which the cache owns and
+  every stream shares): subscription → watchers, and name → subscriptions. Two thousand Envoys
+  asking for the same 1,000 EDS names make one group of 1,000 index entries, not two million;
+  an endpoint change costs O(subscriptions holding that name + watchers woken), and every
+  watcher of a group is told the same frozenset of names.
 
 Readiness: ``ready`` is false until the first ``publish``. Streams that arrive earlier wait on
 ``wait_ready`` rather than serve an empty configuration, which Envoy would apply.
@@ -35,6 +38,7 @@ import structlog
 
 from controlplane.metrics import XdsMetrics, xds_metrics
 from controlplane.xds.resources import PUSH_ORDER, TYPE_NAMES
+from controlplane.xds.sharing import Subscriptions
 from controlplane.xds.snapshot import Resource, Snapshot
 from controlplane.xds.stream import Nack
 
@@ -88,8 +92,11 @@ class SnapshotCache:
         self._snapshot: Snapshot | None = None
         self._ready = asyncio.Event()
         self._nacks: deque[NackRecord] = deque(maxlen=nack_history)
+        self.subscriptions = Subscriptions()
         self._wildcard: dict[str, set[Watcher]] = {}
-        self._named: dict[str, dict[str, set[Watcher]]] = {}
+        # type → subscription → watchers, and type → name → subscriptions that hold it
+        self._groups: dict[str, dict[frozenset[str], set[Watcher]]] = {}
+        self._holding: dict[str, dict[str, set[frozenset[str]]]] = {}
         self._interest: dict[Watcher, dict[str, frozenset[str] | None]] = {}
 
     # -- the configuration ------------------------------------------------------------------
@@ -146,15 +153,18 @@ class SnapshotCache:
     def _wake(self, type_url: str, changed: frozenset[str]) -> None:
         for watcher in list(self._wildcard.get(type_url, ())):
             watcher.notify(type_url, changed)
-        by_name = self._named.get(type_url)
-        if not by_name:
+        holding = self._holding.get(type_url)
+        if not holding:
             return
-        hits: dict[Watcher, set[str]] = {}
+        hits: dict[frozenset[str], list[str]] = {}
         for name in changed:
-            for watcher in by_name.get(name, ()):
-                hits.setdefault(watcher, set()).add(name)
-        for watcher, names in hits.items():
-            watcher.notify(type_url, frozenset(names))
+            for subscription in holding.get(name, ()):
+                hits.setdefault(subscription, []).append(name)
+        groups = self._groups[type_url]
+        for subscription, names in hits.items():
+            shared = changed if len(names) == len(changed) else frozenset(names)
+            for watcher in list(groups.get(subscription, ())):
+                watcher.notify(type_url, shared)
 
     # -- watches ----------------------------------------------------------------------------
 
@@ -166,9 +176,16 @@ class SnapshotCache:
         if names is None:
             self._wildcard.setdefault(type_url, set()).add(watcher)
             return
-        by_name = self._named.setdefault(type_url, {})
-        for name in names:
-            by_name.setdefault(name, set()).add(watcher)
+        if not names:
+            return
+        groups = self._groups.setdefault(type_url, {})
+        group = groups.get(names)
+        if group is None:
+            group = groups[names] = set()
+            holding = self._holding.setdefault(type_url, {})
+            for name in names:
+                holding.setdefault(name, set()).add(names)
+        group.add(watcher)
 
     def unwatch(self, watcher: Watcher) -> None:
         for type_url, names in self._interest.pop(watcher, {}).items():
@@ -178,13 +195,27 @@ class SnapshotCache:
         if names is None:
             self._wildcard.get(type_url, set()).discard(watcher)
             return
-        by_name = self._named.get(type_url, {})
+        groups = self._groups.get(type_url, {})
+        group = groups.get(names)
+        if group is None:
+            return
+        group.discard(watcher)
+        if group:
+            return
+        del groups[names]
+        holding = self._holding.get(type_url, {})
         for name in names:
-            watchers = by_name.get(name)
-            if watchers is not None:
-                watchers.discard(watcher)
-                if not watchers:
-                    del by_name[name]
+            subscriptions = holding.get(name)
+            if subscriptions is not None:
+                subscriptions.discard(names)
+                if not subscriptions:
+                    del holding[name]
+
+    def watchers(self, type_url: str, name: str) -> int:
+        """How many watchers are woken when ``name`` of ``type_url`` changes (for tests)."""
+        groups = self._groups.get(type_url, {})
+        named = sum(len(groups[s]) for s in self._holding.get(type_url, {}).get(name, ()))
+        return named + len(self._wildcard.get(type_url, ()))
 
     # -- NACKs ------------------------------------------------------------------------------
 

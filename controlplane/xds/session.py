@@ -15,6 +15,11 @@ message is still pending (``abort`` or returning fail with TOO_MANY_OPERATIONS),
 itself ends with its connection: at ``max_connection_age`` plus its grace, or when keepalive
 pings go unanswered (a frozen Envoy).
 
+Per-stream memory is kept to what the stream needs (ARCHITECTURE §4; thousands of streams share
+one process): no task or event per wait, just a future while the writer sleeps; the request
+being handled is dropped before the next is awaited (a parsed request keeps its whole buffer
+alive, a 1,000-name EDS ACK tens of KB); subscriptions are the cache's shared ones.
+
 Nothing is written before the cache is ready: a stream that arrives earlier has its requests
 recorded and is answered once the first snapshot is published.
 """
@@ -52,22 +57,35 @@ class Session:
         self._cache = cache
         self._write_timeout = write_timeout
         self.state = StreamState(
-            framing, types=types, make_before_break=make_before_break, control_plane=control_plane
+            framing,
+            types=types,
+            make_before_break=make_before_break,
+            control_plane=control_plane,
+            subscriptions=cache.subscriptions,
         )
-        self._wake = asyncio.Event()
+        # Something may need sending; ``_waiter`` exists only while the writer sleeps.
+        self._pending = False
+        self._waiter: asyncio.Future[None] | None = None
         self._log: Any = structlog.get_logger("controlplane.xds").bind(
             stream_id=stream_id, framing=framing.value
         )
 
     def notify(self, type_url: str, names: frozenset[str]) -> None:
         self.state.notify(type_url, names)
-        self._wake.set()
+        self._poke()
+
+    def _poke(self, _: object = None) -> None:
+        self._pending = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def run(self, requests: AsyncIterator[Any], context: Any) -> None:
         metrics = self._cache.metrics
         metrics.streams.inc()
         self._log.debug("xds.stream.open", peer=context.peer())
         reader = asyncio.create_task(self._read(requests))
+        reader.add_done_callback(self._poke)
         try:
             stuck = not await self._write(reader, context)
         finally:
@@ -75,6 +93,7 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
             self._cache.unwatch(self)
+            self.state.close()
             metrics.streams.dec()
             self._log.debug("xds.stream.closed")
         if stuck:
@@ -83,18 +102,21 @@ class Session:
             await finished.wait()  # cancelled by grpc when the connection goes
 
     async def _read(self, requests: AsyncIterator[Any]) -> None:
-        framing = self.state.framing
         async for request in requests:
-            had_node = self.state.node is not None
-            if framing is Framing.SOTW:
-                result = self.state.on_request(request)
-            else:
-                result = self.state.on_delta_request(request)
-            if not had_node and self.state.node is not None:
-                self._log = self._log.bind(node_id=self.state.node_id)
-                self._log.info("xds.stream.node", cluster=self.state.node.cluster)
-            self._after(result)
-            self._wake.set()
+            self._handle(request)
+            del request  # not held while the next one is awaited
+
+    def _handle(self, request: Any) -> None:
+        had_node = self.state.node is not None
+        if self.state.framing is Framing.SOTW:
+            result = self.state.on_request(request)
+        else:
+            result = self.state.on_delta_request(request)
+        if not had_node and self.state.node is not None:
+            self._log = self._log.bind(node_id=self.state.node_id)
+            self._log.info("xds.stream.node", cluster=self.state.node.cluster)
+        self._after(result)
+        self._poke()
 
     def _after(self, result: RequestResult) -> None:
         type_name = TYPE_NAMES.get(result.type_url, result.type_url)
@@ -110,21 +132,25 @@ class Session:
 
     async def _write(self, reader: asyncio.Task[None], context: Any) -> bool:
         """Write until the client goes away (True) or stops reading (False)."""
-        ready = asyncio.ensure_future(self._cache.wait_ready())
-        try:
-            await asyncio.wait({ready, reader}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ready.cancel()
+        if not self._cache.ready:
+            ready = asyncio.ensure_future(self._cache.wait_ready())
+            try:
+                await asyncio.wait({ready, reader}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ready.cancel()
+        loop = asyncio.get_running_loop()
         while not reader.done():
-            self._wake.clear()
+            self._pending = False
             while (out := self.state.next_response(self._cache.snapshot)) is not None:
                 if not await self._send(out, context):
                     return False
-            waiter = asyncio.ensure_future(self._wake.wait())
+            if self._pending or reader.done():
+                continue
+            self._waiter = loop.create_future()
             try:
-                await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                await self._waiter
             finally:
-                waiter.cancel()
+                self._waiter = None
         if not reader.cancelled() and (error := reader.exception()) is not None:
             self._log.info("xds.stream.read_error", error=repr(error))
         return True

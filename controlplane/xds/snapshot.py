@@ -100,6 +100,7 @@ class _TypeTable:
     __slots__ = (
         "_eds_names",
         "_eds_wanted",
+        "_empties",
         "_encoded",
         "_versions",
         "acc",
@@ -115,6 +116,7 @@ class _TypeTable:
         self._encoded: bytes | None = None
         self._eds_wanted: frozenset[str] | None = None
         self._versions: Mapping[str, str] | None = None
+        self._empties: dict[str, Resource] | None = None
 
     def versions(self) -> Mapping[str, str]:
         if self._versions is None:
@@ -140,6 +142,15 @@ class _TypeTable:
                     names[name] = cluster.eds_cluster_config.service_name or cluster.name or name
             self._eds_names = MappingProxyType(names)
         return self._eds_names
+
+    def empty_assignment(self, name: str) -> Resource:
+        # Shared by every stream that asks for a name this (EDS) table lacks.
+        if self._empties is None:
+            self._empties = {}
+        resource = self._empties.get(name)
+        if resource is None:
+            resource = self._empties[name] = empty_load_assignment(name)
+        return resource
 
     def eds_wanted(self) -> frozenset[str]:
         if self._eds_wanted is None:
@@ -202,6 +213,18 @@ class Snapshot:
     def versions(self, type_url: str) -> Mapping[str, str]:
         """Name → version for the type; computed once and shared by every stream."""
         return self._tables.get(type_url, _EMPTY).versions()
+
+    def version_with(self, type_url: str, extra: Mapping[str, str]) -> str:
+        """The version of the type's resources plus ``extra`` (name → version of names it lacks)."""
+        acc = self._tables.get(type_url, _EMPTY).acc
+        for name, version in extra.items():
+            acc ^= _entry_hash(name, version)
+        return f"{acc:016x}"
+
+    def empty_assignment(self, name: str) -> Resource:
+        """An empty ClusterLoadAssignment for ``name``, built once per snapshot's EDS table."""
+        table = self._tables.get(ENDPOINT_TYPE)
+        return table.empty_assignment(name) if table is not None else empty_load_assignment(name)
 
     def eds_wanted(self) -> frozenset[str]:
         """The EDS names that some cluster of this snapshot subscribes to."""

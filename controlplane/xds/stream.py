@@ -33,6 +33,14 @@ This relies on Envoy sending the RDS subscriptions of new listeners before its L
 does (RDS is paused while LDS is applied and resumed before the ACK is queued). If a CDS is
 NACKed, routes wait for a CDS the client accepts: old routes keep working meanwhile.
 
+Memory (the point of :mod:`controlplane.xds.sharing`): a stream's subscription is the interned
+frozenset every stream with the same names shares (the cache indexes watchers by it), and
+``sent``/``acked``/``answered`` are immutable :class:`~controlplane.xds.sharing.Versions`: a
+snapshot's shared versions map plus the few names where this client differs. An ACK stores a
+reference; a request repeating the subscription keeps the one already held. Bodies of clusters
+kept for make-before-break are looked up in the snapshot they were sent from; only the ones the
+current snapshot lacks are held per stream.
+
 Framings differ only in how a decision is written: a SotW wildcard type sends the full set with
 a set-hash ``version_info``; everything else is a diff (changed resources, and in delta the
 removed names, including subscribed names that never existed, except EDS, which gets empty
@@ -43,7 +51,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import chain
+from types import MappingProxyType
+from typing import Final
 
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
@@ -57,11 +68,16 @@ from controlplane.xds.resources import (
     WILDCARD_TYPES,
 )
 from controlplane.xds.responses import delta_response, sotw_response
-from controlplane.xds.snapshot import Resource, Snapshot, empty_load_assignment, set_hash
+from controlplane.xds.sharing import NO_NAMES, NO_VERSIONS, Subscriptions, Versions, union
+from controlplane.xds.snapshot import Resource, Snapshot, set_hash
 
 __all__ = ["Framing", "Nack", "Outgoing", "RequestResult", "StreamState"]
 
 _ROUTING_TYPES = (LISTENER_TYPE, ROUTE_TYPE)
+# The type URL constants themselves, so a stream keys its state by them rather than by the
+# fresh string each request carries.
+_TYPE_URLS: Final[Mapping[str, str]] = MappingProxyType({t: t for t in PUSH_ORDER})
+_NO_RESOURCES: Final[Mapping[str, Resource]] = MappingProxyType({})
 
 
 class Framing(enum.Enum):
@@ -103,37 +119,61 @@ class Outgoing:
     removed: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
 class _TypeState:
-    type_url: str
-    wildcard: bool
-    requested: bool = False
-    initial: bool = False
-    subscribed: set[str] = field(default_factory=set)
-    last_nonce: str = ""
-    last_version: str = ""
-    acked_nonce: str = ""
-    last_batch: Mapping[str, str] = field(default_factory=dict)
-    # SotW wildcard types replace ``sent`` wholesale with a mapping shared by every stream;
-    # other types update it in place. ``acked`` and ``answered`` are never mutated.
-    sent: Mapping[str, str] = field(default_factory=dict)
-    sent_sig: str | None = None
-    acked: Mapping[str, str] = field(default_factory=dict)
-    acked_sig: str | None = None
-    answered: Mapping[str, str] = field(default_factory=dict)
-    nacked: dict[str, str] = field(default_factory=dict)
-    dirty: bool = False
-    dirty_names: set[str] | None = field(default_factory=set)  # None: look at everything
-    forced: set[str] = field(default_factory=set)  # send even if unchanged (new subscription)
-    refresh: set[str] = field(default_factory=set)  # send again unless that version was NACKed
-    unresolved: set[str] = field(default_factory=set)  # delta: newly subscribed, not yet answered
+    """One type of one stream. Every set and map here is immutable and may be shared."""
+
+    __slots__ = (
+        "acked",
+        "acked_nonce",
+        "acked_sig",
+        "answered",
+        "dirty",
+        "dirty_names",
+        "forced",
+        "initial",
+        "last_batch",
+        "last_nonce",
+        "last_version",
+        "nacked",
+        "refresh",
+        "requested",
+        "sent",
+        "sent_sig",
+        "subscribed",
+        "type_url",
+        "unresolved",
+        "wildcard",
+    )
+
+    def __init__(self, type_url: str, *, wildcard: bool) -> None:
+        self.type_url = type_url
+        self.wildcard = wildcard
+        self.requested = False
+        self.initial = False
+        self.subscribed: frozenset[str] = NO_NAMES  # interned in the stream's Subscriptions
+        self.last_nonce = ""
+        self.last_version = ""
+        self.acked_nonce = ""
+        self.last_batch: Mapping[str, str] = NO_VERSIONS
+        held = Versions(scope=None if wildcard else NO_NAMES)
+        self.sent = held
+        self.sent_sig: str | None = None
+        self.acked = held
+        self.acked_sig: str | None = None
+        self.answered = held
+        self.nacked: Mapping[str, str] = NO_VERSIONS
+        self.dirty = False
+        self.dirty_names: frozenset[str] | None = NO_NAMES  # None: look at everything
+        self.forced = NO_NAMES  # send even if unchanged (new subscription)
+        self.refresh = NO_NAMES  # send again unless that version was NACKed
+        self.unresolved = NO_NAMES  # delta: newly subscribed, not yet answered
 
     def mark(self, names: Iterable[str] | None) -> None:
         self.dirty = True
         if names is None:
             self.dirty_names = None
         elif self.dirty_names is not None:
-            self.dirty_names.update(names)
+            self.dirty_names = union(self.dirty_names, names)
 
 
 class StreamState:
@@ -146,6 +186,7 @@ class StreamState:
         types: Collection[str] = PUSH_ORDER,
         make_before_break: bool = True,
         control_plane: str = "",
+        subscriptions: Subscriptions | None = None,
     ) -> None:
         self.framing = framing
         self.node: base_pb2.Node | None = None
@@ -153,10 +194,14 @@ class StreamState:
         self._default_type = self._served[0] if len(self._served) == 1 else ""
         self._mbb = make_before_break and CLUSTER_TYPE in self._served
         self._control_plane = control_plane
+        # Shared with every stream of the server (the cache's); a private one for tests.
+        self._subscriptions = subscriptions if subscriptions is not None else Subscriptions()
         self._types: dict[str, _TypeState] = {}
         self._nonce = 0
-        self._cluster_bodies: dict[str, Resource] = {}
-        self._empty: dict[str, Resource] = {}
+        # Where the bodies of the clusters the client holds are: the snapshot table they were
+        # sent from (shared), and the few retained ones it lacks.
+        self._cluster_source: Mapping[str, Resource] = _NO_RESOURCES
+        self._cluster_extras: Mapping[str, Resource] = _NO_RESOURCES
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -165,26 +210,42 @@ class StreamState:
         return self.node.id if self.node is not None else ""
 
     def interest(self, type_url: str) -> frozenset[str] | None:
-        """The names this stream watches for ``type_url``; ``None`` means every name."""
+        """The names this stream watches for ``type_url``; ``None`` means every name.
+
+        The frozenset is the interned one: equal subscriptions of other streams are this object.
+        """
         state = self._types.get(type_url)
         if state is None:
-            return frozenset()
-        return None if state.wildcard else frozenset(state.subscribed)
+            return NO_NAMES
+        return None if state.wildcard else state.subscribed
 
     def requested_types(self) -> tuple[str, ...]:
         return tuple(t for t, s in self._types.items() if s.requested)
 
+    def close(self) -> None:
+        """Give the shared subscriptions back; the stream is over."""
+        for state in self._types.values():
+            self._subscriptions.release(state.subscribed)
+            state.subscribed = NO_NAMES
+
     def on_request(self, request: discovery_pb2.DiscoveryRequest) -> RequestResult:
         """Apply a state-of-the-world ``DiscoveryRequest``."""
-        self._take_node(request.node if request.HasField("node") else None)
-        type_url = request.type_url or self._default_type
-        if type_url not in self._served:
-            return RequestResult(type_url, ignored=True)
+        self._take_node(request)
+        requested_type = request.type_url or self._default_type
+        type_url = _TYPE_URLS.get(requested_type)
+        if type_url is None or type_url not in self._served:
+            return RequestResult(requested_type, ignored=True)
         state = self._state(type_url)
         nonce = request.response_nonce
         if nonce and nonce != state.last_nonce:
             return RequestResult(type_url, stale=True)
-        names = state.subscribed if state.wildcard else set(request.resource_names)
+        names = state.subscribed
+        if not state.wildcard:
+            # Built to compare and dropped when equal, as it is for every ACK: the stream keeps
+            # the interned set it holds.
+            asked = frozenset(request.resource_names)
+            if asked != names:
+                names = asked
         nack = None
         if nonce and request.HasField("error_detail"):
             detail = request.error_detail
@@ -192,49 +253,54 @@ class StreamState:
         elif nonce:
             # The same ACK twice: Envoy re-created a watch (an updated EDS cluster) and asks
             # again. Only EDS needs this; elsewhere it would churn for nothing.
-            repeated = state.acked_nonce == nonce and names == state.subscribed
+            repeated = state.acked_nonce == nonce and names is state.subscribed
             if repeated and type_url == ENDPOINT_TYPE and state.subscribed:
-                state.forced.update(state.subscribed)
+                state.forced = union(state.forced, state.subscribed)
                 state.mark(state.subscribed)
             self._ack(state)
         changed = False
-        if not state.wildcard:
-            added, gone = names - state.subscribed, state.subscribed - names
-            changed = bool(added or gone)
-            state.subscribed = names
-            self._forget(state, gone)
+        if names is not state.subscribed:
+            added = self._subscribe(state, names)
+            changed = True
             if added:
-                state.forced.update(added)
+                state.forced = union(state.forced, added)
                 state.mark(added)
         if not nonce:
             changed = changed or not state.requested
             state.requested = state.initial = True
-            state.forced.update(state.subscribed)
+            state.forced = union(state.forced, state.subscribed)
             state.mark(None)
         return RequestResult(type_url, nack=nack, interest_changed=changed)
 
     def on_delta_request(self, request: discovery_pb2.DeltaDiscoveryRequest) -> RequestResult:
         """Apply an incremental ``DeltaDiscoveryRequest``."""
-        self._take_node(request.node if request.HasField("node") else None)
-        type_url = request.type_url or self._default_type
-        if type_url not in self._served:
-            return RequestResult(type_url, ignored=True)
+        self._take_node(request)
+        requested_type = request.type_url or self._default_type
+        type_url = _TYPE_URLS.get(requested_type)
+        if type_url is None or type_url not in self._served:
+            return RequestResult(requested_type, ignored=True)
         state = self._state(type_url)
         changed = False
         if not state.requested:
             state.requested = state.initial = changed = True
-            state.sent = dict(request.initial_resource_versions)
+            state.sent = Versions(
+                scope=None if state.wildcard else state.subscribed,
+                overlay=dict(request.initial_resource_versions),
+            )
             state.mark(None)
         if not state.wildcard:
-            subscribe = set(request.resource_names_subscribe) - {"*"}
-            unsubscribe = set(request.resource_names_unsubscribe)
+            subscribe = frozenset(request.resource_names_subscribe) - {"*"}
+            unsubscribe = frozenset(request.resource_names_unsubscribe)
             added = subscribe - state.subscribed
             gone = unsubscribe & state.subscribed
-            state.subscribed = (state.subscribed | added) - unsubscribe
-            self._forget(state, unsubscribe)
-            state.unresolved -= unsubscribe
+            names = (state.subscribed | added) - unsubscribe
+            if names != state.subscribed:
+                self._subscribe(state, names)
+            state.sent = state.sent.forgetting(unsubscribe)
+            if state.unresolved:
+                state.unresolved = state.unresolved - unsubscribe
             if added:
-                state.unresolved.update(added)
+                state.unresolved = union(state.unresolved, added)
                 state.mark(added)
             changed = changed or bool(added or gone)
         nonce = request.response_nonce
@@ -254,9 +320,17 @@ class StreamState:
         if state is not None and state.requested:
             state.mark(names)
 
-    def _take_node(self, node: base_pb2.Node | None) -> None:
-        if self.node is None and node is not None:
-            self.node = node
+    def _take_node(
+        self, request: discovery_pb2.DiscoveryRequest | discovery_pb2.DeltaDiscoveryRequest
+    ) -> None:
+        if self.node is not None or not request.HasField("node"):
+            return
+        # Only what identifies the client: Envoy's full Node (extensions, features, metadata)
+        # runs to tens of KB, and holding any part of a request keeps all of it alive.
+        node = request.node
+        self.node = base_pb2.Node(id=node.id, cluster=node.cluster)
+        if node.HasField("locality"):
+            self.node.locality.CopyFrom(node.locality)
 
     def _state(self, type_url: str) -> _TypeState:
         state = self._types.get(type_url)
@@ -265,31 +339,29 @@ class StreamState:
             self._types[type_url] = state
         return state
 
-    def _forget(self, state: _TypeState, names: Iterable[str]) -> None:
-        """The client dropped these names: whatever it had of them is gone."""
-        names = [n for n in names if n in state.sent]
-        if names:
-            sent = dict(state.sent)
-            for name in names:
-                del sent[name]
-            state.sent = sent
+    def _subscribe(self, state: _TypeState, names: frozenset[str]) -> frozenset[str]:
+        """Replace the subscription with ``names``; the client has nothing of names it dropped.
 
-    def _frozen_sent(self, state: _TypeState) -> Mapping[str, str]:
-        shared = self.framing is Framing.SOTW and state.wildcard
-        return state.sent if shared else dict(state.sent)
+        Returns the names added.
+        """
+        old = state.subscribed
+        new = self._subscriptions.acquire(names)
+        state.subscribed = new
+        self._subscriptions.release(old)
+        state.sent = state.sent.within(new)
+        return new - old if old else new
 
     def _ack(self, state: _TypeState) -> None:
         state.acked_nonce = state.last_nonce
-        state.acked = self._frozen_sent(state)
+        state.acked = state.answered = state.sent
         state.acked_sig = state.sent_sig
-        state.answered = state.acked
         if state.type_url == CLUSTER_TYPE:
             self._prune_cluster_bodies()
         self._after_answer(state)
 
     def _nack(self, state: _TypeState, message: str, code: int) -> Nack:
-        state.nacked.update(state.last_batch)
-        state.answered = self._frozen_sent(state)
+        state.nacked = {**state.nacked, **state.last_batch}
+        state.answered = state.sent
         self._after_answer(state)
         return Nack(
             type_url=state.type_url,
@@ -323,41 +395,40 @@ class StreamState:
                 out = self._full_set(state, snapshot)
             else:
                 out = self._diff(state, snapshot)
-            state.dirty, state.dirty_names, state.initial = False, set(), False
-            state.forced.clear()
-            state.refresh.clear()
+            state.dirty, state.dirty_names, state.initial = False, NO_NAMES, False
+            state.forced = state.refresh = NO_NAMES
             if out is not None:
                 return out
         return None
 
     def _full_set(self, state: _TypeState, snapshot: Snapshot) -> Outgoing | None:
-        current = snapshot.resources(state.type_url)
-        kept = self._retained(snapshot) if state.type_url == CLUSTER_TYPE else {}
+        type_url = state.type_url
+        current = snapshot.resources(type_url)
+        kept = self._retained(snapshot) if type_url == CLUSTER_TYPE else {}
         bodies = {n: r for n, r in kept.items() if r is not None}
-        fields = [snapshot.encoded_resources(state.type_url)]
-        entries: Mapping[str, Resource] = current
-        sent: Mapping[str, str] = snapshot.versions(state.type_url)
-        sig = snapshot.version(state.type_url)
         if bodies:
-            entries = {**current, **bodies}
-            sent = {n: r.version for n, r in entries.items()}
-            sig = set_hash(sent.items())
-            fields.extend(r.any_field for r in bodies.values())
+            extra = {n: r.version for n, r in bodies.items()}
+            sig = snapshot.version_with(type_url, extra)
+        else:
+            extra, sig = {}, snapshot.version(type_url)
         if sig == state.sent_sig and not state.initial:
             return None
         previous = state.sent
-        state.sent, state.sent_sig = sent, sig
+        state.sent = Versions(snapshot.versions(type_url), None, extra)
+        state.sent_sig = sig
         nonce = self._next_nonce(state, sig, state.sent)
-        if state.type_url == CLUSTER_TYPE:
-            self._clusters_sent(snapshot, entries, previous)
+        if type_url == CLUSTER_TYPE:
+            self._clusters_sent(snapshot, chain(current.items(), bodies.items()), previous)
+        fields = [snapshot.encoded_resources(type_url)]
+        fields.extend(r.any_field for r in bodies.values())
         payload = sotw_response(
             version_info=sig,
             resources=fields,
-            type_url=state.type_url,
+            type_url=type_url,
             nonce=nonce,
             control_plane=self._control_plane,
         )
-        return Outgoing(state.type_url, nonce, sig, payload, tuple(entries))
+        return Outgoing(type_url, nonce, sig, payload, (*current, *bodies))
 
     def _diff(self, state: _TypeState, snapshot: Snapshot) -> Outgoing | None:
         type_url = state.type_url
@@ -367,8 +438,10 @@ class StreamState:
             names = set(current) | set(state.sent) if state.wildcard else set(state.subscribed)
             names |= state.unresolved
         else:
-            names = state.dirty_names | state.forced | state.refresh | state.unresolved
-        hold = self._held_assignments(snapshot) if type_url == ENDPOINT_TYPE else frozenset()
+            names = set(state.dirty_names)
+            names.update(state.forced, state.refresh, state.unresolved)
+        sent = state.sent
+        wanted = snapshot.eds_wanted() if type_url == ENDPOINT_TYPE else NO_NAMES
         changed: dict[str, Resource] = {}
         removed: list[str] = []
         gone: list[str] = []
@@ -376,33 +449,43 @@ class StreamState:
             if not state.wildcard and name not in state.subscribed:
                 continue
             resource = current.get(name)
+            held = sent.version(name)
             if resource is None and type_url == ENDPOINT_TYPE:
-                if name in state.sent and name not in state.forced and name in hold:
+                if held is not None and name not in state.forced and name not in wanted:
                     continue  # a retained cluster still uses what the client has
-                resource = self._empty_assignment(name)
+                resource = snapshot.empty_assignment(name)
             if resource is None:
                 if name in kept:
                     continue
-                if name in state.sent or name in state.unresolved:
+                if held is not None or name in state.unresolved:
                     gone.append(name)
                 continue
-            stale = state.sent.get(name) != resource.version
+            stale = held != resource.version
             refresh = name in state.refresh and state.nacked.get(name) != resource.version
             if stale or refresh or name in state.forced:
                 changed[name] = resource
-        state.unresolved.clear()
-        self._forget(state, gone)
+        state.unresolved = NO_NAMES
+        if gone:
+            state.sent = state.sent.forgetting(gone)
         delta = self.framing is Framing.DELTA
         if delta:
             removed = gone  # SotW cannot say "removed" for these types; the client keeps them
         if not changed and not (delta and (removed or state.initial)):
             return None
         previous = state.sent
-        state.sent = {**state.sent, **{n: r.version for n, r in changed.items()}}
+        sent = previous.updated({n: r.version for n, r in changed.items()})
+        if state.dirty_names is None or sent.wants_rebase():
+            sent = sent.rebased(snapshot.versions(type_url))
+        state.sent = sent
         version = snapshot.version(type_url)
-        nonce = self._next_nonce(state, version, {n: r.version for n, r in changed.items()})
+        batch: frozenset[str]
+        if not state.wildcard and len(changed) == len(state.subscribed):
+            batch = state.subscribed  # everything: share the subscription, not a copy of it
+        else:
+            batch = frozenset(changed)
+        nonce = self._next_nonce(state, version, Versions(sent, batch))
         if type_url == CLUSTER_TYPE:
-            self._clusters_sent(snapshot, changed, previous)
+            self._clusters_sent(snapshot, changed.items(), previous)
         if delta:
             payload = delta_response(
                 system_version_info=version,
@@ -429,12 +512,6 @@ class StreamState:
         state.last_batch = batch
         return state.last_nonce
 
-    def _empty_assignment(self, name: str) -> Resource:
-        resource = self._empty.get(name)
-        if resource is None:
-            resource = self._empty[name] = empty_load_assignment(name)
-        return resource
-
     # -- make-before-break ------------------------------------------------------------------
 
     def _clusters_ready(self, snapshot: Snapshot) -> bool:
@@ -442,14 +519,13 @@ class StreamState:
         clusters = self._types.get(CLUSTER_TYPE)
         if clusters is None or not clusters.requested:
             return True
-        if any(name not in clusters.acked for name in snapshot.resources(CLUSTER_TYPE)):
+        if not clusters.acked.covers(snapshot.versions(CLUSTER_TYPE)):
             return False
         wanted = snapshot.eds_wanted()
         if not wanted:
             return True
         endpoints = self._types.get(ENDPOINT_TYPE)
-        answered: Mapping[str, str] = endpoints.answered if endpoints is not None else {}
-        return all(name in answered for name in wanted)
+        return endpoints is not None and endpoints.answered.covers(wanted)
 
     def _routes_converged(self, snapshot: Snapshot) -> bool:
         """Has the client ACKed the listeners and routes of this snapshot?"""
@@ -465,51 +541,67 @@ class StreamState:
             current = snapshot.resources(ROUTE_TYPE)
             for name in routes.subscribed:
                 resource = current.get(name)
-                if resource is not None and routes.acked.get(name) != resource.version:
+                if resource is not None and routes.acked.version(name) != resource.version:
                     return False
         return True
+
+    def _held_clusters_outside(self, snapshot: Snapshot) -> set[str]:
+        """Clusters the client has been sent or ACKed that the snapshot lacks."""
+        clusters = self._types.get(CLUSTER_TYPE)
+        if clusters is None:
+            return set()
+        reference = snapshot.versions(CLUSTER_TYPE)
+        names = set(clusters.acked.outside(reference))
+        if clusters.sent is not clusters.acked:
+            names.update(clusters.sent.outside(reference))
+        return names
 
     def _retained(self, snapshot: Snapshot) -> dict[str, Resource | None]:
         """Clusters the client may still route to although the snapshot dropped them."""
         clusters = self._types.get(CLUSTER_TYPE)
         if not self._mbb or clusters is None or self._routes_converged(snapshot):
             return {}
-        current = snapshot.resources(CLUSTER_TYPE)
-        names = (set(clusters.acked) | set(clusters.sent)) - set(current)
-        return {name: self._cluster_bodies.get(name) for name in sorted(names)}
+        names = self._held_clusters_outside(snapshot)
+        return {name: self._cluster_body(name) for name in sorted(names)}
 
-    def _held_assignments(self, snapshot: Snapshot) -> frozenset[str]:
-        """EDS names not to blank: no current cluster wants them, but an old one may still.
-
-        Applies without make-before-break too: with per-type services Envoy may still route to
-        the old cluster until its new routes arrive on another stream.
-        """
-        endpoints = self._types.get(ENDPOINT_TYPE)
-        if endpoints is None:
-            return frozenset()
-        return frozenset(endpoints.sent) - snapshot.eds_wanted()
+    def _cluster_body(self, name: str) -> Resource | None:
+        body = self._cluster_extras.get(name)
+        return body if body is not None else self._cluster_source.get(name)
 
     def _clusters_sent(
-        self, snapshot: Snapshot, entries: Mapping[str, Resource], previous: Mapping[str, str]
+        self,
+        snapshot: Snapshot,
+        entries: Iterable[tuple[str, Resource]],
+        previous: Versions,
     ) -> None:
-        self._cluster_bodies.update(entries)
-        self._prune_cluster_bodies()
         endpoints = self._types.get(ENDPOINT_TYPE)
-        if endpoints is None:
-            return
-        eds_names = snapshot.eds_names()
-        for name, resource in entries.items():
-            eds_name = eds_names.get(name)
-            if previous.get(name) == resource.version or eds_name is None:
-                continue
-            if eds_name in endpoints.subscribed:
-                endpoints.refresh.add(eds_name)
-                endpoints.mark((eds_name,))
+        if endpoints is not None:
+            eds_names = snapshot.eds_names()
+            had = previous.getter()
+            for name, resource in entries:
+                eds_name = eds_names.get(name)
+                if eds_name is None or had.get(name) == resource.version:
+                    continue
+                if eds_name in endpoints.subscribed:
+                    endpoints.refresh = union(endpoints.refresh, (eds_name,))
+                    endpoints.mark((eds_name,))
+        # Bodies of what the client holds: this snapshot's clusters, and those it lacks (kept
+        # from where they were found before).
+        extras = {
+            name: body
+            for name in self._held_clusters_outside(snapshot)
+            if (body := self._cluster_body(name)) is not None
+        }
+        self._cluster_source = snapshot.resources(CLUSTER_TYPE)
+        self._cluster_extras = extras or _NO_RESOURCES
 
     def _prune_cluster_bodies(self) -> None:
         clusters = self._types.get(CLUSTER_TYPE)
-        if clusters is None:
+        if clusters is None or not self._cluster_extras:
             return
-        live = clusters.acked.keys() | clusters.sent.keys()
-        for name in [n for n in self._cluster_bodies if n not in live]:
-            del self._cluster_bodies[name]
+        live = {
+            name: body
+            for name, body in self._cluster_extras.items()
+            if name in clusters.acked or name in clusters.sent
+        }
+        self._cluster_extras = live or _NO_RESOURCES
