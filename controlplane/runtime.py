@@ -36,6 +36,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from controlplane.config import ServeSettings
 from controlplane.dag.builder import build
 from controlplane.dag.classes import class_matches
+from controlplane.dag.incremental import IncrementalBuilder
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import DAG, ObjectStatus, Problem
 from controlplane.envoy.endpoints import cluster_load_assignment, load_assignments
@@ -90,6 +91,7 @@ class Runtime:
         self.store = store or Store()
         self.cache = cache
         self.build_options = build_options
+        self.dag_builder = IncrementalBuilder()
         self.translator = IncrementalTranslator(translate_options)
         self.holdoff = Holdoff(self.rebuild, delay=holdoff_delay, max_delay=holdoff_max_delay)
         self.build_listeners: list[BuildListener] = []
@@ -154,10 +156,12 @@ class Runtime:
     async def rebuild(self) -> None:
         started = time.perf_counter()
         objects = self.store.object_set()
-        dag = build(objects, self.build_options)
+        dag = self.dag_builder.build(objects, self.build_options)
         snapshot = self.snapshot_for(dag, objects)
         self.cache.publish(snapshot)
-        self._remember_eds_names(dag)
+        # The incremental builder hands back the same clusters tuple when no cluster changed.
+        if self.last_build is None or dag.clusters() is not self.last_build.dag.clusters():
+            self._remember_eds_names(dag)
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
         self.last_build = BuildReport(
             dag, duration_ms, {t: snapshot.version(t) for t in sorted(snapshot.type_urls)}

@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from controlplane.dag.classes import class_matches
 from controlplane.dag.ingress_annotations import WEBSOCKET_ROUTES, IngressPolicy, ingress_policy
@@ -67,11 +68,21 @@ from controlplane.model.networking import IngressBackend
 
 __all__ = [
     "CATCH_ALL",
+    "IngressReading",
+    "RouteClaim",
+    "TLSClaim",
     "build_ingresses",
     "host_order",
+    "host_values",
+    "is_ours",
     "normal_host",
     "path_match",
+    "read_ingress",
+    "route_claim_order",
     "route_order",
+    "settle_routes",
+    "settle_tls",
+    "tls_claim_order",
 ]
 
 CATCH_ALL = "*"
@@ -141,10 +152,12 @@ def path_match(path: str | None, path_type: str) -> PathMatch | tuple[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
-class _RouteClaim:
+class RouteClaim:
     """A usable path of one Ingress, before conflicts are settled."""
 
     ingress: Ingress
+    index: int
+    """Position among the Ingress's rule claims (0 for the default backend)."""
     field: str
     host: str
     route: Route
@@ -164,8 +177,10 @@ class _RouteClaim:
 
 
 @dataclass(frozen=True, slots=True)
-class _TLSClaim:
+class TLSClaim:
     ingress: Ingress
+    index: int
+    """Position among the Ingress's TLS claims."""
     field: str
     """`spec.tls[i].hosts[j]`"""
     host: str
@@ -226,9 +241,9 @@ class _IngressReader:
         self.policy: IngressPolicy = policy
         self.tls_hosts: set[str] = set()
         """Every valid host listed under `spec.tls`, usable certificate or not."""
-        self.tls: list[_TLSClaim] = []
-        self.rules: list[_RouteClaim] = []
-        self.default: _RouteClaim | None = None
+        self.tls: list[TLSClaim] = []
+        self.rules: list[RouteClaim] = []
+        self.default: RouteClaim | None = None
         self._websocket_used: set[str] = set()
 
     def read(self) -> None:
@@ -264,9 +279,17 @@ class _IngressReader:
             secret = self._secret(field, tls.secret_name)
             if secret is None:
                 continue
+            first = len(self.tls)
             self.tls.extend(
-                _TLSClaim(self.ingress, host_field, host, secret, self.policy.minimum_tls_version)
-                for host_field, host in hosts
+                TLSClaim(
+                    self.ingress,
+                    first + offset,
+                    host_field,
+                    host,
+                    secret,
+                    self.policy.minimum_tls_version,
+                )
+                for offset, (host_field, host) in enumerate(hosts)
             )
 
     def _secret(self, field: str, secret_name: str | None) -> TLSSecret | None:
@@ -305,7 +328,9 @@ class _IngressReader:
                     self.problems.add(self.ingress, f"{field}.{match[0]}", match[1])
                     continue
                 written = path.path or "/"
-                claim = self._claim(field, f"{field}.backend", host, written, match, path.backend)
+                claim = self._claim(
+                    len(self.rules), field, f"{field}.backend", host, written, match, path.backend
+                )
                 if claim is not None:
                     self.rules.append(claim)
 
@@ -314,17 +339,20 @@ class _IngressReader:
         if backend is None:
             return
         match = PathMatch(PathMatchKind.PREFIX, "/")
-        self.default = self._claim(DEFAULT_BACKEND, DEFAULT_BACKEND, CATCH_ALL, "/", match, backend)
+        self.default = self._claim(
+            0, DEFAULT_BACKEND, DEFAULT_BACKEND, CATCH_ALL, "/", match, backend
+        )
 
     def _claim(
         self,
+        index: int,
         field: str,
         backend_field: str,
         host: str,
         written: str,
         match: PathMatch,
         backend: IngressBackend,
-    ) -> _RouteClaim | None:
+    ) -> RouteClaim | None:
         websocket = self.policy.is_websocket(written, match.value)
         if websocket:
             self._websocket_used.update({written, match.value})
@@ -339,7 +367,7 @@ class _IngressReader:
             retry=self.policy.retry,
         )
         redirect = self.policy.force_ssl_redirect and host in self.tls_hosts
-        return _RouteClaim(self.ingress, field, host, route, redirect, self.policy.allow_http)
+        return RouteClaim(self.ingress, index, field, host, route, redirect, self.policy.allow_http)
 
     def _cluster(self, field: str, backend: IngressBackend) -> Cluster | None:
         service = backend.service
@@ -375,13 +403,85 @@ class _IngressReader:
         return "port"
 
 
-def _settle_routes(
-    readers: list[_IngressReader], problems: _Problems
-) -> dict[str, list[_RouteClaim]]:
-    """The winning claim of every (host, match), grouped by host (see the module docstring)."""
-    winners: dict[tuple[str, PathMatchKind, str], _RouteClaim] = {}
-    rules = [claim for reader in readers for claim in reader.rules]
-    defaults = [reader.default for reader in readers if reader.default is not None]
+@dataclass(frozen=True, slots=True)
+class IngressReading:
+    """What one Ingress asks for, read on its own: its claims and the problems found in it."""
+
+    ingress: Ingress
+    problems: tuple[Problem, ...]
+    rules: tuple[RouteClaim, ...]
+    default: RouteClaim | None
+    tls: tuple[TLSClaim, ...]
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """Every host this Ingress claims a route or a certificate for."""
+        hosts = {claim.host for claim in self.rules}
+        hosts.update(claim.host for claim in self.tls)
+        if self.default is not None:
+            hosts.add(self.default.host)
+        return frozenset(hosts)
+
+    def for_host(self, host: str) -> IngressReading:
+        """The claims of this reading for `host` only (the problems are left out)."""
+        default = self.default if self.default is not None and self.default.host == host else None
+        return IngressReading(
+            self.ingress,
+            (),
+            tuple(claim for claim in self.rules if claim.host == host),
+            default,
+            tuple(claim for claim in self.tls if claim.host == host),
+        )
+
+
+def is_ours(ingress: Ingress, objects: ObjectSet, options: BuildOptions) -> bool:
+    """Whether `ingress` is of our ingress class (see `classes.py`)."""
+    return class_matches(
+        ingress.metadata.annotations, ingress.spec.ingress_class_name, objects, options
+    )
+
+
+def read_ingress(
+    ingress: Ingress,
+    objects: ObjectSet,
+    options: BuildOptions,
+    backends: _Backends | None = None,
+) -> IngressReading:
+    """One Ingress of our class turned into claims; `backends` shares resolutions in a build."""
+    problems = _Problems()
+    reader = _IngressReader(backends or _Backends(objects, options), ingress, problems)
+    reader.read()
+    return IngressReading(
+        ingress, problems.result(), tuple(reader.rules), reader.default, tuple(reader.tls)
+    )
+
+
+def route_claim_order(claim: RouteClaim) -> tuple[bool, tuple[datetime, str, str], int]:
+    """Who claims first: rules before default backends, then the oldest Ingress, first path."""
+    return (claim.field == DEFAULT_BACKEND, claim.ingress.age_key, claim.index)
+
+
+def tls_claim_order(claim: TLSClaim) -> tuple[tuple[datetime, str, str], int]:
+    return (claim.ingress.age_key, claim.index)
+
+
+RouteLosers = list[tuple[RouteClaim, Problem]]
+TLSLosers = list[tuple[TLSClaim, Problem]]
+
+
+def _problem(ingress: Ingress, field: str, reason: str) -> Problem:
+    return Problem(ingress.KIND, ingress.namespace, ingress.name, field, reason)
+
+
+def settle_routes(
+    readings: Sequence[IngressReading],
+) -> tuple[dict[str, list[RouteClaim]], RouteLosers]:
+    """The winning claim of every (host, match), grouped by host, and each losing claim with
+    the problem it is reported as (see the module docstring). `readings` are oldest first."""
+    winners: dict[tuple[str, PathMatchKind, str], RouteClaim] = {}
+    losers: RouteLosers = []
+    rules = [claim for reading in readings for claim in reading.rules]
+    defaults = [reading.default for reading in readings if reading.default is not None]
     for claim in [*rules, *defaults]:
         winner = winners.setdefault(claim.key, claim)
         if winner is claim:
@@ -396,22 +496,22 @@ def _settle_routes(
             why = "the first path wins"
         else:
             why = "the oldest Ingress wins (then the first by namespace/name)"
-        problems.add(
-            claim.ingress,
-            claim.field,
+        reason = (
             f"{_describe(claim.host, claim.route.match)} is already served by {by}: "
-            f"{why}; this one is ignored",
+            f"{why}; this one is ignored"
         )
-    by_host: dict[str, list[_RouteClaim]] = defaultdict(list)
+        losers.append((claim, _problem(claim.ingress, claim.field, reason)))
+    by_host: dict[str, list[RouteClaim]] = defaultdict(list)
     for claim in winners.values():
         by_host[claim.host].append(claim)
-    return by_host
+    return by_host, losers
 
 
-def _settle_tls(readers: list[_IngressReader], problems: _Problems) -> dict[str, _TLSClaim]:
+def settle_tls(readings: Sequence[IngressReading]) -> tuple[dict[str, TLSClaim], TLSLosers]:
     """The certificate and minimum TLS version of each host: the oldest Ingress's."""
-    winners: dict[str, _TLSClaim] = {}
-    for claim in (claim for reader in readers for claim in reader.tls):
+    winners: dict[str, TLSClaim] = {}
+    losers: TLSLosers = []
+    for claim in (claim for reading in readings for claim in reading.tls):
         winner = winners.setdefault(claim.host, claim)
         same = (winner.secret, winner.minimum_tls_version) == (
             claim.secret,
@@ -420,52 +520,55 @@ def _settle_tls(readers: list[_IngressReader], problems: _Problems) -> dict[str,
         if winner is claim or same:
             continue
         secret = f"Secret [{winner.secret.namespace}/{winner.secret.name}]"
-        problems.add(
-            claim.ingress,
-            claim.field,
+        reason = (
             f'host "{claim.host}" is already served over TLS by Ingress '
             f"{winner.ingress.namespace}/{winner.ingress.name} ({winner.field}) with {secret}, "
             f"minimum TLS {winner.minimum_tls_version.value}: the oldest Ingress wins; "
-            "this one is ignored",
+            "this one is ignored"
         )
-    return winners
+        losers.append((claim, _problem(claim.ingress, claim.field, reason)))
+    return winners, losers
+
+
+def host_values(
+    host: str, winners: Sequence[RouteClaim], tls: TLSClaim | None
+) -> tuple[VirtualHost | None, SecureVirtualHost | None]:
+    """The plain and TLS virtual host of `host`, from its winning claims and certificate."""
+    claims = sorted(winners, key=lambda claim: route_order(claim.route))
+    plain = tuple(route for claim in claims if (route := claim.plain_route()) is not None)
+    secure = None
+    if tls is not None:
+        secure = SecureVirtualHost(
+            host,
+            routes=tuple(claim.route for claim in claims),
+            secret=tls.secret,
+            minimum_tls_version=tls.minimum_tls_version,
+        )
+    return (VirtualHost(host, plain) if plain else None), secure
 
 
 def build_ingresses(objects: ObjectSet, options: BuildOptions) -> DAG:
     """The virtual hosts (plain and TLS) and problems of every Ingress of our class."""
     problems = _Problems()
-    ours = (
-        ingress
-        for ingress in objects.ingresses.values()
-        if class_matches(
-            ingress.metadata.annotations, ingress.spec.ingress_class_name, objects, options
-        )
-    )
+    ours = (ingress for ingress in objects.ingresses.values() if is_ours(ingress, objects, options))
     backends = _Backends(objects, options)
-    readers = []
+    readings = []
     for ingress in sorted(ours, key=lambda ingress: ingress.age_key):
-        reader = _IngressReader(backends, ingress, problems)
-        reader.read()
-        readers.append(reader)
-    routes_by_host = _settle_routes(readers, problems)
-    tls_by_host = _settle_tls(readers, problems)
+        reading = read_ingress(ingress, objects, options, backends)
+        problems.extend(reading.problems)
+        readings.append(reading)
+    routes_by_host, route_losers = settle_routes(readings)
+    tls_by_host, tls_losers = settle_tls(readings)
+    problems.extend(problem for _, problem in route_losers)
+    problems.extend(problem for _, problem in tls_losers)
 
     virtual_hosts, secure_virtual_hosts = [], []
     for host in sorted(routes_by_host, key=host_order):
-        claims = sorted(routes_by_host[host], key=lambda claim: route_order(claim.route))
-        plain = tuple(route for claim in claims if (route := claim.plain_route()) is not None)
-        if plain:
-            virtual_hosts.append(VirtualHost(host, plain))
-        tls = tls_by_host.get(host)
-        if tls is not None:
-            secure_virtual_hosts.append(
-                SecureVirtualHost(
-                    host,
-                    routes=tuple(claim.route for claim in claims),
-                    secret=tls.secret,
-                    minimum_tls_version=tls.minimum_tls_version,
-                )
-            )
+        plain, secure = host_values(host, routes_by_host[host], tls_by_host.get(host))
+        if plain is not None:
+            virtual_hosts.append(plain)
+        if secure is not None:
+            secure_virtual_hosts.append(secure)
     return DAG(
         virtual_hosts=tuple(virtual_hosts),
         secure_virtual_hosts=tuple(secure_virtual_hosts),

@@ -37,8 +37,10 @@ gets a warning. How the result merges with Ingresses (IngressRoute hosts take pr
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from controlplane.dag.classes import class_matches
-from controlplane.dag.delegation import HostContent, Outcome, display, walk_delegations
+from controlplane.dag.delegation import HostContent, display, walk_delegations
 from controlplane.dag.ingressroute_spec import (
     CompiledIngressRoute,
     CompiledRoute,
@@ -47,7 +49,7 @@ from controlplane.dag.ingressroute_spec import (
     compile_ingressroute,
 )
 from controlplane.dag.options import BuildOptions
-from controlplane.dag.status import fqdn_taken, invalid, orphaned, valid
+from controlplane.dag.status import StatusWarning, fqdn_taken, invalid, orphaned, valid
 from controlplane.dag.types import (
     DAG,
     ObjectStatus,
@@ -60,7 +62,31 @@ from controlplane.dag.types import (
 from controlplane.model import IngressRoute, ObjectSet
 from controlplane.model.objects import NamespacedName
 
-__all__ = ["build_ingressroutes"]
+__all__ = [
+    "build_ingressroutes",
+    "compile_unit",
+    "is_ours",
+    "oldest",
+    "root_hosts",
+    "route_status",
+]
+
+
+def is_ours(route: IngressRoute, objects: ObjectSet, options: BuildOptions) -> bool:
+    """Whether `route` is of our ingress class (IngressRoutes only have the annotation)."""
+    return class_matches(route.metadata.annotations, None, objects, options)
+
+
+def compile_unit(
+    route: IngressRoute, objects: ObjectSet, options: BuildOptions, lookups: Lookups
+) -> tuple[CompiledIngressRoute | str, tuple[Problem, ...]]:
+    """`compile_ingressroute` with its SpecError as a value: the compiled object or the
+    description that makes it invalid, and the (Service) problems found, even when invalid."""
+    problems: list[Problem] = []
+    try:
+        return compile_ingressroute(route, objects, options, lookups, problems), tuple(problems)
+    except SpecError as error:
+        return str(error), tuple(problems)
 
 
 def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
@@ -68,7 +94,7 @@ def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
     ours = {
         key: route
         for key, route in sorted(objects.ingress_routes.items())
-        if class_matches(route.metadata.annotations, None, objects, options)
+        if is_ours(route, objects, options)
     }
 
     def is_root(key: NamespacedName) -> bool:
@@ -80,19 +106,45 @@ def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
     compiled: dict[NamespacedName, CompiledIngressRoute] = {}
     failed: dict[NamespacedName, str] = {}
     for key, route in ours.items():
-        try:
-            compiled[key] = compile_ingressroute(route, objects, options, lookups, problems)
-        except SpecError as error:
-            failed[key] = str(error)
+        result, found = compile_unit(route, objects, options, lookups)
+        problems.extend(found)
+        if isinstance(result, str):
+            failed[key] = result
+        else:
+            compiled[key] = result
     roots = _claim_fqdns(ours, compiled, failed)
     outcome = walk_delegations(roots, compiled, failed)
-    virtual_hosts, secure_virtual_hosts = _hosts(outcome.hosts, compiled)
+    plain: list[VirtualHost] = []
+    secure: list[SecureVirtualHost] = []
+    for content in sorted(outcome.hosts, key=lambda content: content.fqdn):
+        http, https = root_hosts(content, compiled[content.root])
+        if https is not None:
+            secure.append(https)
+        if http is not None:
+            plain.append(http)
+    statuses = []
+    for key, route in ours.items():
+        found_compiled = compiled.get(key)
+        statuses.append(
+            route_status(
+                route,
+                outcome.invalid.get(key),
+                key in outcome.reached,
+                found_compiled.warnings if found_compiled is not None else (),
+                outcome.warnings.get(key, ()),
+            )
+        )
     return DAG(
-        virtual_hosts=virtual_hosts,
-        secure_virtual_hosts=secure_virtual_hosts,
-        statuses=_statuses(ours, compiled, outcome),
+        virtual_hosts=tuple(plain),
+        secure_virtual_hosts=tuple(secure),
+        statuses=tuple(statuses),
         problems=tuple(dict.fromkeys(problems)),
     )
+
+
+def oldest(claimants: Iterable[IngressRoute]) -> IngressRoute:
+    """Who keeps a contested fqdn: the oldest root (creation time, then namespace/name)."""
+    return min(claimants, key=lambda route: route.age_key)
 
 
 def _claim_fqdns(
@@ -107,61 +159,57 @@ def _claim_fqdns(
             claims.setdefault(route.virtual_host.fqdn, []).append(key)
     roots = []
     for fqdn in sorted(claims):
-        owner, *later = sorted(claims[fqdn], key=lambda key: ours[key].age_key)
+        winner = oldest(ours[key] for key in claims[fqdn])
+        owner = (winner.namespace, winner.name)
         roots.append(owner)
-        for key in later:
-            failed[key] = fqdn_taken(fqdn, display(owner))
+        for key in claims[fqdn]:
+            if key != owner:
+                failed[key] = fqdn_taken(fqdn, display(owner))
     return roots
 
 
-def _statuses(
-    ours: dict[NamespacedName, IngressRoute],
-    compiled: dict[NamespacedName, CompiledIngressRoute],
-    outcome: Outcome,
-) -> tuple[ObjectStatus, ...]:
-    statuses = []
-    for key, route in ours.items():
-        reason = outcome.invalid.get(key)
-        if reason is not None:
-            statuses.append(invalid(route, reason))
-        elif key in outcome.reached:
-            warnings = (*compiled[key].warnings, *outcome.warnings.get(key, ()))
-            statuses.append(valid(route, warnings))
-        else:
-            statuses.append(orphaned(route))
-    return tuple(statuses)
+def route_status(
+    route: IngressRoute,
+    reason: str | None,
+    reached: bool,
+    own_warnings: Sequence[StatusWarning],
+    walk_warnings: Sequence[StatusWarning],
+) -> ObjectStatus:
+    """One IngressRoute's status: invalid (with `reason`), valid if a root reached it, else
+    orphaned. Warnings: its own, then those the delegation walk found."""
+    if reason is not None:
+        return invalid(route, reason)
+    if reached:
+        return valid(route, (*own_warnings, *walk_warnings))
+    return orphaned(route)
 
 
-def _hosts(
-    contents: tuple[HostContent, ...], compiled: dict[NamespacedName, CompiledIngressRoute]
-) -> tuple[tuple[VirtualHost, ...], tuple[SecureVirtualHost, ...]]:
-    plain: list[VirtualHost] = []
-    secure: list[SecureVirtualHost] = []
-    for content in sorted(contents, key=lambda content: content.fqdn):
-        vhost = compiled[content.root].virtual_host
-        if vhost is None:
-            continue
-        routes = sorted(
-            (route for route, _ in content.routes.values()),
-            key=lambda route: (route.route.match.specificity, route.route.match.value),
-        )
-        http_routes = [route.route for route in routes]
-        if vhost.enforces_tls:
-            http_routes = [_insecure(route) for route in routes]
-            tcp_proxy = TCPProxy(content.tcp_clusters) if content.tcp_clusters else None
-            if tcp_proxy is not None or (vhost.secret is not None and routes):
-                secure.append(
-                    SecureVirtualHost(
-                        fqdn=vhost.fqdn,
-                        routes=() if tcp_proxy else tuple(route.route for route in routes),
-                        secret=vhost.secret,
-                        minimum_tls_version=vhost.minimum_tls_version,
-                        tcp_proxy=tcp_proxy,
-                    )
-                )
-        if http_routes:
-            plain.append(VirtualHost(vhost.fqdn, tuple(http_routes)))
-    return tuple(plain), tuple(secure)
+def root_hosts(
+    content: HostContent, root: CompiledIngressRoute
+) -> tuple[VirtualHost | None, SecureVirtualHost | None]:
+    """What one served root's host becomes on the HTTP and the TLS listener."""
+    vhost = root.virtual_host
+    if vhost is None:
+        return None, None
+    routes = sorted(
+        (route for route, _ in content.routes.values()),
+        key=lambda route: (route.route.match.specificity, route.route.match.value),
+    )
+    http_routes = [route.route for route in routes]
+    secure = None
+    if vhost.enforces_tls:
+        http_routes = [_insecure(route) for route in routes]
+        tcp_proxy = TCPProxy(content.tcp_clusters) if content.tcp_clusters else None
+        if tcp_proxy is not None or (vhost.secret is not None and routes):
+            secure = SecureVirtualHost(
+                fqdn=vhost.fqdn,
+                routes=() if tcp_proxy else tuple(route.route for route in routes),
+                secret=vhost.secret,
+                minimum_tls_version=vhost.minimum_tls_version,
+                tcp_proxy=tcp_proxy,
+            )
+    plain = VirtualHost(vhost.fqdn, tuple(http_routes)) if http_routes else None
+    return plain, secure
 
 
 def _insecure(route: CompiledRoute) -> Route:

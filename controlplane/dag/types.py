@@ -263,6 +263,25 @@ class DAG:  # not slotted: clusters() and secrets() are cached on the instance
     statuses: tuple[ObjectStatus, ...] = ()
     problems: tuple[Problem, ...] = ()
 
+    @classmethod
+    def with_derived(
+        cls,
+        clusters: tuple[Cluster, ...],
+        secrets: tuple[TLSSecret, ...],
+        *,
+        virtual_hosts: tuple[VirtualHost, ...],
+        secure_virtual_hosts: tuple[SecureVirtualHost, ...],
+        statuses: tuple[ObjectStatus, ...],
+        problems: tuple[Problem, ...],
+    ) -> DAG:
+        """A DAG whose `clusters()` and `secrets()` the caller already knows: the incremental
+        builder keeps them up to date instead of walking every route of every host again. They
+        must be exactly what `clusters()` and `secrets()` would derive."""
+        dag = cls(virtual_hosts, secure_virtual_hosts, statuses, problems)
+        dag.__dict__["_clusters"] = clusters  # what cached_property stores
+        dag.__dict__["_secrets"] = secrets
+        return dag
+
     def clusters(self) -> tuple[Cluster, ...]:
         """Every cluster any route or TCP proxy uses, unique, sorted by Envoy name."""
         return self._clusters

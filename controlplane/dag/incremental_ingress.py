@@ -1,0 +1,207 @@
+"""The Ingress half of the incremental build: per-Ingress readings, per-host settlements.
+
+`build_ingresses` reads every Ingress, then settles conflicts across all of them. Both steps
+decompose, which is what this module exploits:
+
+- Reading an Ingress (`read_ingress`) depends on that Ingress and on the objects it looks up
+  (its Services, Secrets, IngressClass, and every TLSCertificateDelegation when it names a
+  Secret in another namespace). The reading is kept with a record of those reads
+  (`reads.py`) and redone only when the Ingress or one of them changed.
+- Settling is per host: which claim wins a (host, match), and which certificate a host gets,
+  only compares claims for that host. So a host is settled again only when an Ingress claiming
+  it (now or before) was read again; its claims are taken oldest first, as the full build takes
+  them, so the winners, losers and their problems are the same.
+
+Problem order is the full build's: every reading's problems, oldest Ingress first, then the
+losing route claims in claim order (rules before default backends, oldest first, first path
+first), then the losing TLS claims; each problem once. Only Ingresses and hosts that have
+problems are kept for that, so a build without problems pays nothing for it.
+
+A host whose settled values equal the previous ones keeps the previous objects, so the
+translator's identity cache hits for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from controlplane.dag.ingress import (
+    IngressReading,
+    RouteClaim,
+    TLSClaim,
+    host_values,
+    is_ours,
+    read_ingress,
+    route_claim_order,
+    settle_routes,
+    settle_tls,
+    tls_claim_order,
+)
+from controlplane.dag.options import BuildOptions
+from controlplane.dag.reads import Dependents, RecordingObjectSet
+from controlplane.dag.types import Problem, SecureVirtualHost, VirtualHost
+from controlplane.model import Ingress, ObjectSet
+from controlplane.model.objects import NamespacedName
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    ingress: Ingress
+    reading: IngressReading | None
+    """None when the Ingress is not of our class."""
+
+
+@dataclass(frozen=True, slots=True)
+class _HostLosers:
+    routes: tuple[tuple[RouteClaim, Problem], ...]
+    tls: tuple[tuple[TLSClaim, Problem], ...]
+
+
+class IngressPart:
+    """The Ingress virtual hosts and problems, kept up to date build after build."""
+
+    def __init__(self, options: BuildOptions) -> None:
+        self.options = options
+        self.plain: dict[str, VirtualHost] = {}
+        self.secure: dict[str, SecureVirtualHost] = {}
+        self._units: dict[NamespacedName, _Unit] = {}
+        self._dependents: Dependents[NamespacedName] = Dependents()
+        self._host_units: dict[str, set[NamespacedName]] = {}
+        self._unit_problems: dict[NamespacedName, tuple[Problem, ...]] = {}
+        self._host_losers: dict[str, _HostLosers] = {}
+        self._problems: tuple[Problem, ...] = ()
+        self._problems_stale = False
+
+    def update(
+        self,
+        objects: ObjectSet,
+        recording: RecordingObjectSet,
+        changes: Mapping[str, Collection[NamespacedName]],
+    ) -> set[str]:
+        """Bring the part up to date with `objects`; returns the hosts whose values changed.
+
+        `changes`: per ObjectSet field, the keys added, modified or deleted since last time.
+        """
+        dirty = self._dependents.affected(changes)
+        dirty.update(changes.get("ingresses", ()))
+        touched: set[str] = set()
+        for key in dirty:
+            self._read(key, objects, recording, touched)
+        changed: set[str] = set()
+        for host in touched:
+            if self._settle(host):
+                changed.add(host)
+        return changed
+
+    def problems(self) -> tuple[Problem, ...]:
+        """The problems of the Ingress part, in the order the full build finds them."""
+        if self._problems_stale:
+            self._problems = self._ordered_problems()
+            self._problems_stale = False
+        return self._problems
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _read(
+        self,
+        key: NamespacedName,
+        objects: ObjectSet,
+        recording: RecordingObjectSet,
+        touched: set[str],
+    ) -> None:
+        old = self._units.pop(key, None)
+        if old is not None and old.reading is not None:
+            for host in old.reading.hosts:
+                _discard(self._host_units, host, key)
+                touched.add(host)
+        ingress = objects.ingresses.get(key)
+        if ingress is None:
+            self._dependents.forget(key)
+            self._set_unit_problems(key, ())
+            return
+        recording.start()
+        reading = None
+        if is_ours(ingress, recording.view, self.options):
+            reading = read_ingress(ingress, recording.view, self.options)
+        self._dependents.record(key, recording.stop())
+        self._units[key] = _Unit(ingress, reading)
+        self._set_unit_problems(key, reading.problems if reading is not None else ())
+        if reading is not None:
+            for host in reading.hosts:
+                self._host_units.setdefault(host, set()).add(key)
+                touched.add(host)
+
+    def _set_unit_problems(self, key: NamespacedName, problems: tuple[Problem, ...]) -> None:
+        old = self._unit_problems.get(key, ())
+        if problems:
+            self._unit_problems[key] = problems
+        else:
+            self._unit_problems.pop(key, None)
+        if old or problems:
+            self._problems_stale = True
+
+    # -- settling ------------------------------------------------------------------------
+
+    def _settle(self, host: str) -> bool:
+        """Settle `host` again; whether its plain or secure virtual host changed."""
+        readings = []
+        for key in self._host_units.get(host, ()):
+            reading = self._units[key].reading
+            assert reading is not None  # only Ingresses of our class claim hosts
+            readings.append(reading)
+        readings.sort(key=lambda reading: reading.ingress.age_key)
+        claims = [reading.for_host(host) for reading in readings]
+        routes, route_losers = settle_routes(claims)
+        tls, tls_losers = settle_tls(claims)
+        winners = routes.get(host)
+        plain, secure = (None, None)
+        if winners:
+            plain, secure = host_values(host, winners, tls.get(host))
+        old_losers = self._host_losers.pop(host, None)
+        if route_losers or tls_losers:
+            self._host_losers[host] = _HostLosers(tuple(route_losers), tuple(tls_losers))
+        if old_losers is not None or route_losers or tls_losers:
+            self._problems_stale = True
+        plain_changed = _replace(self.plain, host, plain)
+        secure_changed = _replace(self.secure, host, secure)
+        return plain_changed or secure_changed
+
+    def _ordered_problems(self) -> tuple[Problem, ...]:
+        with_problems = sorted(
+            self._unit_problems.items(), key=lambda item: self._units[item[0]].ingress.age_key
+        )
+        route_losers = [loser for found in self._host_losers.values() for loser in found.routes]
+        route_losers.sort(key=lambda loser: route_claim_order(loser[0]))
+        tls_losers = [loser for found in self._host_losers.values() for loser in found.tls]
+        tls_losers.sort(key=lambda loser: tls_claim_order(loser[0]))
+        ordered = [problem for _, problems in with_problems for problem in problems]
+        ordered.extend(problem for _, problem in route_losers)
+        ordered.extend(problem for _, problem in tls_losers)
+        return tuple(dict.fromkeys(ordered))
+
+
+H = TypeVar("H", VirtualHost, SecureVirtualHost)
+
+
+def _replace(values: dict[str, H], host: str, value: H | None) -> bool:
+    """Store `value` for `host` unless an equal value is there (which is kept); changed?"""
+    old = values.get(host)
+    if value is None:
+        if old is None:
+            return False
+        del values[host]
+        return True
+    if old is not None and (old is value or old == value):
+        return False
+    values[host] = value
+    return True
+
+
+def _discard(index: dict[str, set[NamespacedName]], host: str, key: NamespacedName) -> None:
+    found = index.get(host)
+    if found is not None:
+        found.discard(key)
+        if not found:
+            del index[host]

@@ -1,0 +1,454 @@
+"""The IngressRoute half of the incremental build: compiled units, fqdn claims, walk components.
+
+`build_ingressroutes` compiles every IngressRoute, settles fqdn claims among roots, walks the
+delegations from every serving root and derives hosts and statuses. Each step is kept here and
+redone only where its inputs changed:
+
+- Compiling (`compile_unit`) depends on the IngressRoute, on what it reads through the
+  ObjectSet (Services, Secrets; recorded, see `reads.py`), on the certificate-delegation
+  targets of the Secrets it names, and on whether each IngressRoute it delegates to is a root.
+  Each of those is recorded; a unit is compiled again when one of them changed (for the root
+  test: only when the answer flipped). A result equal to the previous one keeps the previous
+  object.
+- Fqdn claims: per fqdn, the set of compiled roots claiming it. Only fqdns whose claimants were
+  compiled again are settled again (the oldest keeps it, the others are invalid).
+- The walk. The walk from one root reads and writes only objects statically reachable from it
+  (its *closure*: every delegation and tcpproxy target of every compiled object reached,
+  missing targets included). The fixpoint in `walk_delegations` couples roots only through
+  objects they share, and depends on the order roots are walked in when they do. So the
+  serving roots are partitioned into *components* (roots linked by sharing an object), and
+  `walk_delegations` runs per component, its roots in fqdn order: the same walks, in the same
+  order, on the same objects as the full build, hence the same outcome. A component is walked
+  again when a root joins or leaves it, or an object in a member's closure changed; all its
+  members' closures are then recomputed, which splits or merges components as needed.
+- Statuses are derived again for the objects whose unit, fqdn claim or component changed;
+  hosts for the roots of the components walked again.
+
+What stays proportional to the data: a component is re-walked whole, so a delegate shared by
+every root (one component of N roots) makes every change to it cost a walk of N roots, as the
+full build pays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from controlplane.dag.delegation import HostContent, Outcome, display, walk_delegations
+from controlplane.dag.ingressroute import compile_unit, is_ours, oldest, root_hosts, route_status
+from controlplane.dag.ingressroute_spec import CompiledIngressRoute, Lookups
+from controlplane.dag.options import BuildOptions
+from controlplane.dag.reads import Dependents, RecordingObjectSet
+from controlplane.dag.status import fqdn_taken
+from controlplane.dag.types import ObjectStatus, Problem, SecureVirtualHost, VirtualHost
+from controlplane.model import IngressRoute, ObjectSet
+from controlplane.model.objects import NamespacedName
+
+_TARGETS = "certificate_targets"
+"""The kind name under which reads of `Lookups.certificate_targets` are recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    route: IngressRoute
+    ours: bool
+    result: CompiledIngressRoute | str | None
+    """Compiled, or why it is invalid; None when not ours."""
+    problems: tuple[Problem, ...]
+    roots_asked: Mapping[NamespacedName, bool]
+    """The `is_root` answers compiling it relied on."""
+
+    @property
+    def compiled(self) -> CompiledIngressRoute | None:
+        return self.result if isinstance(self.result, CompiledIngressRoute) else None
+
+    @property
+    def fqdn(self) -> str | None:
+        """The fqdn it claims: a compiled root's."""
+        compiled = self.compiled
+        if compiled is None or compiled.virtual_host is None:
+            return None
+        return compiled.virtual_host.fqdn
+
+
+@dataclass(frozen=True, slots=True)
+class _Component:
+    roots: tuple[NamespacedName, ...]
+    outcome: Outcome
+    contents: Mapping[NamespacedName, HostContent]
+    """What each root's host serves, by root."""
+
+
+class IngressRoutePart:
+    """IngressRoute hosts, statuses and problems, kept up to date build after build."""
+
+    def __init__(self, options: BuildOptions) -> None:
+        self.options = options
+        self.plain: dict[str, VirtualHost] = {}
+        self.secure: dict[str, SecureVirtualHost] = {}
+        self.statuses: dict[NamespacedName, ObjectStatus] = {}
+        self._units: dict[NamespacedName, _Unit] = {}
+        self._compiled: dict[NamespacedName, CompiledIngressRoute] = {}
+        self._dependents: Dependents[NamespacedName] = Dependents()
+        self._roots: set[NamespacedName] = set()
+        """IngressRoutes of our class that are roots (what `Lookups.is_root` answers)."""
+        self._asked_by: dict[NamespacedName, set[NamespacedName]] = {}
+        """Target → the units whose compilation asked whether it is a root."""
+        self._certificate_targets: Mapping[NamespacedName, frozenset[str]] = {}
+        self._claims: dict[str, set[NamespacedName]] = {}
+        self._claim_of: dict[NamespacedName, str] = {}
+        self._owner: dict[str, NamespacedName] = {}
+        self._served: dict[NamespacedName, str] = {}
+        """Serving root → its fqdn (the inverse of `_owner`)."""
+        self._taken: dict[NamespacedName, str] = {}
+        """Roots that lost their fqdn → the status description saying so."""
+        self._closure: dict[NamespacedName, frozenset[NamespacedName]] = {}
+        self._containing: dict[NamespacedName, set[NamespacedName]] = {}
+        """Object → serving roots whose closure holds it."""
+        self._component: dict[NamespacedName, _Component] = {}
+        self._host_of: dict[NamespacedName, str] = {}
+        """Serving root → the fqdn it emitted hosts for."""
+        self._unit_problems: dict[NamespacedName, tuple[Problem, ...]] = {}
+        self._problems: tuple[Problem, ...] = ()
+        self._problems_stale = False
+
+    # -- the update ----------------------------------------------------------------------
+
+    def update(
+        self,
+        objects: ObjectSet,
+        recording: RecordingObjectSet,
+        changes: Mapping[str, Collection[NamespacedName]],
+    ) -> tuple[set[str], set[NamespacedName]]:
+        """Bring the part up to date; returns the fqdns whose hosts changed and the keys whose
+        status changed (added, replaced or removed)."""
+        dirty = self._dependents.affected(changes)
+        if changes.get("certificate_delegations"):
+            dirty |= self._update_certificate_targets(objects)
+        changed_routes = changes.get("ingress_routes", ())
+        dirty.update(changed_routes)
+        for key in changed_routes:
+            route = objects.ingress_routes.get(key)
+            now = route is not None and route.is_root and is_ours(route, objects, self.options)
+            if (key in self._roots) != now:
+                dirty.update(self._asked_by.get(key, ()))
+                if now:
+                    self._roots.add(key)
+                else:
+                    self._roots.discard(key)
+
+        changed_units: set[NamespacedName] = set()
+        for key in dirty:
+            if self._compile(key, objects, recording):
+                changed_units.add(key)
+        taken_changed, roots_changed = self._claim_fqdns(changed_units)
+        affected_keys = changed_units | taken_changed
+        roots = set(roots_changed)
+        for key in affected_keys:
+            roots.update(self._containing.get(key, ()))
+            if key in self._served or key in self._closure:
+                roots.add(key)
+        walked, in_closures = self._rewalk(roots)
+        fqdns = self._update_hosts(walked)
+        statuses = self._update_statuses(affected_keys | in_closures)
+        return fqdns, statuses
+
+    def problems(self) -> tuple[Problem, ...]:
+        """The problems of the IngressRoute part, in the order the full build finds them."""
+        if self._problems_stale:
+            ordered = (p for key in sorted(self._unit_problems) for p in self._unit_problems[key])
+            self._problems = tuple(dict.fromkeys(ordered))
+            self._problems_stale = False
+        return self._problems
+
+    # -- compiling -----------------------------------------------------------------------
+
+    def _update_certificate_targets(self, objects: ObjectSet) -> set[NamespacedName]:
+        """Recompute who may use which certificate; the units that read a changed entry."""
+        old = self._certificate_targets
+        new = Lookups.of(objects, lambda _: False).certificate_targets
+        self._certificate_targets = new
+        changed = {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+        return self._dependents.affected({_TARGETS: changed})
+
+    def _compile(
+        self, key: NamespacedName, objects: ObjectSet, recording: RecordingObjectSet
+    ) -> bool:
+        """Compile one IngressRoute again; whether anything later steps read of it changed."""
+        old = self._units.pop(key, None)
+        if old is not None:
+            for target in old.roots_asked:
+                _discard(self._asked_by, target, key)
+        route = objects.ingress_routes.get(key)
+        if route is None:
+            self._dependents.forget(key)
+            self._compiled.pop(key, None)
+            self._set_unit_problems(key, ())
+            return old is not None
+        asked: dict[NamespacedName, bool] = {}
+
+        def is_root(target: NamespacedName) -> bool:
+            answer = asked[target] = target in self._roots
+            return answer
+
+        recording.start()
+        ours = is_ours(route, recording.view, self.options)
+        result: CompiledIngressRoute | str | None = None
+        problems: tuple[Problem, ...] = ()
+        if ours:
+            targets = recording.wrap(self._certificate_targets, _TARGETS)
+            result, problems = compile_unit(
+                route, recording.view, self.options, Lookups(is_root, targets)
+            )
+        self._dependents.record(key, recording.stop())
+        if old is not None and old.result is not None and old.result == result:
+            result = old.result
+        unit = _Unit(route, ours, result, problems, asked)
+        self._units[key] = unit
+        for target in asked:
+            self._asked_by.setdefault(target, set()).add(key)
+        compiled = unit.compiled
+        if compiled is not None:
+            self._compiled[key] = compiled
+        else:
+            self._compiled.pop(key, None)
+        self._set_unit_problems(key, problems)
+        return old is None or old.route is not route or old.result is not result or not ours
+
+    def _set_unit_problems(self, key: NamespacedName, problems: tuple[Problem, ...]) -> None:
+        old = self._unit_problems.get(key, ())
+        if problems:
+            self._unit_problems[key] = problems
+        else:
+            self._unit_problems.pop(key, None)
+        if old != problems:
+            self._problems_stale = True
+
+    # -- fqdn claims ---------------------------------------------------------------------
+
+    def _claim_fqdns(
+        self, changed_units: Iterable[NamespacedName]
+    ) -> tuple[set[NamespacedName], set[NamespacedName]]:
+        """Settle the fqdns the changed units claim or claimed. Returns the keys whose lost
+        claim changed, and the roots that started or stopped serving."""
+        fqdns: set[str] = set()
+        for key in changed_units:
+            old_fqdn = self._claim_of.pop(key, None)
+            if old_fqdn is not None:
+                _discard(self._claims, old_fqdn, key)
+                fqdns.add(old_fqdn)
+            unit = self._units.get(key)
+            fqdn = unit.fqdn if unit is not None else None
+            if fqdn is not None:
+                self._claims.setdefault(fqdn, set()).add(key)
+                self._claim_of[key] = fqdn
+                fqdns.add(fqdn)
+        taken_changed: set[NamespacedName] = set()
+        for key in changed_units:
+            if key not in self._claim_of and self._taken.pop(key, None) is not None:
+                taken_changed.add(key)
+        old_owners = {fqdn: self._owner.pop(fqdn, None) for fqdn in fqdns}
+        for old_owner in old_owners.values():
+            if old_owner is not None:
+                del self._served[old_owner]
+        roots_changed: set[NamespacedName] = set()
+        for fqdn, old_owner in old_owners.items():
+            claimants = self._claims.get(fqdn, set())
+            owner = None
+            if claimants:
+                winner = oldest(self._units[key].route for key in claimants)
+                owner = (winner.namespace, winner.name)
+                self._owner[fqdn] = owner
+                self._served[owner] = fqdn
+            if owner != old_owner:
+                roots_changed.update(key for key in (old_owner, owner) if key is not None)
+            for key in claimants:
+                reason = None if owner is None or key == owner else fqdn_taken(fqdn, display(owner))
+                if self._taken.get(key) != reason:
+                    taken_changed.add(key)
+                    if reason is None:
+                        del self._taken[key]
+                    else:
+                        self._taken[key] = reason
+        return taken_changed, roots_changed
+
+    # -- walking -------------------------------------------------------------------------
+
+    def _rewalk(
+        self, roots: set[NamespacedName]
+    ) -> tuple[set[NamespacedName], set[NamespacedName]]:
+        """Walk again the components of `roots` (and whatever they now join). Returns the roots
+        walked (served or not any more) and every object in their old and new closures."""
+        pending = set(roots)
+        for root in roots:
+            component = self._component.get(root)
+            if component is not None:
+                pending.update(component.roots)
+        walked: set[NamespacedName] = set()
+        objects: set[NamespacedName] = set()
+        while pending:
+            root = pending.pop()
+            walked.add(root)
+            self._component.pop(root, None)
+            old = self._closure.pop(root, frozenset())
+            objects |= old
+            for key in old:
+                _discard(self._containing, key, root)
+            if root not in self._served:
+                continue
+            closure = self._closure_of(root)
+            self._closure[root] = closure
+            objects |= closure
+            for key in closure:
+                sharing = self._containing.setdefault(key, set())
+                for other in sharing:
+                    if other not in walked:
+                        pending.add(other)
+                sharing.add(root)
+        for roots_together in self._components(walked):
+            self._walk(roots_together)
+        return walked, objects
+
+    def _closure_of(self, root: NamespacedName) -> frozenset[NamespacedName]:
+        """Every object a walk from `root` could read: delegation and tcpproxy targets of every
+        compiled object reachable, missing and invalid targets included."""
+        seen = {root}
+        stack = [root]
+        while stack:
+            compiled = self._compiled.get(stack.pop())
+            if compiled is None:
+                continue
+            targets = [delegation.target for delegation in compiled.delegations]
+            if compiled.tcp_proxy is not None and compiled.tcp_proxy.delegate is not None:
+                targets.append(compiled.tcp_proxy.delegate)
+            for target in targets:
+                if target not in seen:
+                    seen.add(target)
+                    stack.append(target)
+        return frozenset(seen)
+
+    def _components(self, walked: set[NamespacedName]) -> list[tuple[NamespacedName, ...]]:
+        """The serving roots among `walked`, grouped by shared objects, each in fqdn order."""
+        left = {root for root in walked if root in self._served}
+        components = []
+        while left:
+            start = left.pop()
+            members = {start}
+            stack = [start]
+            while stack:
+                for key in self._closure[stack.pop()]:
+                    for other in self._containing.get(key, ()):
+                        if other not in members:
+                            members.add(other)
+                            stack.append(other)
+            left -= members
+            components.append(tuple(sorted(members, key=self._served.__getitem__)))
+        return components
+
+    def _walk(self, roots: tuple[NamespacedName, ...]) -> None:
+        invalid: dict[NamespacedName, str] = {}
+        for root in roots:
+            for key in self._closure[root]:
+                reason = self._invalid_before_walk(key)
+                if reason is not None:
+                    invalid[key] = reason
+        outcome = walk_delegations(roots, self._compiled, invalid)
+        contents = {content.root: content for content in outcome.hosts}
+        component = _Component(roots, outcome, contents)
+        for root in roots:
+            self._component[root] = component
+
+    def _invalid_before_walk(self, key: NamespacedName) -> str | None:
+        unit = self._units.get(key)
+        if unit is None or not unit.ours:
+            return None
+        if isinstance(unit.result, str):
+            return unit.result
+        return self._taken.get(key)
+
+    # -- results -------------------------------------------------------------------------
+
+    def _update_hosts(self, walked: Iterable[NamespacedName]) -> set[str]:
+        """Derive the hosts of the roots walked again; returns the fqdns whose hosts changed."""
+        old_fqdns: set[str] = set()
+        new: dict[str, tuple[VirtualHost | None, SecureVirtualHost | None]] = {}
+        for root in walked:
+            old_fqdn = self._host_of.pop(root, None)
+            if old_fqdn is not None:
+                old_fqdns.add(old_fqdn)
+            component = self._component.get(root)
+            content = component.contents.get(root) if component is not None else None
+            if content is not None:
+                new[content.fqdn] = root_hosts(content, self._compiled[root])
+                self._host_of[root] = content.fqdn
+        changed: set[str] = set()
+        for fqdn in old_fqdns - new.keys():
+            if (self.plain.pop(fqdn, None), self.secure.pop(fqdn, None)) != (None, None):
+                changed.add(fqdn)
+        for fqdn, (plain, secure) in new.items():
+            if _replace(self.plain, fqdn, plain) | _replace(self.secure, fqdn, secure):
+                changed.add(fqdn)
+        return changed
+
+    def _update_statuses(self, keys: Iterable[NamespacedName]) -> set[NamespacedName]:
+        changed = set()
+        for key in keys:
+            status = self._status(key)
+            old = self.statuses.get(key)
+            if status is None:
+                if old is not None:
+                    del self.statuses[key]
+                    changed.add(key)
+            elif old is None or not (old is status or old == status):
+                self.statuses[key] = status
+                changed.add(key)
+        return changed
+
+    def _status(self, key: NamespacedName) -> ObjectStatus | None:
+        unit = self._units.get(key)
+        if unit is None or not unit.ours:
+            return None
+        reason = self._invalid_before_walk(key)
+        outcome = None
+        for root in self._containing.get(key, ()):
+            outcome = self._component[root].outcome
+            break
+        if reason is None and outcome is not None:
+            reason = outcome.invalid.get(key)
+        compiled = unit.compiled
+        return route_status(
+            unit.route,
+            reason,
+            outcome is not None and key in outcome.reached,
+            compiled.warnings if compiled is not None else (),
+            outcome.warnings.get(key, ()) if outcome is not None else (),
+        )
+
+
+H = TypeVar("H", VirtualHost, SecureVirtualHost)
+
+
+def _replace(values: dict[str, H], host: str, value: H | None) -> bool:
+    """Store `value` for `host` unless an equal value is there (which is kept); changed?"""
+    old = values.get(host)
+    if value is None:
+        if old is None:
+            return False
+        del values[host]
+        return True
+    if old is not None and (old is value or old == value):
+        return False
+    values[host] = value
+    return True
+
+
+K = TypeVar("K")
+
+
+def _discard(index: dict[K, set[NamespacedName]], key: K, value: NamespacedName) -> None:
+    found = index.get(key)
+    if found is not None:
+        found.discard(value)
+        if not found:
+            del index[key]
