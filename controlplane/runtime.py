@@ -99,6 +99,7 @@ class Runtime:
         self._eds_by_service: dict[NamespacedName, tuple[tuple[str, str], ...]] = {}
         self._problems: set[Problem] = set()
         self._published: dict[str, dict[str, Resource]] = {}
+        self._translated: dict[str, dict[str, bytes]] = {}
         self._sources_pending = 0
         self._synced = asyncio.Event()
         self.ready = asyncio.Event()
@@ -181,23 +182,45 @@ class Runtime:
             log.info("controlplane.ready")
 
     def snapshot_for(self, dag: DAG, objects: ObjectSet) -> Snapshot:
-        """Translate and wrap; a resource whose bytes are the very object published last time
-        keeps its Resource (no re-hash, no re-framing): the translator hands back the same
-        bytes object for everything it did not re-translate."""
-        tables: dict[str, dict[str, Resource]] = {}
-        for type_url, bodies in self.translator.translate(dag, objects).items():
+        """Translate, then apply only the differences to the current snapshot.
+
+        The translator hands back the same bytes object for every resource it did not
+        re-translate, and the same mapping for a type in which nothing changed, so the diff is
+        identity checks: a resource keeps its Resource (no re-hash, no re-framing), a type with
+        no change keeps its table, and only changed names reach `Snapshot.with_changes`."""
+        encoded = self.translator.translate(dag, objects)
+        base = self.cache.current
+        if base is None:
+            self._published = {
+                type_url: {
+                    name: Resource.from_body(type_url, name, body) for name, body in bodies.items()
+                }
+                for type_url, bodies in encoded.items()
+            }
+            self._translated = encoded
+            return Snapshot.build(self._published)
+        snapshot = base
+        for type_url, bodies in encoded.items():
+            if bodies is self._translated.get(type_url):
+                continue
             previous = self._published.get(type_url, {})
-            table: dict[str, Resource] = {}
-            for name, body in bodies.items():
-                old = previous.get(name)
-                table[name] = (
-                    old
-                    if old is not None and old.body is body
-                    else Resource.from_body(type_url, name, body)
-                )
-            tables[type_url] = table
-        self._published = tables
-        return Snapshot.build(tables)
+            changes: dict[str, Resource | None] = {
+                name: Resource.from_body(type_url, name, body)
+                for name, body in bodies.items()
+                if (old := previous.get(name)) is None or old.body is not body
+            }
+            changes.update(dict.fromkeys(previous.keys() - bodies.keys()))
+            table = dict(previous)
+            for name, resource in changes.items():
+                if resource is None:
+                    del table[name]
+                else:
+                    table[name] = resource
+            self._published[type_url] = table
+            if changes:
+                snapshot = snapshot.with_changes(type_url, changes)
+        self._translated = encoded
+        return snapshot
 
     def _remember_eds_names(self, dag: DAG) -> None:
         by_service: dict[NamespacedName, set[tuple[str, str]]] = {}

@@ -161,10 +161,30 @@ class IncrementalTranslator:
         self._clusters: _ValueCache[Cluster] = _ValueCache()
         self._secrets: _ValueCache[TLSSecret] = _ValueCache()
         self._assignments: dict[str, _CachedAssignment] = {}
+        # Per type: the DAG inputs of the last translation and its result. The incremental DAG
+        # builder hands back the very same tuples when nothing of a kind changed, so an identity
+        # check skips a whole type (and hands back the same mapping, which the runtime's
+        # snapshot diff skips in turn).
+        self._last: dict[str, tuple[tuple[object, ...], dict[str, bytes]]] = {}
+        self._endpoint_inputs: tuple[object, object] | None = None
+        self._eds_services: tuple[object, dict[str, tuple[tuple[str, str], str]]] = ((), {})
 
     @property
     def options(self) -> TranslateOptions:
         return self._shared.options
+
+    def _unchanged(self, kind: str, *inputs: object) -> dict[str, bytes] | None:
+        last = self._last.get(kind)
+        if (
+            last is not None
+            and len(last[0]) == len(inputs)
+            and all(a is b for a, b in zip(last[0], inputs, strict=True))
+        ):
+            return last[1]
+        return None
+
+    def _remember(self, kind: str, inputs: tuple[object, ...], result: dict[str, bytes]) -> None:
+        self._last[kind] = (inputs, result)
 
     def translate(self, dag: DAG, objects: ObjectSet | None = None) -> Encoded:
         """Every resource of `dag` (and its endpoints, when `objects` is given), serialized."""
@@ -195,6 +215,14 @@ class IncrementalTranslator:
         return b"".join(parts)
 
     def _routes(self, dag: DAG) -> dict[str, bytes]:
+        inputs = (dag.virtual_hosts, dag.secure_virtual_hosts)
+        if (same := self._unchanged("routes", *inputs)) is not None:
+            return same
+        result = self._assemble_routes(dag)
+        self._remember("routes", inputs, result)
+        return result
+
+    def _assemble_routes(self, dag: DAG) -> dict[str, bytes]:
         result = {
             HTTP_LISTENER: self._route_configuration(HTTP_LISTENER, dag.virtual_hosts),
             HTTPS_LISTENER: self._route_configuration(
@@ -207,6 +235,13 @@ class IncrementalTranslator:
     # -- listeners -----------------------------------------------------------------------
 
     def _listeners(self, dag: DAG) -> dict[str, bytes]:
+        if (same := self._unchanged("listeners", dag.secure_virtual_hosts)) is not None:
+            return same
+        result = self._assemble_listeners(dag)
+        self._remember("listeners", (dag.secure_virtual_hosts,), result)
+        return result
+
+    def _assemble_listeners(self, dag: DAG) -> dict[str, bytes]:
         result = {HTTP_LISTENER: self._http_listener}
         chains: list[bytes] = []
         for host in secure_host_order(dag.secure_virtual_hosts):
@@ -232,6 +267,8 @@ class IncrementalTranslator:
     # -- clusters, secrets, endpoints ----------------------------------------------------
 
     def _encode_clusters(self, dag: DAG) -> dict[str, bytes]:
+        if (same := self._unchanged("clusters", dag.clusters())) is not None:
+            return same
         result: dict[str, bytes] = {}
         for value in dag.clusters():  # sorted by name
             digest, encoded = self._clusters.get(value)
@@ -240,9 +277,12 @@ class IncrementalTranslator:
                 self._clusters.put(digest, value, encoded)
             result[value.name] = encoded
         self._clusters.end_generation()
+        self._remember("clusters", (dag.clusters(),), result)
         return result
 
     def _encode_secrets(self, dag: DAG) -> dict[str, bytes]:
+        if (same := self._unchanged("secrets", dag.secrets())) is not None:
+            return same
         result: dict[str, bytes] = {}
         for value in dag.secrets():  # sorted by SDS name
             digest, encoded = self._secrets.get(value)
@@ -251,14 +291,26 @@ class IncrementalTranslator:
                 self._secrets.put(digest, value, encoded)
             result[value.sds_name] = encoded
         self._secrets.end_generation()
+        self._remember("secrets", (dag.secrets(),), result)
         return result
 
     def _encode_assignments(self, dag: DAG, objects: ObjectSet) -> dict[str, bytes]:
+        clusters = dag.clusters()
+        # Equal maps of the very same slice tuples (a C-speed comparison): no endpoint changed
+        # since the last translation, so a known EDS name keeps its encoding unchecked.
+        endpoints_same = (objects.endpoint_slices, objects.endpoints) == self._endpoint_inputs
+        if endpoints_same and (same := self._unchanged("assignments", clusters)) is not None:
+            return same
+        if self._eds_services[0] is not clusters:
+            self._eds_services = (clusters, eds_services(dag))
         used: dict[str, _CachedAssignment] = {}
-        for eds_name, (service, port_name) in eds_services(dag).items():
+        for eds_name, (service, port_name) in self._eds_services[1].items():
+            cached = self._assignments.get(eds_name)
+            if endpoints_same and cached is not None and cached.port_name == port_name:
+                used[eds_name] = cached
+                continue
             slices = objects.endpoint_slices.get(service, ())
             endpoints = objects.endpoints.get(service)
-            cached = self._assignments.get(eds_name)
             if (
                 cached is None
                 or cached.port_name != port_name
@@ -272,4 +324,7 @@ class IncrementalTranslator:
                 )
             used[eds_name] = cached
         self._assignments = used
-        return {name: cached.body for name, cached in used.items()}
+        self._endpoint_inputs = (objects.endpoint_slices, objects.endpoints)
+        result = {name: cached.body for name, cached in used.items()}
+        self._remember("assignments", (clusters,), result)
+        return result
