@@ -45,6 +45,13 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
                 default=None,
                 help=help_text,
             )
+        elif get_args(info.annotation) and all(
+            isinstance(a, str) for a in get_args(info.annotation)
+        ):
+            parser.add_argument(
+                _flag(name), dest=name, default=None, choices=get_args(info.annotation),
+                help=help_text,
+            )  # fmt: skip
         else:
             metavar = name.upper().removeprefix("ENVOY_").replace("_", "-")
             parser.add_argument(

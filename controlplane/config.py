@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, field_validator
@@ -39,6 +39,11 @@ class ServeSettings(BaseSettings):
         None, description="read objects from this directory of YAML files instead of a cluster"
     )
     xds_address: str = Field("127.0.0.1:8001", description="where Envoys connect for xDS (gRPC)")
+    xds_mode: Literal["ads", "delta", "separate"] = Field(
+        "ads",
+        description="how the Envoys are bootstrapped (controlplane bootstrap --xds-mode): sets "
+        "the config sources of routes, endpoints and secrets; ads and delta both use ADS",
+    )
     health_address: str = Field(
         "0.0.0.0:8000", description="serves /healthz, /readyz, /metrics, /debug/nacks"
     )

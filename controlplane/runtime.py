@@ -346,7 +346,9 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
     runtime = Runtime(
         build_options=build_options_from(settings),
         translate_options=TranslateOptions(
-            http_port=settings.envoy_http_port, https_port=settings.envoy_https_port
+            http_port=settings.envoy_http_port,
+            https_port=settings.envoy_https_port,
+            xds_mode=settings.xds_mode,
         ),
         cache=cache,
         holdoff_delay=settings.holdoff_delay,

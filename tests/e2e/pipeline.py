@@ -69,7 +69,9 @@ class Pipeline:
 
     async def __aenter__(self) -> Self:
         await self.start_controller()
-        self.envoy = EnvoyProcess(render_bootstrap(xds_address=self.settings.xds_address))
+        self.envoy = EnvoyProcess(
+            render_bootstrap(xds_address=self.settings.xds_address, mode=self.settings.xds_mode)
+        )
         await self.envoy.start()
         await self.envoy.wait_live(timeout_s=20)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))

@@ -119,3 +119,30 @@ async def test_https_with_sni_serves_the_certificate_of_the_host(
         assert redirect.headers["location"] == "https://secure.local/x"
         # Without force-ssl-redirect the host is still served on plain HTTP (Contour's default).
         assert (await pipe.get("other.local", "/")).backend == "echo"
+
+
+@pytest.mark.parametrize("mode", ["delta", "separate"])
+async def test_envoys_bootstrapped_for_delta_or_per_type_xds_are_served_too(
+    tmp_path: Path, backends: tuple[Backend, Backend], mode: str
+) -> None:
+    kuard, echo = backends
+    (tmp_path / "app.yaml").write_text("", encoding="utf-8")
+    async with Pipeline(tmp_path, xds_mode=mode) as pipe:
+        pipe.write(
+            "app.yaml",
+            service("kuard", kuard.port),
+            endpoint_slice("kuard", kuard.port),
+            service("echo", echo.port),
+            endpoint_slice("echo", echo.port),
+            ingress("kuard", "kuard.local", [("/", "Prefix", "kuard")]),
+        )
+        await pipe.eventually("kuard.local", "/", landed("kuard"))
+        pipe.write(
+            "app.yaml",
+            service("kuard", kuard.port),
+            endpoint_slice("kuard", kuard.port),
+            service("echo", echo.port),
+            endpoint_slice("echo", echo.port),
+            ingress("kuard", "kuard.local", [("/", "Prefix", "echo")]),
+        )
+        await pipe.eventually("kuard.local", "/", landed("echo"))
