@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 
 from controlplane.dag.ingress import (
     IngressReading,
@@ -40,7 +39,7 @@ from controlplane.dag.ingress import (
     tls_claim_order,
 )
 from controlplane.dag.options import BuildOptions
-from controlplane.dag.reads import Dependents, RecordingObjectSet
+from controlplane.dag.reads import Dependents, RecordingObjectSet, discard, replace_host
 from controlplane.dag.types import Problem, SecureVirtualHost, VirtualHost
 from controlplane.model import Ingress, ObjectSet
 from controlplane.model.objects import NamespacedName
@@ -114,7 +113,7 @@ class IngressPart:
         old = self._units.pop(key, None)
         if old is not None and old.reading is not None:
             for host in old.reading.hosts:
-                _discard(self._host_units, host, key)
+                discard(self._host_units, host, key)
                 touched.add(host)
         ingress = objects.ingresses.get(key)
         if ingress is None:
@@ -164,8 +163,8 @@ class IngressPart:
             self._host_losers[host] = _HostLosers(tuple(route_losers), tuple(tls_losers))
         if old_losers is not None or route_losers or tls_losers:
             self._problems_stale = True
-        plain_changed = _replace(self.plain, host, plain)
-        secure_changed = _replace(self.secure, host, secure)
+        plain_changed = replace_host(self.plain, host, plain)
+        secure_changed = replace_host(self.secure, host, secure)
         return plain_changed or secure_changed
 
     def _ordered_problems(self) -> tuple[Problem, ...]:
@@ -180,28 +179,3 @@ class IngressPart:
         ordered.extend(problem for _, problem in route_losers)
         ordered.extend(problem for _, problem in tls_losers)
         return tuple(dict.fromkeys(ordered))
-
-
-H = TypeVar("H", VirtualHost, SecureVirtualHost)
-
-
-def _replace(values: dict[str, H], host: str, value: H | None) -> bool:
-    """Store `value` for `host` unless an equal value is there (which is kept); changed?"""
-    old = values.get(host)
-    if value is None:
-        if old is None:
-            return False
-        del values[host]
-        return True
-    if old is not None and (old is value or old == value):
-        return False
-    values[host] = value
-    return True
-
-
-def _discard(index: dict[str, set[NamespacedName]], host: str, key: NamespacedName) -> None:
-    found = index.get(host)
-    if found is not None:
-        found.discard(key)
-        if not found:
-            del index[host]

@@ -33,13 +33,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 
 from controlplane.dag.delegation import HostContent, Outcome, display, walk_delegations
 from controlplane.dag.ingressroute import compile_unit, is_ours, oldest, root_hosts, route_status
 from controlplane.dag.ingressroute_spec import CompiledIngressRoute, Lookups
 from controlplane.dag.options import BuildOptions
-from controlplane.dag.reads import Dependents, RecordingObjectSet
+from controlplane.dag.reads import Dependents, RecordingObjectSet, discard, replace_host
 from controlplane.dag.status import fqdn_taken
 from controlplane.dag.types import ObjectStatus, Problem, SecureVirtualHost, VirtualHost
 from controlplane.model import IngressRoute, ObjectSet
@@ -179,7 +178,7 @@ class IngressRoutePart:
         old = self._units.pop(key, None)
         if old is not None:
             for target in old.roots_asked:
-                _discard(self._asked_by, target, key)
+                discard(self._asked_by, target, key)
         route = objects.ingress_routes.get(key)
         if route is None:
             self._dependents.forget(key)
@@ -236,7 +235,7 @@ class IngressRoutePart:
         for key in changed_units:
             old_fqdn = self._claim_of.pop(key, None)
             if old_fqdn is not None:
-                _discard(self._claims, old_fqdn, key)
+                discard(self._claims, old_fqdn, key)
                 fqdns.add(old_fqdn)
             unit = self._units.get(key)
             fqdn = unit.fqdn if unit is not None else None
@@ -294,7 +293,7 @@ class IngressRoutePart:
             old = self._closure.pop(root, frozenset())
             objects |= old
             for key in old:
-                _discard(self._containing, key, root)
+                discard(self._containing, key, root)
             if root not in self._served:
                 continue
             closure = self._closure_of(root)
@@ -387,7 +386,7 @@ class IngressRoutePart:
             if (self.plain.pop(fqdn, None), self.secure.pop(fqdn, None)) != (None, None):
                 changed.add(fqdn)
         for fqdn, (plain, secure) in new.items():
-            if _replace(self.plain, fqdn, plain) | _replace(self.secure, fqdn, secure):
+            if replace_host(self.plain, fqdn, plain) | replace_host(self.secure, fqdn, secure):
                 changed.add(fqdn)
         return changed
 
@@ -424,31 +423,3 @@ class IngressRoutePart:
             compiled.warnings if compiled is not None else (),
             outcome.warnings.get(key, ()) if outcome is not None else (),
         )
-
-
-H = TypeVar("H", VirtualHost, SecureVirtualHost)
-
-
-def _replace(values: dict[str, H], host: str, value: H | None) -> bool:
-    """Store `value` for `host` unless an equal value is there (which is kept); changed?"""
-    old = values.get(host)
-    if value is None:
-        if old is None:
-            return False
-        del values[host]
-        return True
-    if old is not None and (old is value or old == value):
-        return False
-    values[host] = value
-    return True
-
-
-K = TypeVar("K")
-
-
-def _discard(index: dict[K, set[NamespacedName]], key: K, value: NamespacedName) -> None:
-    found = index.get(key)
-    if found is not None:
-        found.discard(value)
-        if not found:
-            del index[key]

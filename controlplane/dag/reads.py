@@ -19,6 +19,7 @@ from collections.abc import Collection, Hashable, ItemsView, Iterator, KeysView,
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from controlplane.dag.types import SecureVirtualHost, VirtualHost
 from controlplane.model import ObjectSet
 from controlplane.model.objects import NamespacedName
 
@@ -186,5 +187,31 @@ def _discard(index: dict[K, set[U]], key: K, unit: U) -> None:
     found = index.get(key)
     if found is not None:
         found.discard(unit)
+        if not found:
+            del index[key]
+
+
+H = TypeVar("H", VirtualHost, SecureVirtualHost)
+
+
+def replace_host(values: dict[str, H], host: str, value: H | None) -> bool:
+    """Store `value` for `host` unless an equal value is there (which is kept); changed?"""
+    old = values.get(host)
+    if value is None:
+        if old is None:
+            return False
+        del values[host]
+        return True
+    if old is not None and (old is value or old == value):
+        return False
+    values[host] = value
+    return True
+
+
+def discard(index: dict[K, set[NamespacedName]], key: K, value: NamespacedName) -> None:
+    """Remove `value` from the set under `key`, and the key once its set is empty."""
+    found = index.get(key)
+    if found is not None:
+        found.discard(value)
         if not found:
             del index[key]
