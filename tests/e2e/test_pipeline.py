@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pipeline import Answer, Pipeline, endpoint_slice, ingress, service
@@ -16,6 +17,17 @@ pytestmark = pytest.mark.e2e
 
 def landed(name: str) -> object:
     return lambda answer: answer.status == 200 and answer.backend == name
+
+
+def apps(kuard: Backend, echo: Backend, *ingresses: dict[str, Any]) -> list[dict[str, Any]]:
+    """Both backends as Services with their endpoints, plus the given Ingresses."""
+    return [
+        service("kuard", kuard.port),
+        endpoint_slice("kuard", kuard.port),
+        service("echo", echo.port),
+        endpoint_slice("echo", echo.port),
+        *ingresses,
+    ]
 
 
 @pytest.fixture
@@ -32,12 +44,14 @@ async def test_requests_reach_the_backend_by_host_and_path_and_follow_file_edits
     async with Pipeline(tmp_path) as pipe:
         pipe.write(
             "apps.yaml",
-            service("kuard", kuard.port),
-            endpoint_slice("kuard", kuard.port),
-            service("echo", echo.port),
-            endpoint_slice("echo", echo.port),
-            ingress("kuard", "kuard.local", [("/", "Prefix", "kuard")]),
-            ingress("echo", "echo.local", [("/api", "Prefix", "echo"), ("/", "Prefix", "kuard")]),
+            *apps(
+                kuard,
+                echo,
+                ingress("kuard", "kuard.local", [("/", "Prefix", "kuard")]),
+                ingress(
+                    "echo", "echo.local", [("/api", "Prefix", "echo"), ("/", "Prefix", "kuard")]
+                ),
+            ),
         )
         await pipe.eventually("kuard.local", "/", landed("kuard"))
         answer = await pipe.eventually("echo.local", "/api/users?x=1", landed("echo"))
@@ -50,11 +64,7 @@ async def test_requests_reach_the_backend_by_host_and_path_and_follow_file_edits
         # Edit the manifest: kuard.local now goes to echo, with no restart.
         pipe.write(
             "apps.yaml",
-            service("kuard", kuard.port),
-            endpoint_slice("kuard", kuard.port),
-            service("echo", echo.port),
-            endpoint_slice("echo", echo.port),
-            ingress("kuard", "kuard.local", [("/", "Prefix", "echo")]),
+            *apps(kuard, echo, ingress("kuard", "kuard.local", [("/", "Prefix", "echo")])),
         )
         await pipe.eventually("kuard.local", "/", landed("echo"))
         await pipe.eventually("echo.local", "/api", lambda a: a.status == 404)
@@ -130,19 +140,11 @@ async def test_envoys_bootstrapped_for_delta_or_per_type_xds_are_served_too(
     async with Pipeline(tmp_path, xds_mode=mode) as pipe:
         pipe.write(
             "app.yaml",
-            service("kuard", kuard.port),
-            endpoint_slice("kuard", kuard.port),
-            service("echo", echo.port),
-            endpoint_slice("echo", echo.port),
-            ingress("kuard", "kuard.local", [("/", "Prefix", "kuard")]),
+            *apps(kuard, echo, ingress("kuard", "kuard.local", [("/", "Prefix", "kuard")])),
         )
         await pipe.eventually("kuard.local", "/", landed("kuard"))
         pipe.write(
             "app.yaml",
-            service("kuard", kuard.port),
-            endpoint_slice("kuard", kuard.port),
-            service("echo", echo.port),
-            endpoint_slice("echo", echo.port),
-            ingress("kuard", "kuard.local", [("/", "Prefix", "echo")]),
+            *apps(kuard, echo, ingress("kuard", "kuard.local", [("/", "Prefix", "echo")])),
         )
         await pipe.eventually("kuard.local", "/", landed("echo"))
