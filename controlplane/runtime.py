@@ -147,7 +147,7 @@ class Runtime:
             assignment = cluster_load_assignment(eds_name, port_name, slices, endpoints)
             changes[eds_name] = Resource.encode(ENDPOINT_TYPE, eds_name, assignment)
         self.cache.update(ENDPOINT_TYPE, changes)
-        log.info(
+        log.debug(  # one per EndpointSlice change: a busy cluster makes many
             "endpoints.published",
             service="/".join(service),
             clusters=len(changes),
