@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# gRPC's C core logs every GOAWAY of a closing test server at info level; only errors matter here.
+# Set before anything imports grpc (this conftest is loaded first).
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 import pytest
 
 from controlplane.testing.envoy import find_envoy
