@@ -262,6 +262,17 @@ class Runtime:
         await self.holdoff.stop()
 
 
+def status_row(status: ObjectStatus) -> dict[str, str]:
+    """One object's status as `translate` and `/debug/status` print it (ARCHITECTURE §6)."""
+    return {
+        "kind": status.kind,
+        "namespace": status.namespace,
+        "name": status.name,
+        "currentStatus": status.current_status.value,
+        "description": status.description,
+    }
+
+
 def health_app(runtime: Runtime) -> web.Application:
     """`/healthz` (alive), `/readyz` (initial load built and published), `/metrics`, debug."""
 
@@ -282,18 +293,7 @@ def health_app(runtime: Runtime) -> web.Application:
     async def statuses(_: web.Request) -> web.Response:
         report = runtime.last_build
         rows = [] if report is None else report.dag.statuses
-        return web.json_response(
-            [
-                {
-                    "kind": s.kind,
-                    "namespace": s.namespace,
-                    "name": s.name,
-                    "currentStatus": s.current_status.value,
-                    "description": s.description,
-                }
-                for s in rows
-            ]
-        )
+        return web.json_response([status_row(status) for status in rows])
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
@@ -528,16 +528,7 @@ def translate_manifests(
     )
     options = TranslateOptions(http_port=http_port, https_port=https_port)
     result = to_json(translate(dag, options), load_assignments(dag, objects))
-    result["status"] = [
-        {
-            "kind": status.kind,
-            "namespace": status.namespace,
-            "name": status.name,
-            "currentStatus": status.current_status.value,
-            "description": status.description,
-        }
-        for status in dag.statuses
-    ]
+    result["status"] = [status_row(status) for status in dag.statuses]
     result["problems"] = [
         {
             "kind": p.kind,

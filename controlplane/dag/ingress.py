@@ -51,6 +51,7 @@ from controlplane.dag.ingress_tls import ingress_secret
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.services import Resolved, ServiceError, resolve_cluster
 from controlplane.dag.types import (
+    CATCH_ALL,
     DAG,
     Cluster,
     PathMatch,
@@ -62,6 +63,7 @@ from controlplane.dag.types import (
     TLSVersion,
     VirtualHost,
     WeightedCluster,
+    host_order,
 )
 from controlplane.model import Ingress, ObjectSet
 from controlplane.model.networking import IngressBackend
@@ -85,7 +87,6 @@ __all__ = [
     "tls_claim_order",
 ]
 
-CATCH_ALL = "*"
 DEFAULT_BACKEND = "spec.defaultBackend"
 PATH_TYPES = {
     "Exact": PathMatchKind.EXACT,
@@ -100,11 +101,6 @@ _MAX_HOST_LENGTH = 253
 # segment prefix, which would fail the whole route configuration; nor can a request path hold
 # whitespace or control characters.
 _BAD_PATH_CHARACTER = re.compile(r"[?#\s\x00-\x1f\x7f]")
-
-
-def host_order(fqdn: str) -> tuple[bool, str]:
-    """Sort key for virtual hosts: by name, the `*` catch-all last."""
-    return (fqdn == CATCH_ALL, fqdn)
 
 
 def route_order(route: Route) -> tuple[int, int, int, str]:

@@ -27,6 +27,15 @@ def short_hash(*parts: object) -> str:
     return digest[:10]
 
 
+CATCH_ALL = "*"
+"""The fqdn of the virtual host that answers requests for any other host."""
+
+
+def host_order(fqdn: str) -> tuple[bool, str]:
+    """Sort key for virtual hosts everywhere (DAG and Envoy): by fqdn, the `*` catch-all last."""
+    return (fqdn == CATCH_ALL, fqdn)
+
+
 class PathMatchKind(StrEnum):
     PREFIX = "prefix"
     """Plain string prefix: `/foo` matches `/foobar` (Ingress ImplementationSpecific)."""

@@ -37,6 +37,7 @@ from controlplane.dag.types import (
     SecureVirtualHost,
     TLSSecret,
     VirtualHost,
+    host_order,
 )
 from controlplane.envoy.clusters import cluster
 from controlplane.envoy.endpoints import cluster_load_assignment, eds_services
@@ -50,7 +51,7 @@ from controlplane.envoy.listeners import (
     secure_host_order,
 )
 from controlplane.envoy.options import Shared, TranslateOptions
-from controlplane.envoy.routes import host_order, https_hosts, virtual_host
+from controlplane.envoy.routes import https_hosts, virtual_host
 from controlplane.envoy.secrets import secret
 from controlplane.envoy.translate import (
     CLUSTER_TYPE,

@@ -60,6 +60,7 @@ from controlplane.dag.types import (
     SecureVirtualHost,
     VirtualHost,
     WeightedCluster,
+    host_order,
 )
 from controlplane.envoy.options import Shared, duration
 
@@ -178,11 +179,6 @@ def virtual_host(host: VirtualHost | SecureVirtualHost, shared: Shared) -> rc.Vi
         domains=[host.fqdn],
         routes=[route(r, shared) for r in host.routes],
     )
-
-
-def host_order(fqdn: str) -> tuple[bool, str]:
-    """Sort key for virtual hosts: by fqdn, the `*` catch-all last."""
-    return (fqdn == "*", fqdn)
 
 
 def route_configuration(
