@@ -2,7 +2,7 @@
 delegated to a child IngressRoute), each with its own Service (3 endpoints).
 
 For each kind, through the real runtime path (store → build → translate → snapshot → publish):
-- full `dag.builder.build()` of the whole store, and the `IncrementalBuilder`'s first build;
+- the reference (plain full) build of the whole store, and the `DagBuilder`'s cold build;
 - one object edited (an Ingress's host renamed; a route added to one root): the DAG build alone
   and the whole `Runtime.rebuild()` (median of 20), with the rebuild's phases (median each).
 Run one size (and kind) per process:
@@ -25,9 +25,9 @@ from bench.common import (
     ingressroute_root,
     service,
 )
-from controlplane.dag.builder import build
-from controlplane.dag.incremental import IncrementalBuilder
+from controlplane.dag.builder import DagBuilder
 from controlplane.dag.options import BuildOptions
+from controlplane.dag.reference import reference_build
 from controlplane.envoy.translate import TranslateOptions
 from controlplane.logging import configure_logging
 from controlplane.model import parse_object
@@ -73,8 +73,8 @@ async def measure(count: int, kind: str) -> dict[str, Any]:
     )
     populate(runtime, count, kind)
     objects = runtime.store.object_set()
-    full = ms(lambda: build(objects, runtime.build_options))
-    first = ms(lambda: IncrementalBuilder().build(objects, runtime.build_options))
+    full = ms(lambda: reference_build(objects, runtime.build_options))
+    first = ms(lambda: DagBuilder().build(objects, runtime.build_options))
     await runtime.rebuild()
 
     rebuilds, phases = [], {"object_set": [], "dag build": [], "translate+snapshot": []}
@@ -92,13 +92,13 @@ async def measure(count: int, kind: str) -> dict[str, Any]:
         dag = runtime.dag_builder.build(objects, runtime.build_options)
         phases["dag build"].append((time.perf_counter() - clock) * 1000)
         clock = time.perf_counter()
-        runtime.cache.publish(runtime.snapshot_for(dag, objects))
+        runtime.publisher.publish(dag, objects)
         phases["translate+snapshot"].append((time.perf_counter() - clock) * 1000)
     return {
         "kind": kind,
         "objects": count,
-        "full build() ms": round(full, 1),
-        "incremental first build ms": round(first, 1),
+        "reference build ms": round(full, 1),
+        "cold build ms": round(first, 1),
         "one change: dag build ms (p50)": round(statistics.median(phases["dag build"]), 2),
         "one change: rebuild ms (p50)": round(statistics.median(rebuilds), 1),
         "one change: rebuild ms (max)": round(max(rebuilds), 1),

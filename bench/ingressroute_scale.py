@@ -42,8 +42,8 @@ from controlplane.envoy.translate import TranslateOptions
 from controlplane.logging import configure_logging
 from controlplane.model import parse_object
 from controlplane.runtime import Runtime
+from controlplane.typeurls import ENDPOINT_TYPE, ROUTE_TYPE
 from controlplane.xds.cache import SnapshotCache
-from controlplane.xds.resources import ENDPOINT_TYPE, ROUTE_TYPE
 from controlplane.xds.server import XdsServer
 
 

@@ -211,16 +211,19 @@ def _bootstrap(args: argparse.Namespace) -> int:
 
 
 def _translate(args: argparse.Namespace) -> int:
-    from controlplane.runtime import translate_manifests
+    from controlplane.dag import BuildOptions
+    from controlplane.envoy import TranslateOptions
+    from controlplane.offline import translate_manifests
 
     try:
         result: dict[str, Any] = translate_manifests(
             [Path(p) for p in args.filename],
-            ingress_class=args.ingress_class,
-            root_namespaces=[n for n in args.root_namespaces.split(",") if n],
-            enable_external_name_services=args.enable_external_name_services,
-            http_port=args.envoy_http_port,
-            https_port=args.envoy_https_port,
+            BuildOptions(
+                ingress_class=args.ingress_class,
+                root_namespaces=frozenset(n for n in args.root_namespaces.split(",") if n),
+                enable_external_name_services=args.enable_external_name_services,
+            ),
+            TranslateOptions(http_port=args.envoy_http_port, https_port=args.envoy_https_port),
         )
     except (OSError, yaml.YAMLError) as error:
         raise UsageError(_one_line(error)) from None

@@ -1,1 +1,24 @@
+"""The DAG: Kubernetes objects → what Envoy should do, in Envoy's terms, before any protobuf.
 
+    dag = build(objects, BuildOptions())        # cold: what `translate` runs
+    builder = DagBuilder()                      # warm: what `serve` keeps, build after build
+    dag = builder.build(objects, options)
+
+Pure: no I/O, no clocks, deterministic output order. `reference.py` is a test oracle only.
+"""
+
+from controlplane.dag.builder import DagBuilder, build
+from controlplane.dag.ingress import ingresses_of_our_class
+from controlplane.dag.options import BuildOptions
+from controlplane.dag.types import DAG, ObjectStatus, Problem, StatusKind
+
+__all__ = [
+    "DAG",
+    "BuildOptions",
+    "DagBuilder",
+    "ObjectStatus",
+    "Problem",
+    "StatusKind",
+    "build",
+    "ingresses_of_our_class",
+]

@@ -1,59 +1,248 @@
-"""`build(objects, options) -> DAG`: the whole DAG from one ObjectSet, pure and deterministic.
+"""`DagBuilder`: the one DAG builder, cold for `translate`, warm (build after build) for `serve`.
 
-The Ingress part and the IngressRoute part are built independently, then merged host by host.
-When both kinds claim one host on the same listener, the IngressRoute wins: it is the richer,
-delegated, status-bearing kind, and a team that moved a host to an IngressRoute expects the old
-Ingress to stop shadowing it. The Ingress's loss is reported as a `Problem` (Ingress has no
-status of ours), naming the IngressRoute that owns the host.
+`DagBuilder().build(objects, options)` is the whole DAG of an ObjectSet. Run again after some
+objects changed, it redoes only the work whose inputs changed (ARCHITECTURE.md §4.3: the cost of
+one object changing must not grow with the number of objects), and hands back the very same DAG
+values (virtual hosts, routes, clusters, statuses) for everything that did not change, which is
+what the translator's identity cache keys on. `build(objects, options)` is a cold run.
 
-Virtual hosts are sorted by fqdn with the catch-all `*` last; statuses by kind, namespace, name.
+The test oracle `reference.py` builds the same DAG the plain way; every table row of the DAG
+tests runs through both, cold and as an edit from another state, and they must be equal.
+
+How it knows what changed. ObjectSet objects are immutable and the store keeps an object until
+it changes, so a key whose object is not the very object seen last time has changed (an equal
+copy counts as a change; that costs work, never correctness). Each build diffs the ObjectSet's
+mappings against the previous ones by identity, at C speed (`_changed_keys`); that diff is the
+one pass over every object left, a few microseconds per thousand objects.
+
+What is cached, and when it is thrown away:
+- per Ingress: its reading (claims, problems); per host: the settled virtual hosts
+  (`ingress_processor.py`);
+- per IngressRoute: its compilation; per fqdn: the owning root; per group of roots sharing
+  objects: the delegation walk; per object: its status (`ingressroute_processor.py`).
+Every cached reading sees its inputs only through a recording view (`reads.py`) and is redone
+when something it read changed. The build options are part of every result: new options, new
+cache.
+
+Then the two halves are merged host by host (an IngressRoute host wins; the Ingress's loss is a
+Problem), only for the hosts either half changed; the sorted host and status tuples are kept as
+sorted lists, updated by bisection, and turned into tuples (a C-speed copy) only when something
+in them changed. A build in which nothing changed returns the previous DAG itself.
+
+The builder holds explicit state and no clock or I/O; it is as pure as a function in what it
+returns, and must be fed ObjectSets of one store (or any sequence: a brand-new set only costs a
+full build).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
+from bisect import bisect_left
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from itertools import compress
+from operator import is_not
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from controlplane.dag.ingress import build_ingresses, host_order
-from controlplane.dag.ingressroute import build_ingressroutes
+from controlplane.dag.ingress import host_order, overridden_by_ingressroute
+from controlplane.dag.ingress_processor import IngressProcessor
+from controlplane.dag.ingressroute_processor import IngressRouteProcessor
 from controlplane.dag.options import BuildOptions
-from controlplane.dag.types import DAG, Problem, SecureVirtualHost, VirtualHost
+from controlplane.dag.reads import OBJECT_KINDS
+from controlplane.dag.types import DAG, ObjectStatus, Problem, SecureVirtualHost, VirtualHost
+from controlplane.dag.upstreams import ClustersAndSecrets
 from controlplane.model import ObjectSet
+from controlplane.model.objects import NamespacedName
 
-Host = TypeVar("Host", VirtualHost, SecureVirtualHost)
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
+
+__all__ = ["DagBuilder", "build"]
+
+_DAG_KINDS = tuple(kind for kind in OBJECT_KINDS if kind not in ("endpoint_slices", "endpoints"))
+"""The ObjectSet fields a DAG build reads (endpoints are the translator's business)."""
+
+K = TypeVar("K", bound=Hashable)
+S = TypeVar("S", bound="SupportsRichComparison")
+V = TypeVar("V")
 
 
-def _merge(
-    preferred: Sequence[Host], other: Sequence[Host], listener: str, problems: list[Problem]
-) -> tuple[Host, ...]:
-    merged = {host.fqdn: host for host in preferred}
-    for host in other:
-        if host.fqdn in merged:
-            problems.append(
-                Problem(
-                    "Ingress",
-                    "",
-                    "",
-                    "spec.rules[].host",
-                    f'host "{host.fqdn}" on {listener} is served by an IngressRoute; '
-                    "the Ingress rules for it are ignored",
-                )
-            )
-            continue
-        merged[host.fqdn] = host
-    return tuple(merged[fqdn] for fqdn in sorted(merged, key=host_order))
+def _changed_keys(old: Mapping[K, object] | None, new: Mapping[K, object]) -> set[K]:
+    """Keys added, deleted, or bound to another object in `new` than in `old`.
+
+    The store changes an object in place in its dict, so the keys of two successive sets are
+    usually the same, in the same order: then the values are compared by position, which
+    (like the key lists' comparison, thanks to the identity shortcut) runs at C speed.
+    """
+    if old is new:
+        return set()
+    if old is None:
+        return set(new)
+    if len(old) == len(new):
+        keys = list(new)
+        if keys == list(old):
+            return set(compress(keys, map(is_not, new.values(), old.values())))
+    changed = {key for key, value in new.items() if old.get(key) is not value}
+    changed.update(key for key in old if key not in new)
+    return changed
+
+
+class _SortedValues(Generic[K, S, V]):
+    """Values by key, also kept as a list sorted by `order(key)`; `values()` is a cached tuple."""
+
+    def __init__(self, order: Callable[[K], S]) -> None:
+        self._order = order
+        self._keys: list[S] = []
+        self._values: list[V] = []
+        self._by_key: dict[K, V] = {}
+        self._tuple: tuple[V, ...] | None = ()
+
+    def get(self, key: K) -> V | None:
+        return self._by_key.get(key)
+
+    def set(self, key: K, value: V | None) -> None:
+        old = self._by_key.get(key)
+        if old is value:
+            return
+        self._tuple = None
+        position = bisect_left(self._keys, self._order(key))
+        if value is None:
+            del self._by_key[key]
+            del self._keys[position]
+            del self._values[position]
+        elif old is None:
+            self._by_key[key] = value
+            self._keys.insert(position, self._order(key))
+            self._values.insert(position, value)
+        else:
+            self._by_key[key] = value
+            self._values[position] = value
+
+    def values(self) -> tuple[V, ...]:
+        if self._tuple is None:
+            self._tuple = tuple(self._values)
+        return self._tuple
+
+
+def _status_order(key: NamespacedName) -> NamespacedName:
+    return key
 
 
 def build(objects: ObjectSet, options: BuildOptions | None = None) -> DAG:
-    options = options or BuildOptions()
-    routes = build_ingressroutes(objects, options)
-    ingresses = build_ingresses(objects, options)
-    problems = [*routes.problems, *ingresses.problems]
-    return DAG(
-        virtual_hosts=_merge(routes.virtual_hosts, ingresses.virtual_hosts, "HTTP", problems),
-        secure_virtual_hosts=_merge(
-            routes.secure_virtual_hosts, ingresses.secure_virtual_hosts, "HTTPS", problems
-        ),
-        statuses=tuple(sorted(routes.statuses)),
-        problems=tuple(problems),
-    )
+    """The DAG of `objects`: a cold run of the one builder (what `translate` does)."""
+    return DagBuilder().build(objects, options)
+
+
+class DagBuilder:
+    """Builds DAGs one after another, redoing only what the changed objects affect."""
+
+    def __init__(self) -> None:
+        self._options: BuildOptions | None = None
+        self._objects: ObjectSet | None = None
+        self._dag = DAG()
+        self._reset(BuildOptions())
+
+    def _reset(self, options: BuildOptions) -> None:
+        self._options = options
+        self._objects = None
+        self._ingresses = IngressProcessor(options)
+        self._routes = IngressRouteProcessor(options)
+        self._plain: _SortedValues[str, tuple[bool, str], VirtualHost] = _SortedValues(host_order)
+        self._secure: _SortedValues[str, tuple[bool, str], SecureVirtualHost] = _SortedValues(
+            host_order
+        )
+        self._statuses: _SortedValues[NamespacedName, NamespacedName, ObjectStatus] = _SortedValues(
+            _status_order
+        )
+        self._upstreams = ClustersAndSecrets()
+        self._conflicts: dict[str, set[str]] = {"HTTP": set(), "HTTPS": set()}
+        self._conflict_problems: tuple[Problem, ...] = ()
+        self._dag = DAG()
+
+    def build(self, objects: ObjectSet, options: BuildOptions | None = None) -> DAG:
+        """The DAG of `objects`, reusing what the previous builds found."""
+        options = options or BuildOptions()
+        if options != self._options:
+            self._reset(options)
+        previous, self._objects = self._objects, objects
+        changes = {
+            kind: _changed_keys(
+                getattr(previous, kind) if previous is not None else None, getattr(objects, kind)
+            )
+            for kind in _DAG_KINDS
+        }
+        if not any(changes.values()):
+            return self._dag
+        route_fqdns, status_keys = self._routes.update(objects, changes)
+        ingress_hosts = self._ingresses.update(objects, changes)
+        touched = route_fqdns | ingress_hosts
+        conflicts_changed = self._merge(touched)
+        for key in status_keys:
+            self._statuses.set(key, self._routes.statuses.get(key))
+        if conflicts_changed:
+            self._conflict_problems = self._merge_problems()
+        self._dag = DAG.with_derived(
+            self._upstreams.clusters(),
+            self._upstreams.secrets(),
+            virtual_hosts=self._plain.values(),
+            secure_virtual_hosts=self._secure.values(),
+            statuses=self._statuses.values(),
+            problems=(
+                *self._routes.problems(),
+                *self._ingresses.problems(),
+                *self._conflict_problems,
+            ),
+        )
+        return self._dag
+
+    def _merge(self, fqdns: Iterable[str]) -> bool:
+        """Merge the two halves for `fqdns`; whether the set of contested hosts changed."""
+        changed = False
+        for fqdn in fqdns:
+            before = self._plain.get(fqdn)
+            changed |= _merge_host(
+                fqdn,
+                self._routes.plain,
+                self._ingresses.plain,
+                self._plain,
+                self._conflicts["HTTP"],
+            )
+            after = self._plain.get(fqdn)
+            if after is not before:
+                self._upstreams.plain_changed(fqdn, after)
+            secure_before = self._secure.get(fqdn)
+            changed |= _merge_host(
+                fqdn,
+                self._routes.secure,
+                self._ingresses.secure,
+                self._secure,
+                self._conflicts["HTTPS"],
+            )
+            secure_after = self._secure.get(fqdn)
+            if secure_after is not secure_before:
+                self._upstreams.secure_changed(fqdn, secure_after)
+        return changed
+
+    def _merge_problems(self) -> tuple[Problem, ...]:
+        return tuple(
+            overridden_by_ingressroute(fqdn, listener)
+            for listener in ("HTTP", "HTTPS")
+            for fqdn in sorted(self._conflicts[listener], key=host_order)
+        )
+
+
+H = TypeVar("H", VirtualHost, SecureVirtualHost)
+
+
+def _merge_host(
+    fqdn: str,
+    preferred: Mapping[str, H],
+    other: Mapping[str, H],
+    merged: _SortedValues[str, tuple[bool, str], H],
+    contested: set[str],
+) -> bool:
+    """Merge one host of one listener (the IngressRoute's wins); whether `contested` changed."""
+    mine, theirs = preferred.get(fqdn), other.get(fqdn)
+    merged.set(fqdn, mine if mine is not None else theirs)
+    if (mine is not None and theirs is not None) == (fqdn in contested):
+        return False
+    contested.symmetric_difference_update((fqdn,))
+    return True

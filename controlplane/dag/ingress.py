@@ -1,4 +1,8 @@
-"""`build_ingresses(objects, options) -> DAG`: the virtual hosts that Ingresses ask for.
+"""Ingress → virtual hosts: reading one Ingress into claims, and settling the claims of a host.
+
+The builder (`ingress_processor.py`) reads each Ingress on its own (`read_ingress`) and settles
+host by host (`settle_routes`, `settle_tls`, `host_values`); the test oracle (`reference.py`)
+runs the same steps over every Ingress at once.
 
 Ingress has no status of ours, so everything wrong with one is a log-only `Problem` naming the
 field at fault, and a fault costs as little as it can: a bad path drops that path, a bad host that
@@ -52,7 +56,6 @@ from controlplane.dag.options import BuildOptions
 from controlplane.dag.services import Resolved, ServiceError, resolve_cluster
 from controlplane.dag.types import (
     CATCH_ALL,
-    DAG,
     Cluster,
     PathMatch,
     PathMatchKind,
@@ -67,17 +70,19 @@ from controlplane.dag.types import (
 )
 from controlplane.model import Ingress, ObjectSet
 from controlplane.model.networking import IngressBackend
+from controlplane.model.objects import NamespacedName
 
 __all__ = [
     "CATCH_ALL",
     "IngressReading",
     "RouteClaim",
     "TLSClaim",
-    "build_ingresses",
     "host_order",
     "host_values",
+    "ingresses_of_our_class",
     "is_ours",
     "normal_host",
+    "overridden_by_ingressroute",
     "path_match",
     "read_ingress",
     "route_claim_order",
@@ -437,6 +442,13 @@ def is_ours(ingress: Ingress, objects: ObjectSet, options: BuildOptions) -> bool
     )
 
 
+def ingresses_of_our_class(objects: ObjectSet, options: BuildOptions) -> list[NamespacedName]:
+    """The keys of every Ingress of our class, sorted (whose address the status writer sets)."""
+    return sorted(
+        key for key, ingress in objects.ingresses.items() if is_ours(ingress, objects, options)
+    )
+
+
 def read_ingress(
     ingress: Ingress,
     objects: ObjectSet,
@@ -543,30 +555,13 @@ def host_values(
     return (VirtualHost(host, plain) if plain else None), secure
 
 
-def build_ingresses(objects: ObjectSet, options: BuildOptions) -> DAG:
-    """The virtual hosts (plain and TLS) and problems of every Ingress of our class."""
-    problems = _Problems()
-    ours = (ingress for ingress in objects.ingresses.values() if is_ours(ingress, objects, options))
-    backends = _Backends(objects, options)
-    readings = []
-    for ingress in sorted(ours, key=lambda ingress: ingress.age_key):
-        reading = read_ingress(ingress, objects, options, backends)
-        problems.extend(reading.problems)
-        readings.append(reading)
-    routes_by_host, route_losers = settle_routes(readings)
-    tls_by_host, tls_losers = settle_tls(readings)
-    problems.extend(problem for _, problem in route_losers)
-    problems.extend(problem for _, problem in tls_losers)
-
-    virtual_hosts, secure_virtual_hosts = [], []
-    for host in sorted(routes_by_host, key=host_order):
-        plain, secure = host_values(host, routes_by_host[host], tls_by_host.get(host))
-        if plain is not None:
-            virtual_hosts.append(plain)
-        if secure is not None:
-            secure_virtual_hosts.append(secure)
-    return DAG(
-        virtual_hosts=tuple(virtual_hosts),
-        secure_virtual_hosts=tuple(secure_virtual_hosts),
-        problems=problems.result(),
+def overridden_by_ingressroute(fqdn: str, listener: str) -> Problem:
+    """The problem of Ingress rules for a host an IngressRoute serves (the IngressRoute wins)."""
+    return Problem(
+        "Ingress",
+        "",
+        "",
+        "spec.rules[].host",
+        f'host "{fqdn}" on {listener} is served by an IngressRoute; '
+        "the Ingress rules for it are ignored",
     )

@@ -1,7 +1,7 @@
 """IngressRoute (`contour.heptio.com/v1beta1`) → virtual hosts, plus one status per IngressRoute.
 
-`build_ingressroutes(objects, options)` runs in four steps, each pure and deterministic (objects
-are visited sorted by namespace/name, roots by fqdn):
+The steps of an IngressRoute build, as pure functions the builder (`ingressroute_processor.py`)
+runs object by object (and the test oracle `reference.py` runs over everything at once):
 
 1. Selection. Only IngressRoutes of our ingress class count (`class_matches`, the same rule as
    for Ingresses). The others are invisible: no status, and a delegation to one is "not found".
@@ -9,8 +9,8 @@ are visited sorted by namespace/name, roots by fqdn):
    (`parse_error`), root namespace, fqdn, TLS secret and certificate delegation, every route and
    service, the tcpproxy. A failure makes it invalid with a description naming the field.
    Invalid beats orphaned: a broken delegate that no root reaches yet says what is broken.
-3. Fqdn claims. Several valid roots may claim one fqdn: the oldest (creation time, then
-   namespace/name) keeps it and stays valid; each later one is invalid with
+3. Fqdn claims (`settle_fqdn`). Several valid roots may claim one fqdn: the oldest (creation
+   time, then namespace/name) keeps it and stays valid; each later one is invalid with
    `fqdn "x" is already used by IngressRoute ns/name`. Fqdns compare case-insensitively.
 4. The delegation walk (`delegation.py`) from every root that kept its fqdn, which finds the
    routes each host serves, the objects reached (valid), prefix and cycle violations (invalid),
@@ -40,18 +40,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from controlplane.dag.classes import class_matches
-from controlplane.dag.delegation import HostContent, display, walk_delegations
+from controlplane.dag.delegation import HostContent, display
 from controlplane.dag.ingressroute_spec import (
     CompiledIngressRoute,
     CompiledRoute,
-    Lookups,
     SpecError,
     compile_ingressroute,
 )
 from controlplane.dag.options import BuildOptions
+from controlplane.dag.reads import BuildInputs
 from controlplane.dag.status import StatusWarning, fqdn_taken, invalid, orphaned, valid
 from controlplane.dag.types import (
-    DAG,
     ObjectStatus,
     Problem,
     Route,
@@ -63,12 +62,12 @@ from controlplane.model import IngressRoute, ObjectSet
 from controlplane.model.objects import NamespacedName
 
 __all__ = [
-    "build_ingressroutes",
     "compile_unit",
     "is_ours",
     "oldest",
     "root_hosts",
     "route_status",
+    "settle_fqdn",
 ]
 
 
@@ -78,68 +77,15 @@ def is_ours(route: IngressRoute, objects: ObjectSet, options: BuildOptions) -> b
 
 
 def compile_unit(
-    route: IngressRoute, objects: ObjectSet, options: BuildOptions, lookups: Lookups
+    route: IngressRoute, inputs: BuildInputs, options: BuildOptions
 ) -> tuple[CompiledIngressRoute | str, tuple[Problem, ...]]:
     """`compile_ingressroute` with its SpecError as a value: the compiled object or the
     description that makes it invalid, and the (Service) problems found, even when invalid."""
     problems: list[Problem] = []
     try:
-        return compile_ingressroute(route, objects, options, lookups, problems), tuple(problems)
+        return compile_ingressroute(route, inputs, options, problems), tuple(problems)
     except SpecError as error:
         return str(error), tuple(problems)
-
-
-def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
-    """Hosts and statuses of every IngressRoute of our class; see the module docstring."""
-    ours = {
-        key: route
-        for key, route in sorted(objects.ingress_routes.items())
-        if is_ours(route, objects, options)
-    }
-
-    def is_root(key: NamespacedName) -> bool:
-        route = ours.get(key)
-        return route is not None and route.is_root
-
-    lookups = Lookups.of(objects, is_root)
-    problems: list[Problem] = []
-    compiled: dict[NamespacedName, CompiledIngressRoute] = {}
-    failed: dict[NamespacedName, str] = {}
-    for key, route in ours.items():
-        result, found = compile_unit(route, objects, options, lookups)
-        problems.extend(found)
-        if isinstance(result, str):
-            failed[key] = result
-        else:
-            compiled[key] = result
-    roots = _claim_fqdns(ours, compiled, failed)
-    outcome = walk_delegations(roots, compiled, failed)
-    plain: list[VirtualHost] = []
-    secure: list[SecureVirtualHost] = []
-    for content in sorted(outcome.hosts, key=lambda content: content.fqdn):
-        http, https = root_hosts(content, compiled[content.root])
-        if https is not None:
-            secure.append(https)
-        if http is not None:
-            plain.append(http)
-    statuses = []
-    for key, route in ours.items():
-        found_compiled = compiled.get(key)
-        statuses.append(
-            route_status(
-                route,
-                outcome.invalid.get(key),
-                key in outcome.reached,
-                found_compiled.warnings if found_compiled is not None else (),
-                outcome.warnings.get(key, ()),
-            )
-        )
-    return DAG(
-        virtual_hosts=tuple(plain),
-        secure_virtual_hosts=tuple(secure),
-        statuses=tuple(statuses),
-        problems=tuple(dict.fromkeys(problems)),
-    )
 
 
 def oldest(claimants: Iterable[IngressRoute]) -> IngressRoute:
@@ -147,25 +93,20 @@ def oldest(claimants: Iterable[IngressRoute]) -> IngressRoute:
     return min(claimants, key=lambda route: route.age_key)
 
 
-def _claim_fqdns(
-    ours: dict[NamespacedName, IngressRoute],
-    compiled: dict[NamespacedName, CompiledIngressRoute],
-    failed: dict[NamespacedName, str],
-) -> list[NamespacedName]:
-    """The serving root of each fqdn, sorted by fqdn; later claimants are added to `failed`."""
-    claims: dict[str, list[NamespacedName]] = {}
-    for key, route in compiled.items():
-        if route.virtual_host is not None:
-            claims.setdefault(route.virtual_host.fqdn, []).append(key)
-    roots = []
-    for fqdn in sorted(claims):
-        winner = oldest(ours[key] for key in claims[fqdn])
-        owner = (winner.namespace, winner.name)
-        roots.append(owner)
-        for key in claims[fqdn]:
-            if key != owner:
-                failed[key] = fqdn_taken(fqdn, display(owner))
-    return roots
+def settle_fqdn(
+    fqdn: str, claimants: Iterable[IngressRoute]
+) -> tuple[NamespacedName, dict[NamespacedName, str]]:
+    """Who keeps `fqdn` among the roots claiming it, and the description of every other one."""
+    claimants = list(claimants)
+    winner = oldest(claimants)
+    owner = (winner.namespace, winner.name)
+    taken = fqdn_taken(fqdn, display(owner))
+    losers = {
+        (route.namespace, route.name): taken
+        for route in claimants
+        if (route.namespace, route.name) != owner
+    }
+    return owner, losers
 
 
 def route_status(

@@ -30,11 +30,11 @@ Routing semantics:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from controlplane.dag.durations import parse_duration
 from controlplane.dag.options import BuildOptions
+from controlplane.dag.reads import BuildInputs
 from controlplane.dag.secrets import ca_certificate, split_secret_name, tls_secret
 from controlplane.dag.services import ServiceError, resolve_cluster
 from controlplane.dag.status import (
@@ -58,7 +58,7 @@ from controlplane.dag.types import (
     UpstreamValidation,
     WeightedCluster,
 )
-from controlplane.model import IngressRoute, ObjectSet
+from controlplane.model import IngressRoute
 from controlplane.model import contour as spec
 from controlplane.model.objects import NamespacedName
 
@@ -126,30 +126,10 @@ class CompiledIngressRoute:
 
 
 @dataclass(frozen=True, slots=True)
-class Lookups:
-    """What checking one object needs to know about the others, computed once per build."""
-
-    is_root: Callable[[NamespacedName], bool]
-    """Whether an IngressRoute of our class with this key is a root (delegating to one fails)."""
-    certificate_targets: Mapping[NamespacedName, frozenset[str]]
-    """(namespace, secret name) → namespaces TLSCertificateDelegations share it with (or `*`)."""
-
-    @classmethod
-    def of(cls, objects: ObjectSet, is_root: Callable[[NamespacedName], bool]) -> Lookups:
-        targets: dict[NamespacedName, set[str]] = {}
-        for (namespace, _), delegation in sorted(objects.certificate_delegations.items()):
-            for entry in delegation.spec.delegations:
-                found = targets.setdefault((namespace, entry.secret_name), set())
-                found.update(entry.target_namespaces)
-        return cls(is_root, {key: frozenset(value) for key, value in targets.items()})
-
-
-@dataclass(frozen=True, slots=True)
 class _Context:
-    objects: ObjectSet
+    inputs: BuildInputs
     options: BuildOptions
     namespace: str
-    lookups: Lookups
     problems: list[Problem]
     warnings: list[StatusWarning]
 
@@ -171,9 +151,8 @@ def within(match: PathMatch, prefix: PathMatch) -> bool:
 
 def compile_ingressroute(
     route: IngressRoute,
-    objects: ObjectSet,
+    inputs: BuildInputs,
     options: BuildOptions,
-    lookups: Lookups,
     problems: list[Problem],
 ) -> CompiledIngressRoute:
     """Check one IngressRoute and build its pieces; raises SpecError when it is invalid.
@@ -182,7 +161,7 @@ def compile_ingressroute(
     """
     if route.parse_error is not None:
         raise SpecError(route.parse_error)
-    ctx = _Context(objects, options, route.namespace, lookups, problems, [])
+    ctx = _Context(inputs, options, route.namespace, problems, [])
     virtual_host = None
     tcp_spec = route.spec.tcpproxy
     if route.spec.virtualhost is not None:
@@ -264,10 +243,10 @@ def _tls_version(value: str | None) -> TLSVersion:
 
 def _secret(secret_name: str, ctx: _Context) -> TLSSecret:
     namespace, name = split_secret_name(secret_name, ctx.namespace)
-    shared_with = ctx.lookups.certificate_targets.get((namespace, name), frozenset())
+    shared_with = ctx.inputs.certificate_targets.get((namespace, name), frozenset())
     if namespace != ctx.namespace and not shared_with & {ctx.namespace, "*"}:
         raise SpecError(f"{secret_name}: certificate delegation not permitted")
-    secret = tls_secret(ctx.objects, namespace, name) if name else None
+    secret = tls_secret(ctx.inputs.objects, namespace, name) if name else None
     if secret is None:
         raise SpecError(f"TLS Secret [{secret_name}] not found or is malformed")
     return secret
@@ -339,7 +318,7 @@ def _route(route: spec.Route, ctx: _Context) -> CompiledRoute | Delegation | Non
 
 def _delegate_target(delegate: spec.Delegate, ctx: _Context) -> NamespacedName:
     target = (delegate.namespace or ctx.namespace, delegate.name)
-    if ctx.lookups.is_root(target):
+    if target in ctx.inputs.roots:
         raise SpecError(ROOT_TO_ROOT)
     return target
 
@@ -369,7 +348,7 @@ def _services(
         validation = _validation(service.validation, at, ctx)
         try:
             found = resolve_cluster(
-                ctx.objects,
+                ctx.inputs.objects,
                 ctx.options,
                 ctx.namespace,
                 service.name,
@@ -450,7 +429,7 @@ def _validation(
     if validation is None:
         return None
     name = validation.ca_secret or ""
-    bundle = ca_certificate(ctx.objects, ctx.namespace, name) if name else None
+    bundle = ca_certificate(ctx.inputs.objects, ctx.namespace, name) if name else None
     if bundle is None:
         raise SpecError(f'{at}: validation.caSecret "{name}" not found or has no valid ca.crt')
     if not validation.subject_name:

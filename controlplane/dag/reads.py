@@ -1,46 +1,70 @@
-"""What one unit of a build read from the ObjectSet: the dependencies of a cached result.
+"""What one unit of a build may read, and the record of what it did read.
 
-The incremental builder (`incremental.py`) caches the result of reading one object (an Ingress
-turned into claims, an IngressRoute compiled) and must know when to throw it away. Rather than
-trusting every reading function to declare what it looks at, the unit reads through a
-`RecordingObjectSet`: an ObjectSet whose mappings note each key asked for (`get`, `[]`, `in`),
-and note a whole kind as read when a unit iterates it or asks its size (the Ingress certificate
-delegation check scans every TLSCertificateDelegation). A missing key is recorded like a present
-one: the unit must be read again when that object appears.
+The builder (`builder.py`) caches the result of reading one object (an Ingress turned into
+claims, an IngressRoute compiled) and must know when to throw it away. Rather than trusting every
+reading function to declare what it looks at, a unit gets its inputs only as `BuildInputs`: the
+ObjectSet plus the facts derived from it across objects (which IngressRoutes are roots, who may
+use which certificate). `RecordingInputs` wraps *every* mapping of a `BuildInputs`, generically
+over the dataclass fields, so each key asked for (`get`, `[]`, `in`) is noted under the field's
+name, and a whole field is noted as read when a unit iterates it or asks its size (the Ingress
+certificate delegation check scans every TLSCertificateDelegation). A missing key is recorded
+like a present one: the unit must be read again when that key appears.
 
-Recording is exhaustive by construction: a reading function only ever sees the ObjectSet it is
-given, so nothing it depends on can escape the record. One `RecordingObjectSet` serves a whole
-build; `start()` begins the record of the next unit and `stop()` hands it back.
+Recording is exhaustive by construction: a reading function only ever sees the inputs it is
+given, and a field that is not a mapping cannot be wrapped, so `RecordingInputs` refuses it
+(tests/unit/test_dag_reads.py adds a field and watches it fail). A new cross-object fact is a
+new mapping field of `BuildInputs`, and the builder reports its changed keys like any other
+kind. One `RecordingInputs` serves a whole build; `start()` begins the record of the next unit
+and `stop()` hands it back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Hashable, ItemsView, Iterator, KeysView, Mapping, ValuesView
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Generic, TypeVar
 
 from controlplane.dag.types import SecureVirtualHost, VirtualHost
-from controlplane.model import ObjectSet
+from controlplane.model import IngressRoute, ObjectSet
 from controlplane.model.objects import NamespacedName
 
 V = TypeVar("V")
 
-KINDS = (
-    "services",
-    "secrets",
-    "ingresses",
-    "ingress_classes",
-    "ingress_routes",
-    "certificate_delegations",
-    "endpoint_slices",
-    "endpoints",
-)
+OBJECT_KINDS = tuple(f.name for f in fields(ObjectSet))
 """The mapping fields of `ObjectSet`, which are also the kind names used in `Reads`."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuildInputs:
+    """Everything one unit of a build may read: the objects, and facts across them.
+
+    Every field but `objects` is a mapping keyed by (namespace, name); `objects`' fields are too.
+    """
+
+    objects: ObjectSet
+    roots: Mapping[NamespacedName, IngressRoute] = field(default_factory=dict)
+    """IngressRoutes of our class that are roots (a delegation to one is refused)."""
+    certificate_targets: Mapping[NamespacedName, frozenset[str]] = field(default_factory=dict)
+    """(namespace, secret name) → namespaces TLSCertificateDelegations share it with (or `*`)."""
+
+
+FACT_KINDS = tuple(f.name for f in fields(BuildInputs) if f.name != "objects")
+"""The derived facts of `BuildInputs`, recorded under their field names."""
+
+
+def certificate_targets(objects: ObjectSet) -> dict[NamespacedName, frozenset[str]]:
+    """Who may use which Secret, from every TLSCertificateDelegation."""
+    targets: dict[NamespacedName, set[str]] = {}
+    for (namespace, _), delegation in sorted(objects.certificate_delegations.items()):
+        for entry in delegation.spec.delegations:
+            found = targets.setdefault((namespace, entry.secret_name), set())
+            found.update(entry.target_namespaces)
+    return {key: frozenset(value) for key, value in targets.items()}
 
 
 @dataclass(slots=True)
 class Reads:
-    """The keys one unit read, per ObjectSet field, and the fields it read whole."""
+    """The keys one unit read, per input kind, and the kinds it read whole."""
 
     keys: dict[str, set[NamespacedName]] = field(default_factory=dict)
     whole: set[str] = field(default_factory=set)
@@ -54,7 +78,7 @@ class Reads:
 
 
 class _Recorder:
-    """The record being written; shared by the mappings of one RecordingObjectSet."""
+    """The record being written; shared by the mappings of one RecordingInputs."""
 
     __slots__ = ("reads",)
 
@@ -62,7 +86,9 @@ class _Recorder:
         self.reads = Reads()
 
 
-class _RecordingMapping(Mapping[NamespacedName, V]):
+class RecordingMapping(Mapping[NamespacedName, V]):
+    """A read-only mapping that notes every read in its recorder, under `kind`."""
+
     __slots__ = ("_kind", "_mapping", "_recorder")
 
     def __init__(self, mapping: Mapping[NamespacedName, V], kind: str, recorder: _Recorder):
@@ -105,17 +131,31 @@ class _RecordingMapping(Mapping[NamespacedName, V]):
         return self._whole().values()
 
 
-class RecordingObjectSet:
-    """An ObjectSet view (`view`) that records what is read from it, unit by unit."""
+def _recording(value: object, kind: str, recorder: _Recorder) -> RecordingMapping[Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"BuildInputs.{kind} is a {type(value).__name__}, not a mapping: its reads could "
+            "not be recorded, so the builder would miss changes to it"
+        )
+    return RecordingMapping(value, kind, recorder)
+
+
+class RecordingInputs:
+    """A `BuildInputs` view (`view`) that records what is read from it, unit by unit."""
 
     __slots__ = ("_recorder", "view")
 
-    def __init__(self, objects: ObjectSet) -> None:
+    def __init__(self, inputs: BuildInputs) -> None:
         self._recorder = _Recorder()
         recorder = self._recorder
-        self.view = ObjectSet(
-            **{kind: _RecordingMapping(getattr(objects, kind), kind, recorder) for kind in KINDS}
+        objects = ObjectSet(
+            **{
+                kind: _recording(getattr(inputs.objects, kind), kind, recorder)
+                for kind in OBJECT_KINDS
+            }
         )
+        facts = {kind: _recording(getattr(inputs, kind), kind, recorder) for kind in FACT_KINDS}
+        self.view = BuildInputs(objects, **facts)
 
     def start(self) -> None:
         self._recorder.reads = Reads()
@@ -123,10 +163,6 @@ class RecordingObjectSet:
     def stop(self) -> Reads:
         reads, self._recorder.reads = self._recorder.reads, Reads()
         return reads
-
-    def wrap(self, mapping: Mapping[NamespacedName, V], kind: str) -> Mapping[NamespacedName, V]:
-        """`mapping` (something derived from the objects) recording its reads as `kind`."""
-        return _RecordingMapping(mapping, kind, self._recorder)
 
 
 U = TypeVar("U", bound=Hashable)

@@ -23,8 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from controlplane.dag.types import Condition, ObjectStatus, StatusKind
+from controlplane.dag.types import ObjectStatus, StatusKind
 from controlplane.model import IngressRoute
+from controlplane.model.contour import Condition, IngressRouteStatus
 
 KIND = "IngressRoute"
 VALID = "valid IngressRoute"
@@ -89,20 +90,25 @@ def valid(route: IngressRoute, warnings: Iterable[StatusWarning] = ()) -> Object
     if unique:
         description += ", with warnings: " + "; ".join(w.message for w in unique)
     conditions = (
-        Condition(CONDITION_VALID, "True", "Valid", description),
-        *(Condition(CONDITION_WARNING, "True", w.reason.value, w.message) for w in unique),
+        _condition(CONDITION_VALID, "True", "Valid", description),
+        *(_condition(CONDITION_WARNING, "True", w.reason.value, w.message) for w in unique),
     )
     return _status(route, StatusKind.VALID, description, conditions)
 
 
 def invalid(route: IngressRoute, description: str) -> ObjectStatus:
-    condition = Condition(CONDITION_VALID, "False", "Invalid", description)
+    condition = _condition(CONDITION_VALID, "False", "Invalid", description)
     return _status(route, StatusKind.INVALID, description, (condition,))
 
 
 def orphaned(route: IngressRoute) -> ObjectStatus:
-    condition = Condition(CONDITION_VALID, "False", "Orphaned", ORPHANED)
+    condition = _condition(CONDITION_VALID, "False", "Orphaned", ORPHANED)
     return _status(route, StatusKind.ORPHANED, ORPHANED, (condition,))
+
+
+def _condition(type_: str, status: str, reason: str, message: str) -> Condition:
+    # model_construct: our own values need no validation (a 10k build makes 20k of these).
+    return Condition.model_construct(type=type_, status=status, reason=reason, message=message)
 
 
 def _status(
@@ -112,8 +118,10 @@ def _status(
         kind=KIND,
         namespace=route.namespace,
         name=route.name,
-        current_status=kind,
-        description=description,
-        observed_generation=route.metadata.generation,
-        conditions=conditions,
+        status=IngressRouteStatus.model_construct(
+            current_status=kind.value,
+            description=description,
+            observed_generation=route.metadata.generation,
+            conditions=conditions,
+        ),
     )

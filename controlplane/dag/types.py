@@ -7,7 +7,8 @@ store happened to hold objects.
 
 Names follow Contour's, so dashboards carry over:
 - a `Cluster` is one Service port with one upstream policy; its Envoy name is
-  `namespace/service/port/<10-hex hash of the policy>` and its EDS name
+  `namespace/service/port/<10-hex hash of the port name and policy>` (so one name is always
+  one value) and its EDS name
   `namespace/service/portname` (or `namespace/service` for an unnamed port);
 - a `TLSSecret` is served over SDS as `namespace/name/<10-hex hash of the material>`.
 """
@@ -19,6 +20,8 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
+
+from controlplane.model.contour import Condition, IngressRouteStatus
 
 
 def short_hash(*parts: object) -> str:
@@ -134,10 +137,12 @@ class Cluster:
     """For ExternalName Services: the DNS name Envoy resolves itself (no EDS)."""
 
     name: str = field(init=False, compare=False, repr=False)
-    """Envoy cluster name, computed once: `namespace/service/port/<policy hash>`."""
+    """Envoy cluster name, computed once: `namespace/service/port/<policy hash>`. The hash covers
+    every other field (the port name too), so two clusters with one name are equal."""
 
     def __post_init__(self) -> None:
         policy = short_hash(
+            self.port_name,
             self.protocol,
             self.load_balancer,
             self.health_check,
@@ -230,26 +235,38 @@ class StatusKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Condition:
-    """A `.status.conditions` entry (warnings on otherwise valid objects, for example)."""
-
-    type: str
-    status: str
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True, order=True)
 class ObjectStatus:
-    """What the controller says about one object; written to `.status` for IngressRoutes."""
+    """What the controller says about one object: the `.status` written to IngressRoutes.
+
+    `status` is the model's own status type, so the status writer compares typed values with the
+    object the informer holds; the properties read it in the DAG's terms.
+    """
 
     kind: str
     namespace: str
     name: str
-    current_status: StatusKind
-    description: str
-    observed_generation: int = 0
-    conditions: tuple[Condition, ...] = ()
+    status: IngressRouteStatus
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Sort key: kind, namespace, name."""
+        return (self.kind, self.namespace, self.name)
+
+    @property
+    def current_status(self) -> StatusKind:
+        return StatusKind(self.status.current_status or StatusKind.INVALID)
+
+    @property
+    def description(self) -> str:
+        return self.status.description or ""
+
+    @property
+    def observed_generation(self) -> int:
+        return self.status.observed_generation or 0
+
+    @property
+    def conditions(self) -> tuple[Condition, ...]:
+        return self.status.conditions
 
 
 @dataclass(frozen=True, slots=True)

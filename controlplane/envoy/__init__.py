@@ -1,45 +1,31 @@
 """Pure translation of the DAG into Envoy v3 resources (xds-protos messages).
 
-    config = translate(dag, TranslateOptions())            # listeners, routes, clusters, secrets
-    assignments = load_assignments(dag, objects)           # EDS, separately (the fast path)
-    encoded = IncrementalTranslator(options).translate(dag, objects)   # bytes, cached per value
+    encoded = IncrementalTranslator(options).translate(dag, objects)   # the one translator: bytes
+    config = translate(dag, TranslateOptions(), objects)   # the same, cold, decoded to messages
+    topology = EdsTopology.of(dag.clusters())              # which EDS names feed which clusters
 
-Modules, one job each: `options` (TranslateOptions, Timeouts, shared sub-messages), `routes`,
-`listeners`, `clusters`, `endpoints`, `secrets`, `translate` (EnvoyConfig), `incremental`
-(IncrementalTranslator), `jsonview` (to_json, static_bootstrap), and `bootstrap` (the Envoy
-bootstrap). This package imports `controlplane.dag` and `controlplane.model` only.
+Modules, one job each: `options` (TranslateOptions, Timeouts, common sub-messages), `routes`,
+`listeners`, `clusters`, `endpoints`, `secrets`, `incremental` (IncrementalTranslator),
+`translate` (EnvoyConfig, the decoded view), `jsonview` (to_json, static_bootstrap), and
+`bootstrap` (the Envoy bootstrap). This package imports `controlplane.dag`, `controlplane.model`
+and the wire-level leaves `controlplane.protowire` and `controlplane.typeurls` only.
 """
 
-from controlplane.envoy.endpoints import cluster_load_assignment, eds_services, load_assignments
-from controlplane.envoy.incremental import IncrementalTranslator
+from controlplane.envoy.endpoints import EdsTopology, cluster_load_assignment, load_assignments
+from controlplane.envoy.incremental import Encoded, IncrementalTranslator
 from controlplane.envoy.jsonview import static_bootstrap, to_json
 from controlplane.envoy.options import Timeouts, TranslateOptions
-from controlplane.envoy.translate import (
-    CLUSTER_TYPE,
-    ENDPOINT_TYPE,
-    LISTENER_TYPE,
-    ROUTE_TYPE,
-    SECRET_TYPE,
-    Encoded,
-    EnvoyConfig,
-    encode_endpoints,
-    translate,
-)
+from controlplane.envoy.translate import MESSAGE_TYPES, EnvoyConfig, translate
 
 __all__ = [
-    "CLUSTER_TYPE",
-    "ENDPOINT_TYPE",
-    "LISTENER_TYPE",
-    "ROUTE_TYPE",
-    "SECRET_TYPE",
+    "MESSAGE_TYPES",
+    "EdsTopology",
     "Encoded",
     "EnvoyConfig",
     "IncrementalTranslator",
     "Timeouts",
     "TranslateOptions",
     "cluster_load_assignment",
-    "eds_services",
-    "encode_endpoints",
     "load_assignments",
     "static_bootstrap",
     "to_json",

@@ -40,7 +40,7 @@ from controlplane.dag.types import (
     UpstreamProtocol,
     UpstreamValidation,
 )
-from controlplane.envoy.options import TLS_TRANSPORT_SOCKET, Shared, duration, pack
+from controlplane.envoy.options import TLS_TRANSPORT_SOCKET, CommonMessages, duration, pack
 
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 CONNECT_TIMEOUT_SECONDS = 2
@@ -132,7 +132,7 @@ def _external_load_assignment(cluster: Cluster) -> endpoint_pb2.ClusterLoadAssig
     )
 
 
-def cluster(value: Cluster, shared: Shared) -> cluster_pb2.Cluster:
+def cluster(value: Cluster, shared: CommonMessages) -> cluster_pb2.Cluster:
     result = cluster_pb2.Cluster(
         name=value.name,
         alt_stat_name=f"{value.namespace}_{value.service}_{value.port}",
@@ -169,7 +169,7 @@ def cluster(value: Cluster, shared: Shared) -> cluster_pb2.Cluster:
     return result
 
 
-def clusters(values: Iterable[Cluster], shared: Shared) -> dict[str, cluster_pb2.Cluster]:
+def clusters(values: Iterable[Cluster], shared: CommonMessages) -> dict[str, cluster_pb2.Cluster]:
     """Envoy clusters by name, in name order."""
     ordered = sorted(values, key=lambda value: value.name)
     return {value.name: cluster(value, shared) for value in ordered}

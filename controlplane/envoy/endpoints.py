@@ -1,8 +1,10 @@
 """Service endpoints → Envoy `ClusterLoadAssignment`s (the EDS fast path).
 
-Endpoints skip the DAG: when an EndpointSlice changes, the runtime re-translates only the load
-assignments of that Service (`load_assignments(dag, objects, service=(ns, name))`) and publishes
-them at once. The DAG supplies only which EDS names exist and which Service port each serves.
+Endpoints skip the DAG: when an EndpointSlice changes, the publisher re-translates only the load
+assignments of that Service and publishes them at once. The DAG supplies only the EDS topology
+(`EdsTopology`): which EDS names exist, which Service port each serves, and which Envoy cluster
+subscribes to which. It is computed once per set of clusters, by the translator, and read from
+there by everyone who needs it (the fast path, the snapshot's make-before-break ordering).
 
 Rules:
 - Only READY endpoints are sent (`conditions.ready` absent counts as ready, as the API says).
@@ -20,12 +22,13 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from envoy.config.core.v3 import address_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
 from envoy.config.endpoint.v3 import endpoint_pb2
 
-from controlplane.dag.types import DAG
+from controlplane.dag.types import DAG, Cluster
 from controlplane.model import Endpoints, EndpointSlice, ObjectSet
 
 NamespacedName = tuple[str, str]
@@ -99,13 +102,34 @@ def cluster_load_assignment(
     )
 
 
-def eds_services(dag: DAG) -> dict[str, tuple[NamespacedName, str]]:
-    """Every EDS name the DAG's clusters use → ((namespace, service), port name), in name order."""
-    found: dict[str, tuple[NamespacedName, str]] = {}
-    for cluster in dag.clusters():
-        if cluster.external_name is None:
-            found[cluster.eds_name] = ((cluster.namespace, cluster.service), cluster.port_name)
-    return {name: found[name] for name in sorted(found)}
+@dataclass(frozen=True)
+class EdsTopology:
+    """Which EDS names a set of clusters uses, seen from each side."""
+
+    by_eds_name: Mapping[str, tuple[NamespacedName, str]] = field(default_factory=dict)
+    """EDS name → ((namespace, service), port name), in name order."""
+    by_cluster: Mapping[str, str] = field(default_factory=dict)
+    """Envoy cluster name → the EDS name it subscribes to (EDS clusters only)."""
+    by_service: Mapping[NamespacedName, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    """(namespace, service) → its (EDS name, port name) pairs, sorted."""
+
+    @classmethod
+    def of(cls, clusters: Iterable[Cluster]) -> EdsTopology:
+        by_eds_name: dict[str, tuple[NamespacedName, str]] = {}
+        by_cluster: dict[str, str] = {}
+        by_service: dict[NamespacedName, set[tuple[str, str]]] = {}
+        for cluster in clusters:
+            if cluster.external_name is not None:
+                continue
+            service = (cluster.namespace, cluster.service)
+            by_eds_name[cluster.eds_name] = (service, cluster.port_name)
+            by_cluster[cluster.name] = cluster.eds_name
+            by_service.setdefault(service, set()).add((cluster.eds_name, cluster.port_name))
+        return cls(
+            by_eds_name={name: by_eds_name[name] for name in sorted(by_eds_name)},
+            by_cluster=by_cluster,
+            by_service={key: tuple(sorted(pairs)) for key, pairs in by_service.items()},
+        )
 
 
 def load_assignments(
@@ -119,7 +143,7 @@ def load_assignments(
     wanted = None if services is None else set(services)
     slices: Mapping[NamespacedName, tuple[EndpointSlice, ...]] = objects.endpoint_slices
     result: dict[str, endpoint_pb2.ClusterLoadAssignment] = {}
-    for eds_name, (service, port_name) in eds_services(dag).items():
+    for eds_name, (service, port_name) in EdsTopology.of(dag.clusters()).by_eds_name.items():
         if wanted is not None and service not in wanted:
             continue
         result[eds_name] = cluster_load_assignment(

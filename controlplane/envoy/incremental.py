@@ -40,7 +40,7 @@ from controlplane.dag.types import (
     host_order,
 )
 from controlplane.envoy.clusters import cluster
-from controlplane.envoy.endpoints import cluster_load_assignment, eds_services
+from controlplane.envoy.endpoints import EdsTopology, cluster_load_assignment
 from controlplane.envoy.listeners import (
     HTTP_LISTENER,
     HTTPS_LISTENER,
@@ -50,39 +50,28 @@ from controlplane.envoy.listeners import (
     https_manager_filter,
     secure_host_order,
 )
-from controlplane.envoy.options import Shared, TranslateOptions
+from controlplane.envoy.options import CommonMessages, TranslateOptions
 from controlplane.envoy.routes import https_hosts, virtual_host
 from controlplane.envoy.secrets import secret
-from controlplane.envoy.translate import (
+from controlplane.model import Endpoints, EndpointSlice, ObjectSet
+from controlplane.protowire import field_bytes
+from controlplane.typeurls import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     ROUTE_TYPE,
     SECRET_TYPE,
-    Encoded,
 )
-from controlplane.model import Endpoints, EndpointSlice, ObjectSet
 
 _LISTENER_FILTER_CHAINS = 3
 _ROUTE_CONFIGURATION_NAME = 1
 _ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2
 
+Encoded = dict[str, dict[str, bytes]]
+"""type URL → resource name → serialized resource, names in order."""
+
 HostKey = tuple[str, tuple[Route, ...]]
 K = TypeVar("K", bound=Hashable)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def length_delimited(number: int, payload: bytes) -> bytes:
-    """One encoded length-delimited field (wire type 2): tag, length, payload."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
 class _ValueCache(Generic[K]):
@@ -147,7 +136,7 @@ class IncrementalTranslator:
     """Translates DAGs one after another, re-translating only values it has not seen last time."""
 
     def __init__(self, options: TranslateOptions | None = None) -> None:
-        self._shared = Shared.of(options or TranslateOptions())
+        self._shared = CommonMessages.of(options or TranslateOptions())
         self._manager_filter = https_manager_filter(self._shared)
         self._http_listener = http_listener(self._shared).SerializeToString(deterministic=True)
         # Fields 1-2 (name, address) before the chains (3), listener filters (9) after them.
@@ -168,11 +157,18 @@ class IncrementalTranslator:
         # snapshot diff skips in turn).
         self._last: dict[str, tuple[tuple[object, ...], dict[str, bytes]]] = {}
         self._endpoint_inputs: tuple[object, object] | None = None
-        self._eds_services: tuple[object, dict[str, tuple[tuple[str, str], str]]] = ((), {})
+        self._topology: tuple[object, EdsTopology] = ((), EdsTopology())
 
     @property
     def options(self) -> TranslateOptions:
         return self._shared.options
+
+    def eds_topology(self, dag: DAG) -> EdsTopology:
+        """The EDS topology of `dag`'s clusters, computed once per clusters tuple."""
+        clusters = dag.clusters()
+        if self._topology[0] is not clusters:
+            self._topology = (clusters, EdsTopology.of(clusters))
+        return self._topology[1]
 
     def _unchanged(self, kind: str, *inputs: object) -> dict[str, bytes] | None:
         last = self._last.get(kind)
@@ -204,13 +200,13 @@ class IncrementalTranslator:
     def _route_configuration(
         self, name: str, hosts: Sequence[VirtualHost | SecureVirtualHost]
     ) -> bytes:
-        parts = [length_delimited(_ROUTE_CONFIGURATION_NAME, name.encode())]
+        parts = [field_bytes(_ROUTE_CONFIGURATION_NAME, name.encode())]
         for host in sorted(hosts, key=lambda h: host_order(h.fqdn)):
             key = (host.fqdn, host.routes)
             digest, encoded = self._hosts.get(key, anchor=host)
             if encoded is None:
                 body = virtual_host(host, self._shared).SerializeToString(deterministic=True)
-                encoded = length_delimited(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, body)
+                encoded = field_bytes(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, body)
                 self._hosts.put(digest, key, encoded, anchor=host)
             parts.append(encoded)
         return b"".join(parts)
@@ -253,7 +249,7 @@ class IncrementalTranslator:
                 encoded = (
                     b""
                     if chain is None
-                    else length_delimited(
+                    else field_bytes(
                         _LISTENER_FILTER_CHAINS, chain.SerializeToString(deterministic=True)
                     )
                 )
@@ -302,10 +298,8 @@ class IncrementalTranslator:
         endpoints_same = (objects.endpoint_slices, objects.endpoints) == self._endpoint_inputs
         if endpoints_same and (same := self._unchanged("assignments", clusters)) is not None:
             return same
-        if self._eds_services[0] is not clusters:
-            self._eds_services = (clusters, eds_services(dag))
         used: dict[str, _CachedAssignment] = {}
-        for eds_name, (service, port_name) in self._eds_services[1].items():
+        for eds_name, (service, port_name) in self.eds_topology(dag).by_eds_name.items():
             cached = self._assignments.get(eds_name)
             if endpoints_same and cached is not None and cached.port_name == port_name:
                 used[eds_name] = cached

@@ -41,15 +41,13 @@ def message_json(message: Message) -> dict[str, Any]:
     return result
 
 
-def to_json(
-    config: EnvoyConfig, endpoints: Mapping[str, endpoint_pb2.ClusterLoadAssignment]
-) -> dict[str, list[dict[str, Any]]]:
+def to_json(config: EnvoyConfig) -> dict[str, list[dict[str, Any]]]:
     """The translation as `{"listeners", "routes", "clusters", "endpoints", "secrets"}`."""
     return {
         "listeners": [message_json(m) for m in config.listeners.values()],
         "routes": [message_json(m) for m in config.routes.values()],
         "clusters": [message_json(m) for m in config.clusters.values()],
-        "endpoints": [message_json(endpoints[name]) for name in sorted(endpoints)],
+        "endpoints": [message_json(config.endpoints[n]) for n in sorted(config.endpoints)],
         "secrets": [message_json(m) for m in config.secrets.values()],
     }
 
@@ -92,13 +90,8 @@ def _static_cluster(
     return result
 
 
-def static_bootstrap(
-    config: EnvoyConfig,
-    endpoints: Mapping[str, endpoint_pb2.ClusterLoadAssignment],
-    *,
-    admin_port: int | None = None,
-) -> dict[str, Any]:
-    """A bootstrap (JSON mapping) serving `config` with no control plane at all.
+def static_bootstrap(config: EnvoyConfig, *, admin_port: int | None = None) -> dict[str, Any]:
+    """A bootstrap (JSON mapping) serving `config` (and its endpoints) with no control plane.
 
     `admin_port` adds an admin listener on 127.0.0.1 (0 picks a free port).
     """
@@ -106,7 +99,7 @@ def static_bootstrap(
         node=base_pb2.Node(id="controlplane-static", cluster="controlplane"),
         static_resources=bootstrap_pb2.Bootstrap.StaticResources(
             listeners=[_static_listener(m, config) for m in config.listeners.values()],
-            clusters=[_static_cluster(m, endpoints) for m in config.clusters.values()],
+            clusters=[_static_cluster(m, config.endpoints) for m in config.clusters.values()],
             secrets=list(config.secrets.values()),
         ),
     )

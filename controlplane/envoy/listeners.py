@@ -38,7 +38,7 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tl
 from google.protobuf import wrappers_pb2
 
 from controlplane.dag.types import SecureVirtualHost, TCPProxy, TLSSecret, TLSVersion
-from controlplane.envoy.options import TLS_TRANSPORT_SOCKET, Shared, duration, pack
+from controlplane.envoy.options import TLS_TRANSPORT_SOCKET, CommonMessages, duration, pack
 
 HTTP_LISTENER = "ingress_http"
 HTTPS_LISTENER = "ingress_https"
@@ -55,14 +55,14 @@ _TLS_VERSIONS = {
 _HTTP_ALPN = ("h2", "http/1.1")
 
 
-def _address(shared: Shared, port: int) -> address_pb2.Address:
+def _address(shared: CommonMessages, port: int) -> address_pb2.Address:
     return address_pb2.Address(
         socket_address=address_pb2.SocketAddress(address=shared.options.address, port_value=port)
     )
 
 
 def http_connection_manager(
-    stat_prefix: str, route_config_name: str, shared: Shared
+    stat_prefix: str, route_config_name: str, shared: CommonMessages
 ) -> hcm.HttpConnectionManager:
     timeouts = shared.options.timeouts
     manager = hcm.HttpConnectionManager(
@@ -88,7 +88,7 @@ def http_connection_manager(
     return manager
 
 
-def http_listener(shared: Shared) -> listener_pb2.Listener:
+def http_listener(shared: CommonMessages) -> listener_pb2.Listener:
     manager = http_connection_manager(HTTP_LISTENER, HTTP_LISTENER, shared)
     return listener_pb2.Listener(
         name=HTTP_LISTENER,
@@ -102,7 +102,7 @@ def http_listener(shared: Shared) -> listener_pb2.Listener:
 
 
 def downstream_tls_context(
-    secret: TLSSecret, minimum: TLSVersion, alpn: Iterable[str], shared: Shared
+    secret: TLSSecret, minimum: TLSVersion, alpn: Iterable[str], shared: CommonMessages
 ) -> tls_pb2.DownstreamTlsContext:
     return tls_pb2.DownstreamTlsContext(
         common_tls_context=tls_pb2.CommonTlsContext(
@@ -117,7 +117,7 @@ def downstream_tls_context(
     )
 
 
-def tcp_proxy(proxy: TCPProxy, shared: Shared) -> tcp_proxy_pb2.TcpProxy:
+def tcp_proxy(proxy: TCPProxy, shared: CommonMessages) -> tcp_proxy_pb2.TcpProxy:
     """A TCP proxy to one cluster, or weighted across several (all-zero weights: equal)."""
     clusters = proxy.clusters
     if len(clusters) == 1:
@@ -143,14 +143,14 @@ def tcp_proxy(proxy: TCPProxy, shared: Shared) -> tcp_proxy_pb2.TcpProxy:
     )
 
 
-def https_manager_filter(shared: Shared) -> lc.Filter:
+def https_manager_filter(shared: CommonMessages) -> lc.Filter:
     """The HCM filter every TLS-terminating HTTP chain shares (built once per listener)."""
     manager = http_connection_manager(HTTPS_LISTENER, HTTPS_LISTENER, shared)
     return lc.Filter(name=HTTP_CONNECTION_MANAGER, typed_config=pack(manager))
 
 
 def filter_chain(
-    host: SecureVirtualHost, shared: Shared, manager_filter: lc.Filter
+    host: SecureVirtualHost, shared: CommonMessages, manager_filter: lc.Filter
 ) -> lc.FilterChain | None:
     """The chain serving one secure host, selected by SNI; None if the host serves nothing.
 
@@ -176,7 +176,7 @@ def filter_chain(
     return chain
 
 
-def https_listener_frame(shared: Shared) -> listener_pb2.Listener:
+def https_listener_frame(shared: CommonMessages) -> listener_pb2.Listener:
     """`ingress_https` without its filter chains (the incremental translator appends those)."""
     return listener_pb2.Listener(
         name=HTTPS_LISTENER,
@@ -194,7 +194,7 @@ def secure_host_order(hosts: Iterable[SecureVirtualHost]) -> list[SecureVirtualH
 
 
 def https_listener(
-    hosts: Iterable[SecureVirtualHost], shared: Shared
+    hosts: Iterable[SecureVirtualHost], shared: CommonMessages
 ) -> listener_pb2.Listener | None:
     """`ingress_https`, or None when no secure host has a chain."""
     manager_filter = https_manager_filter(shared)
@@ -208,7 +208,7 @@ def https_listener(
 
 
 def listeners(
-    secure_hosts: Iterable[SecureVirtualHost], shared: Shared
+    secure_hosts: Iterable[SecureVirtualHost], shared: CommonMessages
 ) -> dict[str, listener_pb2.Listener]:
     """Every listener by name, in name order."""
     result = {HTTP_LISTENER: http_listener(shared)}

@@ -4,10 +4,11 @@
 `incremental.py`) can key its work on it: the same DAG and the same options always give the
 same bytes.
 
-`Shared` holds the small sub-messages every resource of a build repeats (the ConfigSource that
-EDS, RDS and SDS references carry, the stdout access log). It is built once per translation from
-the options and passed down explicitly: no module-level caches. Assigning a message to a field
-copies it (protobuf semantics), so sharing one instance between resources is safe.
+`CommonMessages` holds the small sub-messages every resource of a build repeats (the
+ConfigSource that EDS, RDS and SDS references carry, the stdout access log). It is built once per
+translator from the options and passed down explicitly: no module-level caches. Assigning a
+message to a field copies it (protobuf semantics), so sharing one instance between resources is
+safe.
 
 The ConfigSource comes from `bootstrap.resource_config_source`, so a translation always matches
 the bootstrap Envoy was started with for the same `XdsMode` ("ads" and "delta" reference `ads`,
@@ -92,7 +93,7 @@ class TranslateOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class Shared:
+class CommonMessages:
     """Sub-messages repeated across one translation, built once from the options."""
 
     options: TranslateOptions
@@ -100,7 +101,7 @@ class Shared:
     access_logs: tuple[accesslog_pb2.AccessLog, ...]
 
     @classmethod
-    def of(cls, options: TranslateOptions) -> Shared:
+    def of(cls, options: TranslateOptions) -> CommonMessages:
         source = config_source_pb2.ConfigSource()
         json_format.ParseDict(resource_config_source(options.xds_mode), source)
         logs: tuple[accesslog_pb2.AccessLog, ...] = ()

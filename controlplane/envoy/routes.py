@@ -62,7 +62,7 @@ from controlplane.dag.types import (
     WeightedCluster,
     host_order,
 )
-from controlplane.envoy.options import Shared, duration
+from controlplane.envoy.options import CommonMessages, duration
 
 SESSION_AFFINITY_COOKIE = "X-Contour-Session-Affinity"
 _REGEX_META = frozenset("\\.+*?()|[]{}^$")
@@ -121,7 +121,7 @@ def _weights(clusters: Sequence[WeightedCluster]) -> list[int]:
     return weights
 
 
-def _route_action(route: Route, shared: Shared) -> rc.RouteAction:
+def _route_action(route: Route, shared: CommonMessages) -> rc.RouteAction:
     clusters = route.clusters
     if len(clusters) == 1:
         action = rc.RouteAction(cluster=clusters[0].cluster.name)
@@ -163,7 +163,7 @@ def _route_action(route: Route, shared: Shared) -> rc.RouteAction:
     return action
 
 
-def route(route: Route, shared: Shared) -> rc.Route:
+def route(route: Route, shared: CommonMessages) -> rc.Route:
     """One Envoy route. A route with no cluster (the DAG reports why) answers 503."""
     match = route_match(route.match)
     if route.https_redirect:
@@ -173,7 +173,7 @@ def route(route: Route, shared: Shared) -> rc.Route:
     return rc.Route(match=match, route=_route_action(route, shared))
 
 
-def virtual_host(host: VirtualHost | SecureVirtualHost, shared: Shared) -> rc.VirtualHost:
+def virtual_host(host: VirtualHost | SecureVirtualHost, shared: CommonMessages) -> rc.VirtualHost:
     return rc.VirtualHost(
         name=host.fqdn,
         domains=[host.fqdn],
@@ -182,7 +182,7 @@ def virtual_host(host: VirtualHost | SecureVirtualHost, shared: Shared) -> rc.Vi
 
 
 def route_configuration(
-    name: str, hosts: Iterable[VirtualHost | SecureVirtualHost], shared: Shared
+    name: str, hosts: Iterable[VirtualHost | SecureVirtualHost], shared: CommonMessages
 ) -> route_pb2.RouteConfiguration:
     ordered = sorted(hosts, key=lambda host: host_order(host.fqdn))
     return route_pb2.RouteConfiguration(

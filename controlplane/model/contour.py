@@ -92,10 +92,13 @@ class Condition(KubeModel):
 
 
 class IngressRouteStatus(KubeModel):
+    """`.status` of an IngressRoute: what the DAG says about it and what the writer compares
+    with the cluster's copy (typed values on both sides; equal means no write)."""
+
     current_status: str | None = None
     description: str | None = None
     observed_generation: int | None = None
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: tuple[Condition, ...] = ()
 
 
 class IngressRoute(KubeObject):

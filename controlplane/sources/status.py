@@ -42,6 +42,7 @@ import structlog
 from kubernetes_asyncio import client
 
 from controlplane.model import Ingress, IngressRoute, KubeObject, Service
+from controlplane.model.contour import IngressRouteStatus
 from controlplane.sources.kube import (
     INGRESS_ROUTES,
     INGRESSES,
@@ -63,17 +64,17 @@ from controlplane.store import Store
 log = structlog.get_logger(__name__)
 
 Key = tuple[str, str]
-Body = Mapping[str, Any]
+Body = Any
+"""What a writer wants one object's status to be: a typed status or a JSON mapping."""
 
 
 @dataclass(frozen=True, slots=True)
 class StatusUpdate:
-    """The `.status` wanted for one IngressRoute: currentStatus, description,
-    observedGeneration and conditions, as JSON."""
+    """The `.status` wanted for one IngressRoute, typed as the model types it."""
 
     namespace: str
     name: str
-    status: Mapping[str, Any]
+    status: IngressRouteStatus
 
 
 class TokenBucket:
@@ -151,6 +152,10 @@ class PatchWriter:
     def observed(self, obj: KubeObject) -> Hashable:
         """The same, for the object as the store has it."""
         raise NotImplementedError
+
+    def patch_body(self, body: Body) -> Mapping[str, Any]:
+        """The JSON `.status` to send for a wish."""
+        return dict(body)
 
     # -- the public side -------------------------------------------------------------------
 
@@ -275,7 +280,7 @@ class PatchWriter:
                 self.api_client,
                 "PATCH",
                 path,
-                body={"status": dict(body)},
+                body={"status": self.patch_body(body)},
                 content_type=MERGE_PATCH,
                 request_timeout=self.options.request_timeout,
             )
@@ -325,30 +330,6 @@ class PatchWriter:
             self._wake.set()
 
 
-def _conditions(raw: Any) -> list[dict[str, str]]:
-    if not isinstance(raw, Sequence):
-        return []
-    return [
-        {
-            "type": str(c.get("type", "")),
-            "status": str(c.get("status", "")),
-            "reason": str(c.get("reason") or ""),
-            "message": str(c.get("message") or ""),
-        }
-        for c in raw
-        if isinstance(c, Mapping)
-    ]
-
-
-def _status_key(status: Mapping[str, Any]) -> Hashable:
-    return (
-        status.get("currentStatus"),
-        status.get("description"),
-        status.get("observedGeneration"),
-        tuple(tuple(c.values()) for c in _conditions(status.get("conditions"))),
-    )
-
-
 class StatusWriter(PatchWriter):
     """IngressRoute `.status`, written through the status subresource by the leader."""
 
@@ -357,24 +338,19 @@ class StatusWriter(PatchWriter):
     def submit(self, updates: Sequence[StatusUpdate]) -> None:
         """Record the wanted statuses (non-blocking); only real changes become writes."""
         for update in updates:
-            status = update.status
-            body = {
-                **status,
-                "currentStatus": status.get("currentStatus"),
-                "description": status.get("description"),
-                "observedGeneration": status.get("observedGeneration"),
-                "conditions": _conditions(status.get("conditions")),
-            }
-            self._want((update.namespace, update.name), body)
+            self._want((update.namespace, update.name), update.status)
         self._prune((u.namespace, u.name) for u in updates)
 
     def comparable(self, body: Body) -> Hashable:
-        return _status_key(body)
+        status: IngressRouteStatus = body
+        return status
 
     def observed(self, obj: KubeObject) -> Hashable:
-        if not isinstance(obj, IngressRoute):
-            return None
-        return _status_key(obj.status.model_dump(by_alias=True))
+        return obj.status if isinstance(obj, IngressRoute) else None
+
+    def patch_body(self, body: Body) -> Mapping[str, Any]:
+        dumped: dict[str, Any] = body.model_dump(by_alias=True, mode="json")
+        return dumped
 
 
 LoadBalancer = tuple[tuple[str | None, str | None], ...]

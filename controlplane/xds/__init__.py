@@ -12,8 +12,7 @@ Public surface used by the runtime::
 This package imports neither the DAG, the translator nor the sources (ARCHITECTURE §2).
 """
 
-from controlplane.xds.cache import NackRecord, SnapshotCache
-from controlplane.xds.resources import (
+from controlplane.typeurls import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
@@ -22,6 +21,7 @@ from controlplane.xds.resources import (
     SECRET_TYPE,
     WILDCARD_TYPES,
 )
+from controlplane.xds.cache import NackRecord, SnapshotCache
 from controlplane.xds.server import ServerSettings, XdsServer
 from controlplane.xds.snapshot import Resource, Snapshot
 

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import structlog
 
 from controlplane.metrics import XdsMetrics, xds_metrics
-from controlplane.xds.resources import PUSH_ORDER, TYPE_NAMES
+from controlplane.typeurls import PUSH_ORDER, TYPE_NAMES
 from controlplane.xds.sharing import Subscriptions
 from controlplane.xds.snapshot import Resource, Snapshot
 from controlplane.xds.stream import Nack

@@ -10,8 +10,8 @@ The gRPC handlers pass these bytes through a serializer that returns them as the
 
 from collections.abc import Iterable
 
+from controlplane.protowire import field_bytes, field_str, join_fields, length_delimited_header
 from controlplane.xds.snapshot import Resource
-from controlplane.xds.wire import field_bytes, field_str, join_fields, length_delimited_header
 
 __all__ = ["delta_response", "sotw_response"]
 

@@ -25,8 +25,7 @@ import grpc
 import structlog
 from envoy.service.discovery.v3 import discovery_pb2
 
-from controlplane.xds.cache import SnapshotCache
-from controlplane.xds.resources import (
+from controlplane.typeurls import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
@@ -34,6 +33,7 @@ from controlplane.xds.resources import (
     ROUTE_TYPE,
     SECRET_TYPE,
 )
+from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.session import Session
 from controlplane.xds.stream import Framing
 

@@ -33,8 +33,8 @@ from typing import Any
 
 import structlog
 
+from controlplane.typeurls import TYPE_NAMES
 from controlplane.xds.cache import SnapshotCache
-from controlplane.xds.resources import TYPE_NAMES
 from controlplane.xds.stream import Framing, Outgoing, RequestResult, StreamState
 
 __all__ = ["Session"]

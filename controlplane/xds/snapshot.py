@@ -27,11 +27,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
-from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 
-from controlplane.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE
-from controlplane.xds.wire import field_bytes, field_str
+from controlplane.protowire import field_bytes, field_str
+from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE
 
 __all__ = ["Resource", "Snapshot", "empty_load_assignment", "set_hash", "version_of"]
 
@@ -71,9 +70,14 @@ class Resource:
     version: str
     body: bytes
     any_field: bytes = field(repr=False)
+    eds_name: str | None = None
+    """For a Cluster of type EDS: the ClusterLoadAssignment it subscribes to. The publisher
+    knows it from the DAG; the server uses it to send a changed cluster's endpoints with it."""
 
     @classmethod
-    def from_body(cls, type_url: str, name: str, body: bytes) -> Resource:
+    def from_body(
+        cls, type_url: str, name: str, body: bytes, *, eds_name: str | None = None
+    ) -> Resource:
         any_message = field_str(_ANY_TYPE_URL, type_url) + field_bytes(_ANY_VALUE, body)
         return cls(
             type_url=type_url,
@@ -81,11 +85,16 @@ class Resource:
             version=version_of(body),
             body=body,
             any_field=field_bytes(_RESOURCES_FIELD, any_message),
+            eds_name=eds_name,
         )
 
     @classmethod
-    def encode(cls, type_url: str, name: str, message: _Message) -> Resource:
-        return cls.from_body(type_url, name, message.SerializeToString(deterministic=True))
+    def encode(
+        cls, type_url: str, name: str, message: _Message, *, eds_name: str | None = None
+    ) -> Resource:
+        return cls.from_body(
+            type_url, name, message.SerializeToString(deterministic=True), eds_name=eds_name
+        )
 
 
 def empty_load_assignment(name: str) -> Resource:
@@ -130,17 +139,12 @@ class _TypeTable:
         return self._encoded
 
     def eds_names(self) -> Mapping[str, str]:
-        # Decoded once per table; only CDS tables are ever asked, and their tables are shared
-        # by every snapshot until the clusters change.
+        # Once per table; only CDS tables are ever asked, and their tables are shared by every
+        # snapshot until the clusters change.
         if self._eds_names is None:
-            names: dict[str, str] = {}
-            for name, resource in self.resources.items():
-                cluster = cluster_pb2.Cluster.FromString(resource.body)
-                if cluster.WhichOneof("cluster_discovery_type") == "type" and (
-                    cluster.type == cluster_pb2.Cluster.EDS
-                ):
-                    names[name] = cluster.eds_cluster_config.service_name or cluster.name or name
-            self._eds_names = MappingProxyType(names)
+            self._eds_names = MappingProxyType(
+                {n: r.eds_name for n, r in self.resources.items() if r.eds_name is not None}
+            )
         return self._eds_names
 
     def empty_assignment(self, name: str) -> Resource:

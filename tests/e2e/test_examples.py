@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.dag.builder import build
-from controlplane.envoy import load_assignments, static_bootstrap, translate
+from controlplane.envoy import static_bootstrap, translate
 from controlplane.sources.files import FileSource
 from controlplane.store import Store
 
@@ -31,9 +31,7 @@ def test_envoy_accepts_the_translation_of_each_example(
     dag = build(objects)
     assert dag.virtual_hosts, "every example serves something"
     config_path = tmp_path / "static.json"
-    config_path.write_text(
-        json.dumps(static_bootstrap(translate(dag), load_assignments(dag, objects)))
-    )
+    config_path.write_text(json.dumps(static_bootstrap(translate(dag, objects=objects))))
     checked = subprocess.run(
         [envoy_binary, "--mode", "validate", "--config-path", str(config_path), "-l", "warn"],
         capture_output=True,

@@ -15,6 +15,7 @@ from kube_support import eventually, ingress, ingress_route, install_crds, servi
 from kubernetes_asyncio import client
 
 from controlplane.model import Ingress, IngressRoute
+from controlplane.model.contour import IngressRouteStatus
 from controlplane.sources.kube import INGRESS_ROUTES, INGRESSES, InformerOptions, KubeSource
 from controlplane.sources.kubeclient import MERGE_PATCH, request_json
 from controlplane.sources.status import (
@@ -97,7 +98,7 @@ async def informed(
 
 
 def update(name: str, status: dict[str, Any]) -> StatusUpdate:
-    return StatusUpdate("default", name, status)
+    return StatusUpdate("default", name, IngressRouteStatus.model_validate(status))
 
 
 async def quiet(seconds: float = 0.3) -> None:

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from controlplane.dag.ingressroute import build_ingressroutes
+from dag_support import build_every_way
+
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import DAG, Route, WeightedCluster
 from controlplane.model import ObjectSet, parse_object
@@ -144,7 +145,7 @@ def certificate_delegation(name: str, namespace: str, secret: str, targets: Iter
 
 def build(manifests: Iterable[JSON], options: BuildOptions | None = None) -> DAG:
     objects = ObjectSet.from_objects(parse_object(raw) for raw in manifests)
-    return build_ingressroutes(objects, options or BuildOptions())
+    return build_every_way(objects, options or BuildOptions())
 
 
 def describe_cluster(weighted: WeightedCluster, with_weight: bool) -> str:

@@ -21,7 +21,7 @@ import kubernetes_validate.utils  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from controlplane.dag.ingressroute import build_ingressroutes
+from controlplane.dag import build
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import StatusKind
 from controlplane.model import (
@@ -172,7 +172,7 @@ def test_examples_build_valid_and_serve_each_team() -> None:
     objects = ObjectSet.from_objects(
         parse_object(doc) for doc in example_documents() if doc["kind"] != "Namespace"
     )
-    dag = build_ingressroutes(objects, BuildOptions())
+    dag = build(objects, BuildOptions())
     assert {(s.namespace, s.name): s.current_status for s in dag.statuses} == {
         ("platform", "www"): StatusKind.VALID,
         ("blog", "blog"): StatusKind.VALID,

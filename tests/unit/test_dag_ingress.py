@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from dag_support import build_every_way
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controlplane.dag.ingress import build_ingresses
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import (
     DAG,
@@ -1003,13 +1003,13 @@ def with_certificate(value: Any, pair: CertKey) -> Any:
 def build(row: Row, pair: CertKey, *, reverse: bool = False) -> DAG:
     raws = [with_certificate(raw, pair) for raw in [*row.services, *row.objects]]
     objects = [parse_object(raw) for raw in raws]
-    return build_ingresses(
+    return build_every_way(
         ObjectSet.from_objects(objects[::-1] if reverse else objects), row.options
     )
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
-def test_build_ingresses(row: Row, certificate: CertKey) -> None:
+def test_build(row: Row, certificate: CertKey) -> None:
     dag = build(row, certificate)
 
     assert {host.fqdn: list(host.routes) for host in dag.virtual_hosts} == row.hosts
@@ -1044,7 +1044,7 @@ def test_input_order_does_not_matter(row: Row, certificate: CertKey) -> None:
 
 def test_an_ingress_from_another_class_is_not_even_checked() -> None:
     raw = ingress("a", rule("bad host", path("nope")), class_name="nginx")
-    dag = build_ingresses(ObjectSet.from_objects([parse_object(raw)]), BuildOptions())
+    dag = build_every_way(ObjectSet.from_objects([parse_object(raw)]), BuildOptions())
     assert dag == DAG()
 
 
@@ -1053,7 +1053,7 @@ def test_clusters_and_circuit_breakers_come_from_the_service() -> None:
         service(annotations={f"{HEPTIO}max-connections": "10"}),
         ingress("a", rule("foo.com", path())),
     ]
-    dag = build_ingresses(ObjectSet.from_objects(map(parse_object, objects)), BuildOptions())
+    dag = build_every_way(ObjectSet.from_objects(map(parse_object, objects)), BuildOptions())
     (cluster,) = dag.clusters()
     assert cluster.circuit_breakers == CircuitBreakers(max_connections=10)
 
@@ -1105,5 +1105,5 @@ def test_never_raises(
         tls_=[tls(secret_name, *tls_hosts)],
     )
     objects = [*BASE_SERVICES, secret(valid=False), secret("cert", "certs"), raw]
-    built = build_ingresses(ObjectSet.from_objects(map(parse_object, objects)), BuildOptions())
+    built = build_every_way(ObjectSet.from_objects(map(parse_object, objects)), BuildOptions())
     assert all(problem.kind in ("Ingress", "Service") for problem in built.problems)

@@ -32,7 +32,6 @@ from ingressroute_support import (
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import (
     INFINITE,
-    Condition,
     HealthCheck,
     LoadBalancerPolicy,
     PathMatch,
@@ -42,7 +41,13 @@ from controlplane.dag.types import (
     TLSVersion,
     UpstreamValidation,
 )
-from controlplane.model import ObjectSet, parse_object
+from controlplane.model.contour import Condition as ConditionModel
+
+
+def Condition(type_: str, status: str, reason: str, message: str) -> ConditionModel:
+    """A `.status.conditions` entry as the model types it (positional, for short rows)."""
+    return ConditionModel(type=type_, status=status, reason=reason, message=message)
+
 
 VALID = ("valid", "valid IngressRoute")
 ORPHANED = (
@@ -1479,16 +1484,9 @@ def test_diamonds_do_not_explode() -> None:
 
 
 def test_build_is_pure() -> None:
-    objects = ObjectSet.from_objects(
-        parse_object(raw)
-        for raw in [
-            HOME,
-            tls_secret("tls"),
-            ingressroute("root", fqdn=WWW, tls=ROOT_TLS, routes=[route("/", to("home"))]),
-        ]
-    )
-    from controlplane.dag.ingressroute import build_ingressroutes
-
-    assert build_ingressroutes(objects, BuildOptions()) == build_ingressroutes(
-        objects, BuildOptions()
-    )
+    manifests = [
+        HOME,
+        tls_secret("tls"),
+        ingressroute("root", fqdn=WWW, tls=ROOT_TLS, routes=[route("/", to("home"))]),
+    ]
+    assert build(manifests) == build(manifests)

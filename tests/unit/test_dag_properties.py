@@ -1,4 +1,4 @@
-"""Properties of `build_ingressroutes` over random, often hostile, sets of objects.
+"""Properties of the DAG builder's IngressRoute build over random, often hostile, sets of objects.
 
 Hypothesis draws IngressRoutes, Services, Secrets and TLSCertificateDelegations from small pools
 of names, so collisions are the norm: delegation cycles (self-loops included), roots delegating to
@@ -30,7 +30,7 @@ from ingressroute_support import (
     tls_secret,
 )
 
-from controlplane.dag.ingressroute import build_ingressroutes
+from controlplane.dag import build
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import DAG, PathMatchKind, StatusKind
 from controlplane.envoy.translate import translate
@@ -346,12 +346,12 @@ def check_well_formed(dag: DAG, expected: set[tuple[str, str]]) -> None:
 
 def check(manifests: list[JSON], options: BuildOptions, shuffle_seed: int) -> None:
     objects = parse_unique(manifests)
-    dag = build_ingressroutes(ObjectSet.from_objects(objects), options)
+    dag = build(ObjectSet.from_objects(objects), options)
     check_well_formed(dag, ours(objects))
-    assert build_ingressroutes(ObjectSet.from_objects(objects), options) == dag
+    assert build(ObjectSet.from_objects(objects), options) == dag
     shuffled = list(objects)
     random.Random(shuffle_seed).shuffle(shuffled)
-    assert build_ingressroutes(ObjectSet.from_objects(shuffled), options) == dag
+    assert build(ObjectSet.from_objects(shuffled), options) == dag
     translate(dag)
 
 

@@ -18,10 +18,10 @@ from controlplane.dag.types import (
 )
 from controlplane.envoy.clusters import clusters
 from controlplane.envoy.jsonview import message_json
-from controlplane.envoy.options import Shared, TranslateOptions
+from controlplane.envoy.options import CommonMessages, TranslateOptions
 from controlplane.envoy.secrets import secrets
 
-SHARED = Shared.of(TranslateOptions())
+SHARED = CommonMessages.of(TranslateOptions())
 ADS = {"ads": {}, "resource_api_version": "V3"}
 HTTP2 = {
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
@@ -181,7 +181,7 @@ def test_clusters_sorted_by_name() -> None:
 
 
 def test_separate_mode_eds_source() -> None:
-    shared = Shared.of(TranslateOptions(xds_mode="separate"))
+    shared = CommonMessages.of(TranslateOptions(xds_mode="separate"))
     (message,) = clusters([PLAIN], shared).values()
     source = message.eds_cluster_config.eds_config
     assert source.api_config_source.grpc_services[0].envoy_grpc.cluster_name == "xds_cluster"

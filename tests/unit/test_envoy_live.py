@@ -11,6 +11,7 @@ Timeouts are scaled down (fractions of a second) so the test runs in about two s
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -67,7 +68,8 @@ def _bootstrap(
         }
     )
     assignment = cluster_load_assignment(KUARD.eds_name, "", [endpoint_slice], None)
-    return static_bootstrap(translate(_dag(), options), {KUARD.eds_name: assignment})
+    config = replace(translate(_dag(), options), endpoints={KUARD.eds_name: assignment})
+    return static_bootstrap(config)
 
 
 async def _silent_websocket_survives(session: aiohttp.ClientSession, port: int) -> bool:

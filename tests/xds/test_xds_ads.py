@@ -211,7 +211,7 @@ async def test_changed_cluster_resends_its_assignment(cache: SnapshotCache, ads:
 
     cache.publish(
         snapshot(
-            clusters=[Resource.encode(CLUSTER_TYPE, "c1", changed)],
+            clusters=[Resource.encode(CLUSTER_TYPE, "c1", changed, eds_name="c1")],
             endpoints=[assignment("c1", 80)],
         )
     )

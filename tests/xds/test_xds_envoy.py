@@ -49,7 +49,7 @@ def eds_cluster(name: str, mode: XdsMode) -> Resource:
     msg.connect_timeout.FromMilliseconds(250)
     msg.eds_cluster_config.service_name = name
     msg.eds_cluster_config.eds_config.CopyFrom(config_source(mode))
-    return Resource.encode(CLUSTER_TYPE, name, msg)
+    return Resource.encode(CLUSTER_TYPE, name, msg, eds_name=name)
 
 
 def http_listener(port: int, mode: XdsMode) -> Resource:

@@ -8,6 +8,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 from xds_support import assignment, cluster, listener, route
 
+from controlplane.protowire import varint
 from controlplane.xds import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
@@ -18,7 +19,6 @@ from controlplane.xds import (
 )
 from controlplane.xds.responses import delta_response, sotw_response
 from controlplane.xds.snapshot import empty_load_assignment, set_hash
-from controlplane.xds.wire import varint
 
 
 def test_resource_is_encoded_deterministically_and_versioned_by_content() -> None:
@@ -27,7 +27,7 @@ def test_resource_is_encoded_deterministically_and_versioned_by_content() -> Non
     assert len(a.version) == 16
     assert cluster("y").version != a.version
     assert cluster_pb2.Cluster.FromString(a.body).name == "x"
-    assert Resource.from_body(CLUSTER_TYPE, "x", a.body) == a
+    assert Resource.from_body(CLUSTER_TYPE, "x", a.body, eds_name="x") == a
 
 
 def test_any_field_is_a_resources_element() -> None:
@@ -152,7 +152,7 @@ def test_eds_names_of_clusters() -> None:
 
 
 def test_build_from_encoded_bodies() -> None:
-    a = cluster("a")
+    a = cluster("a", eds=False)
     snap = Snapshot.build({CLUSTER_TYPE: {"a": a.body}})
     assert snap.resources(CLUSTER_TYPE)["a"] == a
     assert snap.version(CLUSTER_TYPE) == Snapshot.build({CLUSTER_TYPE: [a]}).version(CLUSTER_TYPE)

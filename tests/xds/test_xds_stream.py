@@ -196,7 +196,7 @@ def _slow(name: str, seconds: int = 3) -> Resource:
 
     message = cluster_pb2.Cluster.FromString(cluster(name).body)
     message.connect_timeout.seconds = seconds
-    return Resource.encode(CLUSTER_TYPE, name, message)
+    return Resource.encode(CLUSTER_TYPE, name, message, eds_name=name)
 
 
 class TestMakeBeforeBreak:

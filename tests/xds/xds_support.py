@@ -37,7 +37,7 @@ def cluster(name: str, *, eds: bool = True, service: str = "") -> Resource:
         )
     else:
         msg.type = cluster_pb2.Cluster.STATIC
-    return Resource.encode(CLUSTER_TYPE, name, msg)
+    return Resource.encode(CLUSTER_TYPE, name, msg, eds_name=(service or name) if eds else None)
 
 
 def assignment(name: str, *ports: int) -> Resource:

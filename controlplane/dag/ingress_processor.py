@@ -1,7 +1,7 @@
-"""The Ingress half of the incremental build: per-Ingress readings, per-host settlements.
+"""`IngressProcessor`: the Ingress half of the builder: per-Ingress readings, per-host settlements.
 
-`build_ingresses` reads every Ingress, then settles conflicts across all of them. Both steps
-decompose, which is what this module exploits:
+An Ingress build reads every Ingress, then settles conflicts across all of them (`reference.py`
+does exactly that). Both steps decompose, which is what this module exploits:
 
 - Reading an Ingress (`read_ingress`) depends on that Ingress and on the objects it looks up
   (its Services, Secrets, IngressClass, and every TLSCertificateDelegation when it names a
@@ -39,14 +39,22 @@ from controlplane.dag.ingress import (
     tls_claim_order,
 )
 from controlplane.dag.options import BuildOptions
-from controlplane.dag.reads import Dependents, RecordingObjectSet, discard, replace_host
+from controlplane.dag.reads import (
+    BuildInputs,
+    Dependents,
+    RecordingInputs,
+    discard,
+    replace_host,
+)
 from controlplane.dag.types import Problem, SecureVirtualHost, VirtualHost
 from controlplane.model import Ingress, ObjectSet
 from controlplane.model.objects import NamespacedName
 
 
 @dataclass(frozen=True, slots=True)
-class _Unit:
+class _ReadIngress:
+    """One Ingress and what reading it gave."""
+
     ingress: Ingress
     reading: IngressReading | None
     """None when the Ingress is not of our class."""
@@ -58,14 +66,14 @@ class _HostLosers:
     tls: tuple[tuple[TLSClaim, Problem], ...]
 
 
-class IngressPart:
+class IngressProcessor:
     """The Ingress virtual hosts and problems, kept up to date build after build."""
 
     def __init__(self, options: BuildOptions) -> None:
         self.options = options
         self.plain: dict[str, VirtualHost] = {}
         self.secure: dict[str, SecureVirtualHost] = {}
-        self._units: dict[NamespacedName, _Unit] = {}
+        self._units: dict[NamespacedName, _ReadIngress] = {}
         self._dependents: Dependents[NamespacedName] = Dependents()
         self._host_units: dict[str, set[NamespacedName]] = {}
         self._unit_problems: dict[NamespacedName, tuple[Problem, ...]] = {}
@@ -74,17 +82,15 @@ class IngressPart:
         self._problems_stale = False
 
     def update(
-        self,
-        objects: ObjectSet,
-        recording: RecordingObjectSet,
-        changes: Mapping[str, Collection[NamespacedName]],
+        self, objects: ObjectSet, changes: Mapping[str, Collection[NamespacedName]]
     ) -> set[str]:
-        """Bring the part up to date with `objects`; returns the hosts whose values changed.
+        """Bring the Ingress hosts up to date with `objects`; returns the hosts that changed.
 
         `changes`: per ObjectSet field, the keys added, modified or deleted since last time.
         """
         dirty = self._dependents.affected(changes)
         dirty.update(changes.get("ingresses", ()))
+        recording = RecordingInputs(BuildInputs(objects))
         touched: set[str] = set()
         for key in dirty:
             self._read(key, objects, recording, touched)
@@ -107,7 +113,7 @@ class IngressPart:
         self,
         key: NamespacedName,
         objects: ObjectSet,
-        recording: RecordingObjectSet,
+        recording: RecordingInputs,
         touched: set[str],
     ) -> None:
         old = self._units.pop(key, None)
@@ -122,10 +128,11 @@ class IngressPart:
             return
         recording.start()
         reading = None
-        if is_ours(ingress, recording.view, self.options):
-            reading = read_ingress(ingress, recording.view, self.options)
+        view = recording.view.objects
+        if is_ours(ingress, view, self.options):
+            reading = read_ingress(ingress, view, self.options)
         self._dependents.record(key, recording.stop())
-        self._units[key] = _Unit(ingress, reading)
+        self._units[key] = _ReadIngress(ingress, reading)
         self._set_unit_problems(key, reading.problems if reading is not None else ())
         if reading is not None:
             for host in reading.hosts:

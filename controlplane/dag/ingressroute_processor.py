@@ -1,15 +1,15 @@
-"""The IngressRoute half of the incremental build: compiled units, fqdn claims, walk components.
+"""`IngressRouteProcessor`: the IngressRoute half of the builder: compilations, fqdn claims, walks.
 
-`build_ingressroutes` compiles every IngressRoute, settles fqdn claims among roots, walks the
-delegations from every serving root and derives hosts and statuses. Each step is kept here and
-redone only where its inputs changed:
+An IngressRoute build compiles every IngressRoute, settles fqdn claims among roots, walks the
+delegations from every serving root and derives hosts and statuses (`reference.py` does exactly
+that, over everything). Each step is kept here and redone only where its inputs changed:
 
-- Compiling (`compile_unit`) depends on the IngressRoute, on what it reads through the
-  ObjectSet (Services, Secrets; recorded, see `reads.py`), on the certificate-delegation
-  targets of the Secrets it names, and on whether each IngressRoute it delegates to is a root.
-  Each of those is recorded; a unit is compiled again when one of them changed (for the root
-  test: only when the answer flipped). A result equal to the previous one keeps the previous
-  object.
+- Compiling (`compile_unit`) depends on the IngressRoute and on what it reads through its
+  `BuildInputs` (Services, Secrets, the certificate-delegation targets of the Secrets it names,
+  whether each IngressRoute it delegates to is a root), all recorded by the recording view
+  (`reads.py`); a unit is compiled again when something it read changed. The two cross-object
+  facts are kept here (`_roots`, `_certificate_targets`) and their changed keys are reported
+  like changed objects. A result equal to the previous one keeps the previous object.
 - Fqdn claims: per fqdn, the set of compiled roots claiming it. Only fqdns whose claimants were
   compiled again are settled again (the oldest keeps it, the others are invalid).
 - The walk. The walk from one root reads and writes only objects statically reachable from it
@@ -34,29 +34,38 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from controlplane.dag.delegation import HostContent, Outcome, display, walk_delegations
-from controlplane.dag.ingressroute import compile_unit, is_ours, oldest, root_hosts, route_status
-from controlplane.dag.ingressroute_spec import CompiledIngressRoute, Lookups
+from controlplane.dag.delegation import HostContent, Outcome, walk_delegations
+from controlplane.dag.ingressroute import (
+    compile_unit,
+    is_ours,
+    root_hosts,
+    route_status,
+    settle_fqdn,
+)
+from controlplane.dag.ingressroute_spec import CompiledIngressRoute
 from controlplane.dag.options import BuildOptions
-from controlplane.dag.reads import Dependents, RecordingObjectSet, discard, replace_host
-from controlplane.dag.status import fqdn_taken
+from controlplane.dag.reads import (
+    BuildInputs,
+    Dependents,
+    RecordingInputs,
+    certificate_targets,
+    discard,
+    replace_host,
+)
 from controlplane.dag.types import ObjectStatus, Problem, SecureVirtualHost, VirtualHost
 from controlplane.model import IngressRoute, ObjectSet
 from controlplane.model.objects import NamespacedName
 
-_TARGETS = "certificate_targets"
-"""The kind name under which reads of `Lookups.certificate_targets` are recorded."""
-
 
 @dataclass(frozen=True, slots=True)
-class _Unit:
+class _Compilation:
+    """One IngressRoute and what compiling it gave."""
+
     route: IngressRoute
     ours: bool
     result: CompiledIngressRoute | str | None
     """Compiled, or why it is invalid; None when not ours."""
     problems: tuple[Problem, ...]
-    roots_asked: Mapping[NamespacedName, bool]
-    """The `is_root` answers compiling it relied on."""
 
     @property
     def compiled(self) -> CompiledIngressRoute | None:
@@ -79,7 +88,7 @@ class _Component:
     """What each root's host serves, by root."""
 
 
-class IngressRoutePart:
+class IngressRouteProcessor:
     """IngressRoute hosts, statuses and problems, kept up to date build after build."""
 
     def __init__(self, options: BuildOptions) -> None:
@@ -87,13 +96,11 @@ class IngressRoutePart:
         self.plain: dict[str, VirtualHost] = {}
         self.secure: dict[str, SecureVirtualHost] = {}
         self.statuses: dict[NamespacedName, ObjectStatus] = {}
-        self._units: dict[NamespacedName, _Unit] = {}
+        self._units: dict[NamespacedName, _Compilation] = {}
         self._compiled: dict[NamespacedName, CompiledIngressRoute] = {}
         self._dependents: Dependents[NamespacedName] = Dependents()
-        self._roots: set[NamespacedName] = set()
-        """IngressRoutes of our class that are roots (what `Lookups.is_root` answers)."""
-        self._asked_by: dict[NamespacedName, set[NamespacedName]] = {}
-        """Target → the units whose compilation asked whether it is a root."""
+        self._roots: dict[NamespacedName, IngressRoute] = {}
+        """IngressRoutes of our class that are roots (`BuildInputs.roots`)."""
         self._certificate_targets: Mapping[NamespacedName, frozenset[str]] = {}
         self._claims: dict[str, set[NamespacedName]] = {}
         self._claim_of: dict[NamespacedName, str] = {}
@@ -115,28 +122,19 @@ class IngressRoutePart:
     # -- the update ----------------------------------------------------------------------
 
     def update(
-        self,
-        objects: ObjectSet,
-        recording: RecordingObjectSet,
-        changes: Mapping[str, Collection[NamespacedName]],
+        self, objects: ObjectSet, changes: Mapping[str, Collection[NamespacedName]]
     ) -> tuple[set[str], set[NamespacedName]]:
-        """Bring the part up to date; returns the fqdns whose hosts changed and the keys whose
-        status changed (added, replaced or removed)."""
-        dirty = self._dependents.affected(changes)
-        if changes.get("certificate_delegations"):
-            dirty |= self._update_certificate_targets(objects)
+        """Bring the IngressRoute hosts and statuses up to date; returns the fqdns whose hosts
+        changed and the keys whose status changed (added, replaced or removed)."""
+        changes = dict(changes)
         changed_routes = changes.get("ingress_routes", ())
+        changes["roots"] = self._update_roots(objects, changed_routes)
+        if changes.get("certificate_delegations"):
+            changes["certificate_targets"] = self._update_certificate_targets(objects)
+        dirty = self._dependents.affected(changes)
         dirty.update(changed_routes)
-        for key in changed_routes:
-            route = objects.ingress_routes.get(key)
-            now = route is not None and route.is_root and is_ours(route, objects, self.options)
-            if (key in self._roots) != now:
-                dirty.update(self._asked_by.get(key, ()))
-                if now:
-                    self._roots.add(key)
-                else:
-                    self._roots.discard(key)
-
+        inputs = BuildInputs(objects, self._roots, self._certificate_targets)
+        recording = RecordingInputs(inputs)
         changed_units: set[NamespacedName] = set()
         for key in dirty:
             if self._compile(key, objects, recording):
@@ -163,50 +161,47 @@ class IngressRoutePart:
 
     # -- compiling -----------------------------------------------------------------------
 
-    def _update_certificate_targets(self, objects: ObjectSet) -> set[NamespacedName]:
-        """Recompute who may use which certificate; the units that read a changed entry."""
-        old = self._certificate_targets
-        new = Lookups.of(objects, lambda _: False).certificate_targets
-        self._certificate_targets = new
-        changed = {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
-        return self._dependents.affected({_TARGETS: changed})
+    def _update_roots(
+        self, objects: ObjectSet, changed_routes: Collection[NamespacedName]
+    ) -> set[NamespacedName]:
+        """Follow which IngressRoutes are roots; the keys of roots added, changed or removed."""
+        changed: set[NamespacedName] = set()
+        for key in changed_routes:
+            route = objects.ingress_routes.get(key)
+            if route is not None and route.is_root and is_ours(route, objects, self.options):
+                self._roots[key] = route
+                changed.add(key)
+            elif self._roots.pop(key, None) is not None:
+                changed.add(key)
+        return changed
 
-    def _compile(
-        self, key: NamespacedName, objects: ObjectSet, recording: RecordingObjectSet
-    ) -> bool:
+    def _update_certificate_targets(self, objects: ObjectSet) -> set[NamespacedName]:
+        """Recompute who may use which certificate; the Secrets whose entry changed."""
+        old = self._certificate_targets
+        new = certificate_targets(objects)
+        self._certificate_targets = new
+        return {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+
+    def _compile(self, key: NamespacedName, objects: ObjectSet, recording: RecordingInputs) -> bool:
         """Compile one IngressRoute again; whether anything later steps read of it changed."""
         old = self._units.pop(key, None)
-        if old is not None:
-            for target in old.roots_asked:
-                discard(self._asked_by, target, key)
         route = objects.ingress_routes.get(key)
         if route is None:
             self._dependents.forget(key)
             self._compiled.pop(key, None)
             self._set_unit_problems(key, ())
             return old is not None
-        asked: dict[NamespacedName, bool] = {}
-
-        def is_root(target: NamespacedName) -> bool:
-            answer = asked[target] = target in self._roots
-            return answer
-
         recording.start()
-        ours = is_ours(route, recording.view, self.options)
+        ours = is_ours(route, recording.view.objects, self.options)
         result: CompiledIngressRoute | str | None = None
         problems: tuple[Problem, ...] = ()
         if ours:
-            targets = recording.wrap(self._certificate_targets, _TARGETS)
-            result, problems = compile_unit(
-                route, recording.view, self.options, Lookups(is_root, targets)
-            )
+            result, problems = compile_unit(route, recording.view, self.options)
         self._dependents.record(key, recording.stop())
         if old is not None and old.result is not None and old.result == result:
             result = old.result
-        unit = _Unit(route, ours, result, problems, asked)
+        unit = _Compilation(route, ours, result, problems)
         self._units[key] = unit
-        for target in asked:
-            self._asked_by.setdefault(target, set()).add(key)
         compiled = unit.compiled
         if compiled is not None:
             self._compiled[key] = compiled
@@ -255,15 +250,15 @@ class IngressRoutePart:
         for fqdn, old_owner in old_owners.items():
             claimants = self._claims.get(fqdn, set())
             owner = None
+            losers: dict[NamespacedName, str] = {}
             if claimants:
-                winner = oldest(self._units[key].route for key in claimants)
-                owner = (winner.namespace, winner.name)
+                owner, losers = settle_fqdn(fqdn, (self._units[key].route for key in claimants))
                 self._owner[fqdn] = owner
                 self._served[owner] = fqdn
             if owner != old_owner:
                 roots_changed.update(key for key in (old_owner, owner) if key is not None)
             for key in claimants:
-                reason = None if owner is None or key == owner else fqdn_taken(fqdn, display(owner))
+                reason = losers.get(key)
                 if self._taken.get(key) != reason:
                     taken_changed.add(key)
                     if reason is None:

@@ -1,0 +1,163 @@
+"""The plain full build: every object read, settled and walked from scratch. A test oracle only.
+
+Production (`serve` and `translate`) runs one builder, `builder.DagBuilder`. This module states
+the same semantics the simple way, one pass over everything, so the table tests can hold the
+builder against it: every row runs through both, cold and as an edit from another prior state,
+and the DAGs and statuses must be equal. It shares the per-object steps with the builder (reading
+an Ingress, compiling an IngressRoute, settling an fqdn, the delegation walk); what it does not
+share is the bookkeeping that makes the builder incremental, which is what it checks.
+
+Nothing in `controlplane` imports it (an import-linter contract says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+from controlplane.dag.delegation import walk_delegations
+from controlplane.dag.ingress import (
+    host_order,
+    host_values,
+    overridden_by_ingressroute,
+    read_ingress,
+    settle_routes,
+    settle_tls,
+)
+from controlplane.dag.ingress import is_ours as ingress_is_ours
+from controlplane.dag.ingressroute import (
+    compile_unit,
+    is_ours,
+    root_hosts,
+    route_status,
+    settle_fqdn,
+)
+from controlplane.dag.ingressroute_spec import CompiledIngressRoute
+from controlplane.dag.options import BuildOptions
+from controlplane.dag.reads import BuildInputs, certificate_targets
+from controlplane.dag.types import DAG, Problem, SecureVirtualHost, VirtualHost
+from controlplane.model import ObjectSet
+from controlplane.model.objects import NamespacedName
+
+__all__ = ["build_ingresses", "build_ingressroutes", "reference_build"]
+
+Host = TypeVar("Host", VirtualHost, SecureVirtualHost)
+
+
+def reference_build(objects: ObjectSet, options: BuildOptions | None = None) -> DAG:
+    """The whole DAG: IngressRoute hosts win over Ingress hosts of the same fqdn."""
+    options = options or BuildOptions()
+    routes = build_ingressroutes(objects, options)
+    ingresses = build_ingresses(objects, options)
+    problems = [*routes.problems, *ingresses.problems]
+    return DAG(
+        virtual_hosts=_merge(routes.virtual_hosts, ingresses.virtual_hosts, "HTTP", problems),
+        secure_virtual_hosts=_merge(
+            routes.secure_virtual_hosts, ingresses.secure_virtual_hosts, "HTTPS", problems
+        ),
+        statuses=tuple(sorted(routes.statuses, key=lambda status: status.key)),
+        problems=tuple(problems),
+    )
+
+
+def _merge(
+    preferred: Sequence[Host], other: Sequence[Host], listener: str, problems: list[Problem]
+) -> tuple[Host, ...]:
+    merged = {host.fqdn: host for host in preferred}
+    contested = []
+    for host in other:
+        if host.fqdn in merged:
+            contested.append(host.fqdn)
+            continue
+        merged[host.fqdn] = host
+    problems.extend(
+        overridden_by_ingressroute(fqdn, listener) for fqdn in sorted(contested, key=host_order)
+    )
+    return tuple(merged[fqdn] for fqdn in sorted(merged, key=host_order))
+
+
+def build_ingresses(objects: ObjectSet, options: BuildOptions) -> DAG:
+    """The virtual hosts (plain and TLS) and problems of every Ingress of our class."""
+    ours = (i for i in objects.ingresses.values() if ingress_is_ours(i, objects, options))
+    problems: list[Problem] = []
+    readings = []
+    for ingress in sorted(ours, key=lambda ingress: ingress.age_key):
+        reading = read_ingress(ingress, objects, options)
+        problems.extend(reading.problems)
+        readings.append(reading)
+    routes_by_host, route_losers = settle_routes(readings)
+    tls_by_host, tls_losers = settle_tls(readings)
+    problems.extend(problem for _, problem in route_losers)
+    problems.extend(problem for _, problem in tls_losers)
+    virtual_hosts, secure_virtual_hosts = [], []
+    for host in sorted(routes_by_host, key=host_order):
+        plain, secure = host_values(host, routes_by_host[host], tls_by_host.get(host))
+        if plain is not None:
+            virtual_hosts.append(plain)
+        if secure is not None:
+            secure_virtual_hosts.append(secure)
+    return DAG(
+        virtual_hosts=tuple(virtual_hosts),
+        secure_virtual_hosts=tuple(secure_virtual_hosts),
+        problems=tuple(dict.fromkeys(problems)),
+    )
+
+
+def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
+    """Hosts and statuses of every IngressRoute of our class (see `ingressroute.py`)."""
+    ours = {
+        key: route
+        for key, route in sorted(objects.ingress_routes.items())
+        if is_ours(route, objects, options)
+    }
+    inputs = BuildInputs(
+        objects,
+        roots={key: route for key, route in ours.items() if route.is_root},
+        certificate_targets=certificate_targets(objects),
+    )
+    problems: list[Problem] = []
+    compiled: dict[NamespacedName, CompiledIngressRoute] = {}
+    failed: dict[NamespacedName, str] = {}
+    for key, route in ours.items():
+        result, found = compile_unit(route, inputs, options)
+        problems.extend(found)
+        if isinstance(result, str):
+            failed[key] = result
+        else:
+            compiled[key] = result
+    claims: dict[str, list[NamespacedName]] = {}
+    for key, unit in compiled.items():
+        if unit.virtual_host is not None:
+            claims.setdefault(unit.virtual_host.fqdn, []).append(key)
+    roots = []
+    for fqdn in sorted(claims):
+        owner, losers = settle_fqdn(fqdn, (ours[key] for key in claims[fqdn]))
+        roots.append(owner)
+        failed.update(losers)
+    outcome = walk_delegations(roots, compiled, failed)
+    plain: list[VirtualHost] = []
+    secure: list[SecureVirtualHost] = []
+    for content in sorted(outcome.hosts, key=lambda content: content.fqdn):
+        http, https = root_hosts(content, compiled[content.root])
+        if https is not None:
+            secure.append(https)
+        if http is not None:
+            plain.append(http)
+    statuses = []
+    for key, route in ours.items():
+        compiled_route = compiled.get(key)
+        statuses.append(
+            route_status(
+                route,
+                outcome.invalid.get(key),
+                key in outcome.reached,
+                compiled_route.warnings if compiled_route is not None else (),
+                outcome.warnings.get(key, ()),
+            )
+        )
+    return DAG(
+        virtual_hosts=tuple(plain),
+        secure_virtual_hosts=tuple(secure),
+        statuses=tuple(statuses),
+        problems=tuple(dict.fromkeys(problems)),
+    )

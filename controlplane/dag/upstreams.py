@@ -1,0 +1,119 @@
+"""`DAG.clusters()` and `DAG.secrets()`, kept up to date host by host.
+
+`DAG.clusters()` is every cluster some route or TCP proxy of some host uses, once, sorted by
+Envoy name; `DAG.secrets()` every secret a secure host serves, sorted by SDS name. A name is a
+value: a cluster's name hashes every field of it (the port name and the whole policy), a
+secret's its material. So which host a value was met in first does not matter, and the builder
+only has to count users.
+
+`ClustersAndSecrets` is told, for each host that changed, what it used before and what it uses
+now. Per name it keeps the value and the set of (listener, fqdn) users; a name is listed while
+it has users. Only names a changed host uses (or used) are looked at again, and the sorted tuples
+are copied only when a name came or went, so an unchanged result is the very same tuple as last
+time (the translator's identity check skips the whole type then).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+from controlplane.dag.types import Cluster, SecureVirtualHost, TLSSecret, VirtualHost
+
+T = TypeVar("T", Cluster, TLSSecret)
+User = tuple[str, str]
+"""(listener segment: `http`, `https` or `tcp`; fqdn)."""
+
+
+class _UsedByName(Generic[T]):
+    """Values by name while some user uses them; `values()` sorted by name, cached."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, set[User]] = {}
+        self._names: list[str] = []
+        self._values: list[T] = []
+        self._tuple: tuple[T, ...] | None = ()
+
+    def update(self, user: User, old: Iterable[str], new: dict[str, T]) -> None:
+        """`user` used the names `old` and now uses the values `new` (by name)."""
+        for name in old:
+            if name in new:
+                continue
+            users = self._users.get(name)
+            if users is not None:
+                users.discard(user)
+                if not users:
+                    del self._users[name]
+                    self._remove(name)
+        for name, value in new.items():
+            users = self._users.get(name)
+            if users is None:
+                self._users[name] = {user}
+                self._insert(name, value)
+            else:
+                users.add(user)
+
+    def _insert(self, name: str, value: T) -> None:
+        index = bisect_left(self._names, name)
+        self._names.insert(index, name)
+        self._values.insert(index, value)
+        self._tuple = None
+
+    def _remove(self, name: str) -> None:
+        index = bisect_left(self._names, name)
+        del self._names[index]
+        del self._values[index]
+        self._tuple = None
+
+    def values(self) -> tuple[T, ...]:
+        if self._tuple is None:
+            self._tuple = tuple(self._values)
+        return self._tuple
+
+
+def route_clusters(host: VirtualHost | SecureVirtualHost | None) -> dict[str, Cluster]:
+    """The clusters the routes of `host` use, by name."""
+    if host is None:
+        return {}
+    return {w.cluster.name: w.cluster for route in host.routes for w in route.clusters}
+
+
+def tcp_clusters(host: SecureVirtualHost | None) -> dict[str, Cluster]:
+    if host is None or host.tcp_proxy is None:
+        return {}
+    return {w.cluster.name: w.cluster for w in host.tcp_proxy.clusters}
+
+
+class ClustersAndSecrets:
+    """`clusters()` and `secrets()` of the merged hosts, following their changes."""
+
+    def __init__(self) -> None:
+        self._clusters: _UsedByName[Cluster] = _UsedByName()
+        self._secrets: _UsedByName[TLSSecret] = _UsedByName()
+        self._used: dict[User, tuple[str, ...]] = {}
+        self._secret_of: dict[str, str] = {}
+
+    def _use(self, user: User, clusters: dict[str, Cluster]) -> None:
+        self._clusters.update(user, self._used.pop(user, ()), clusters)
+        if clusters:
+            self._used[user] = tuple(clusters)
+
+    def plain_changed(self, fqdn: str, host: VirtualHost | None) -> None:
+        self._use(("http", fqdn), route_clusters(host))
+
+    def secure_changed(self, fqdn: str, host: SecureVirtualHost | None) -> None:
+        self._use(("https", fqdn), route_clusters(host))
+        self._use(("tcp", fqdn), tcp_clusters(host))
+        old_secret = self._secret_of.pop(fqdn, None)
+        secret: dict[str, TLSSecret] = {}
+        if host is not None and host.secret is not None:
+            secret = {host.secret.sds_name: host.secret}
+            self._secret_of[fqdn] = host.secret.sds_name
+        self._secrets.update(("https", fqdn), [old_secret] if old_secret else [], secret)
+
+    def clusters(self) -> tuple[Cluster, ...]:
+        return self._clusters.values()
+
+    def secrets(self) -> tuple[TLSSecret, ...]:
+        return self._secrets.values()

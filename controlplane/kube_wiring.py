@@ -1,0 +1,118 @@
+"""Cluster mode: informers into the store, status writers fed by every build, leader election.
+
+Every replica watches and serves xDS; only the leader writes status. Without `--leader-election`
+the writers write at once (a single replica). The runtime calls `start_kube_sources` when no
+`--manifests` directory is given and cancels the tasks it returns, in order, on shutdown (the
+leader elector first, so the Lease is released while the API client is still open).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from controlplane.config import ServeSettings
+from controlplane.dag import DAG, BuildOptions, ingresses_of_our_class
+from controlplane.model import ObjectSet
+from controlplane.sources.kube import KubeSource
+from controlplane.sources.kubeclient import make_api_client
+from controlplane.sources.leader import LeaderElector
+from controlplane.sources.status import (
+    IngressStatusWriter,
+    StatusUpdate,
+    StatusWriter,
+    parse_service_ref,
+)
+from controlplane.store import Store
+
+log = structlog.get_logger(__name__)
+
+__all__ = ["BuildListener", "start_kube_sources"]
+
+BuildListener = Callable[[DAG, ObjectSet], None]
+"""Called after each published build (status writers): must not block."""
+
+
+async def start_kube_sources(
+    settings: ServeSettings,
+    store: Store,
+    synced: asyncio.Event,
+    build_listeners: list[BuildListener],
+    build_options: BuildOptions,
+) -> list[asyncio.Task[None]]:
+    """Informers into `store` (setting `synced` after the initial list); status writers fed by
+    every build (appended to `build_listeners`); leader election for them."""
+    api = await make_api_client(settings.kubeconfig)
+    leading_now = not settings.leader_election
+    source = KubeSource(
+        api,
+        store,
+        watch_namespaces=settings.watch_namespaces,
+        root_namespaces=settings.root_namespaces,
+    )
+    status = StatusWriter(api, store=store, leader=leading_now)
+    writers: list[StatusWriter | IngressStatusWriter] = [status]
+    ingress_status: IngressStatusWriter | None = None
+    if settings.ingress_status_address or settings.envoy_service:
+        ingress_status = IngressStatusWriter(
+            api,
+            address=settings.ingress_status_address,
+            envoy_service=(
+                None
+                if settings.ingress_status_address
+                else parse_service_ref(settings.envoy_service or "")
+            ),
+            store=store,
+            leader=leading_now,
+        )
+        writers.append(ingress_status)
+
+    def after_build(dag: DAG, objects: ObjectSet) -> None:
+        status.submit(
+            [
+                StatusUpdate(s.namespace, s.name, s.status)
+                for s in dag.statuses
+                if s.kind == "IngressRoute"
+            ]
+        )
+        if ingress_status is not None:
+            ingress_status.submit(ingresses_of_our_class(objects, build_options))
+
+    build_listeners.append(after_build)
+
+    def lead(leading: bool) -> Callable[[], None]:
+        def toggle() -> None:
+            log.info("leader.changed", leading=leading)
+            for writer in writers:
+                writer.set_leader(leading)
+
+        return toggle
+
+    tasks = [
+        asyncio.create_task(source.run(synced), name="informers"),
+        *(asyncio.create_task(writer.run(), name="status-writer") for writer in writers),
+    ]
+    if settings.leader_election:
+        elector = LeaderElector(
+            api,
+            namespace=settings.leader_election_namespace,
+            name=settings.leader_election_name,
+            lease_duration=settings.lease_duration,
+            renew_deadline=settings.renew_deadline,
+            retry_period=settings.retry_period,
+            on_started_leading=lead(True),
+            on_stopped_leading=lead(False),
+        )
+        # First in the list: cancelled first on shutdown, so the Lease is released promptly.
+        tasks.insert(0, asyncio.create_task(elector.run(), name="leader-election"))
+
+    async def close_client() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await api.close()
+
+    tasks.append(asyncio.create_task(close_client(), name="api-client"))
+    return tasks

@@ -1,0 +1,67 @@
+"""`controlplane translate`: a cold run of the production path over manifest files.
+
+Manifests → the same `Store` the file source fills → `dag.build` (the one builder, cold) →
+`Publisher.translate` (the one translator and the same diff the server publishes) → the bytes of
+every resource, decoded into protobuf JSON. What this prints is what `serve --manifests DIR`
+streams for the same files, resource for resource (tests/e2e/test_serve_equals_translate.py).
+No I/O beyond reading the files; no clocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from controlplane.dag import BuildOptions, build
+from controlplane.envoy import EnvoyConfig, TranslateOptions, to_json
+from controlplane.health import status_row
+from controlplane.model.parse import model_type_for
+from controlplane.publisher import Publisher
+from controlplane.sources.files import manifest_files, read_documents
+from controlplane.store import Store
+
+__all__ = ["load_manifests", "translate_manifests"]
+
+
+def load_manifests(paths: Sequence[Path]) -> Store:
+    """A store holding every object of a kind we read, from files and directories."""
+    store = Store()
+    for path in paths:
+        for file in manifest_files(path) if path.is_dir() else [path]:
+            for raw in read_documents(file):
+                if model_type_for(str(raw.get("apiVersion", "")), str(raw.get("kind", ""))):
+                    store.apply_raw(raw, source=str(file))
+    return store
+
+
+def translate_manifests(
+    paths: Sequence[Path],
+    build_options: BuildOptions | None = None,
+    translate_options: TranslateOptions | None = None,
+) -> dict[str, Any]:
+    """Manifests in; Envoy resources (as `serve` would publish them) and statuses out."""
+    objects = load_manifests(paths).object_set()
+    dag = build(objects, build_options or BuildOptions())
+    snapshot = Publisher(translate_options or TranslateOptions()).translate(dag, objects)
+    config = EnvoyConfig.decode(
+        {
+            type_url: {
+                name: resource.body for name, resource in snapshot.resources(type_url).items()
+            }
+            for type_url in snapshot.type_urls
+        }
+    )
+    result: dict[str, Any] = to_json(config)
+    result["status"] = [status_row(status) for status in dag.statuses]
+    result["problems"] = [
+        {
+            "kind": p.kind,
+            "namespace": p.namespace,
+            "name": p.name,
+            "field": p.field,
+            "reason": p.reason,
+        }
+        for p in dag.problems
+    ]
+    return result

@@ -1,0 +1,13 @@
+"""The publisher: DAG → Envoy resources → the snapshot Envoys are served, and nothing else.
+
+    publisher = Publisher(TranslateOptions(), cache)
+    snapshot = publisher.publish(dag, objects)           # after each build
+    publisher.publish_endpoints(service, slices, endpoints)   # the EDS fast path
+    publisher.sequence                                   # counts publishes; tests wait on it
+
+The only package that joins `envoy` (the translator) and `xds` (the snapshot).
+"""
+
+from controlplane.publisher.publisher import Publisher, PublishReport
+
+__all__ = ["PublishReport", "Publisher"]

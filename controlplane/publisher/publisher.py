@@ -1,0 +1,158 @@
+"""`Publisher`: the one owner of what is published to Envoys.
+
+It owns, and nobody else keeps a copy of:
+- the translator (`envoy.IncrementalTranslator`): DAG values → encoded resources, cached;
+- the published tables: per type, name → `xds.Resource` (bytes, content version, framing);
+- the snapshot last published, and the diff to it: a new build's resources are compared with
+  the published tables by identity (the translator hands back the very same bytes object for
+  what it did not re-translate, and the very same mapping for a type in which nothing changed),
+  so only changed names reach `Snapshot.with_changes` and a type with no change keeps its table;
+- the EDS topology (`EdsTopology`, computed once per set of clusters by the translator): which
+  Service's endpoints feed which ClusterLoadAssignments (the fast path) and which cluster
+  subscribes to which EDS name (attached to cluster resources for the server's ordering);
+- the EDS fast path: an endpoint change re-encodes that Service's ClusterLoadAssignments only
+  and publishes them at once, without a DAG build.
+
+`sequence` counts publishes (builds and endpoint updates that changed something): tests wait for
+"sequence > n" instead of sleeping, as Contour's tests wait on its event handler's sequence.
+
+`translate(dag, objects)` is the same work without publishing to a cache: what `controlplane
+translate` prints is exactly what `serve` would stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from controlplane.dag.types import DAG
+from controlplane.envoy import EdsTopology, IncrementalTranslator, TranslateOptions
+from controlplane.envoy.endpoints import cluster_load_assignment
+from controlplane.model import Endpoints, EndpointSlice, ObjectSet
+from controlplane.model.objects import NamespacedName
+from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE
+from controlplane.xds import Resource, Snapshot, SnapshotCache
+
+log = structlog.get_logger(__name__)
+
+__all__ = ["PublishReport", "Publisher"]
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    """What one publish of a build did, for logs, tests and the debug endpoints."""
+
+    dag: DAG
+    sequence: int
+    duration_ms: float
+    versions: Mapping[str, str] = field(default_factory=dict)
+
+
+class Publisher:
+    """Translates DAGs into snapshots and publishes them; see the module docstring."""
+
+    def __init__(self, options: TranslateOptions, cache: SnapshotCache | None = None) -> None:
+        self.translator = IncrementalTranslator(options)
+        self.cache = cache
+        self.snapshot: Snapshot | None = None
+        self.sequence = 0
+        self.last: PublishReport | None = None
+        self._published: dict[str, dict[str, Resource]] = {}
+        self._translated: dict[str, dict[str, bytes]] = {}
+        self._topology = EdsTopology()
+
+    @property
+    def options(self) -> TranslateOptions:
+        return self.translator.options
+
+    # -- the rebuild path --------------------------------------------------------------------
+
+    def translate(self, dag: DAG, objects: ObjectSet) -> Snapshot:
+        """The snapshot `dag` and `objects` make, as a diff to the last one; not published."""
+        encoded = self.translator.translate(dag, objects)
+        self._topology = self.translator.eds_topology(dag)
+        snapshot = self.snapshot
+        for type_url, bodies in encoded.items():
+            if bodies is self._translated.get(type_url):
+                continue  # the translator hands back the same mapping when nothing changed
+            previous = self._published.get(type_url, {})
+            changes = self._changes(type_url, previous, bodies)
+            if not changes and snapshot is not None:
+                continue
+            table = dict(previous)
+            for name, resource in changes.items():
+                if resource is None:
+                    del table[name]
+                else:
+                    table[name] = resource
+            self._published[type_url] = table
+            if snapshot is not None:
+                snapshot = snapshot.with_changes(type_url, changes)
+        self._translated = encoded
+        if snapshot is None:
+            snapshot = Snapshot.build(self._published)
+        self.snapshot = snapshot
+        return snapshot
+
+    def _changes(
+        self, type_url: str, previous: Mapping[str, Resource], bodies: Mapping[str, bytes]
+    ) -> dict[str, Resource | None]:
+        eds_of = self._topology.by_cluster if type_url == CLUSTER_TYPE else {}
+        changes: dict[str, Resource | None] = {
+            name: Resource.from_body(type_url, name, body, eds_name=eds_of.get(name))
+            for name, body in bodies.items()
+            if (old := previous.get(name)) is None
+            or old.body is not body
+            or old.eds_name != eds_of.get(name)
+        }
+        changes.update(dict.fromkeys(previous.keys() - bodies.keys()))
+        return changes
+
+    def publish(self, dag: DAG, objects: ObjectSet) -> PublishReport:
+        """Translate `dag` and publish the result (only what changed reaches the streams)."""
+        started = time.perf_counter()
+        snapshot = self.translate(dag, objects)
+        if self.cache is not None:
+            self.cache.publish(snapshot)
+        self.sequence += 1
+        self.last = PublishReport(
+            dag,
+            self.sequence,
+            round((time.perf_counter() - started) * 1000, 2),
+            {t: snapshot.version(t) for t in sorted(snapshot.type_urls)},
+        )
+        return self.last
+
+    # -- the EDS fast path -------------------------------------------------------------------
+
+    def publish_endpoints(
+        self,
+        service: NamespacedName,
+        slices: Sequence[EndpointSlice],
+        endpoints: Endpoints | None,
+    ) -> int:
+        """Re-encode and publish the ClusterLoadAssignments of one Service; how many changed."""
+        names = self._topology.by_service.get(service)
+        if not names or self.snapshot is None:
+            return 0
+        published = self._published.setdefault(ENDPOINT_TYPE, {})
+        changes: dict[str, Resource | None] = {}
+        for eds_name, port_name in names:
+            assignment = cluster_load_assignment(eds_name, port_name, slices, endpoints)
+            resource = Resource.encode(ENDPOINT_TYPE, eds_name, assignment)
+            old = published.get(eds_name)
+            if old is None or old.version != resource.version:
+                changes[eds_name] = resource
+                published[eds_name] = resource
+        if not changes:
+            return 0
+        if self.cache is not None:
+            self.cache.update(ENDPOINT_TYPE, changes)
+            self.snapshot = self.cache.current
+        else:
+            self.snapshot = self.snapshot.with_changes(ENDPOINT_TYPE, changes)
+        self.sequence += 1
+        return len(changes)
