@@ -1,4 +1,7 @@
-"""Envoy v3 resource type URLs and the order in which the server pushes them.
+"""Envoy v3 resource type URLs, their message classes, and the order in which they are pushed.
+
+The one table of resource types: the translator (`envoy`), the server (`xds`) and the debug
+client all name types only through these constants.
 
 Every ``google.protobuf.Any`` in a response must carry exactly these type URLs (Envoy NACKs a
 mismatch, see ARCHITECTURE §8), so the rest of the package refers to types only through these
@@ -9,12 +12,21 @@ endpoints and secrets, then the listeners and routes that refer to them. ``WILDC
 the types whose state-of-the-world responses always carry the complete set.
 """
 
+from collections.abc import Mapping
 from typing import Final
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+from google.protobuf.message import Message
 
 __all__ = [
     "CLUSTER_TYPE",
     "ENDPOINT_TYPE",
     "LISTENER_TYPE",
+    "MESSAGE_TYPES",
     "PUSH_ORDER",
     "ROUTE_TYPE",
     "SECRET_TYPE",
@@ -39,3 +51,12 @@ TYPE_NAMES: Final = {
     LISTENER_TYPE: "lds",
     ROUTE_TYPE: "rds",
 }
+
+MESSAGE_TYPES: Final[Mapping[str, type[Message]]] = {
+    LISTENER_TYPE: listener_pb2.Listener,
+    ROUTE_TYPE: route_pb2.RouteConfiguration,
+    CLUSTER_TYPE: cluster_pb2.Cluster,
+    ENDPOINT_TYPE: endpoint_pb2.ClusterLoadAssignment,
+    SECRET_TYPE: secret_pb2.Secret,
+}
+"""The generated message class of each resource type URL."""

@@ -154,8 +154,12 @@ class RecordingInputs:
                 for kind in OBJECT_KINDS
             }
         )
-        facts = {kind: _recording(getattr(inputs, kind), kind, recorder) for kind in FACT_KINDS}
-        self.view = BuildInputs(objects, **facts)
+        facts = {
+            f.name: _recording(getattr(inputs, f.name), f.name, recorder)
+            for f in fields(inputs)
+            if f.name != "objects"
+        }
+        self.view = type(inputs)(objects, **facts)
 
     def start(self) -> None:
         self._recorder.reads = Reads()

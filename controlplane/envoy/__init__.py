@@ -15,10 +15,9 @@ from controlplane.envoy.endpoints import EdsTopology, cluster_load_assignment, l
 from controlplane.envoy.incremental import Encoded, IncrementalTranslator
 from controlplane.envoy.jsonview import static_bootstrap, to_json
 from controlplane.envoy.options import Timeouts, TranslateOptions
-from controlplane.envoy.translate import MESSAGE_TYPES, EnvoyConfig, translate
+from controlplane.envoy.translate import EnvoyConfig, translate
 
 __all__ = [
-    "MESSAGE_TYPES",
     "EdsTopology",
     "Encoded",
     "EnvoyConfig",

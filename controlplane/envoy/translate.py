@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -33,20 +32,12 @@ from controlplane.typeurls import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
+    MESSAGE_TYPES,
     ROUTE_TYPE,
     SECRET_TYPE,
 )
 
-__all__ = ["MESSAGE_TYPES", "EnvoyConfig", "translate"]
-
-MESSAGE_TYPES: Final[Mapping[str, type[Message]]] = {
-    LISTENER_TYPE: listener_pb2.Listener,
-    ROUTE_TYPE: route_pb2.RouteConfiguration,
-    CLUSTER_TYPE: cluster_pb2.Cluster,
-    ENDPOINT_TYPE: endpoint_pb2.ClusterLoadAssignment,
-    SECRET_TYPE: secret_pb2.Secret,
-}
-"""The generated message class of each resource type URL (`typeurls`)."""
+__all__ = ["EnvoyConfig", "translate"]
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,7 @@ from typing import Any
 
 import grpc
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -31,6 +29,7 @@ from controlplane.typeurls import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
+    MESSAGE_TYPES,
     ROUTE_TYPE,
     SECRET_TYPE,
     TYPE_NAMES,
@@ -45,14 +44,6 @@ EXTENSION_MODULES = (
     "envoy.extensions.filters.network.tcp_proxy.v3.tcp_proxy_pb2",
     "envoy.extensions.upstreams.http.v3.http_protocol_options_pb2",
 )
-
-MESSAGES: dict[str, type[Message]] = {
-    CLUSTER_TYPE: cluster_pb2.Cluster,
-    ENDPOINT_TYPE: endpoint_pb2.ClusterLoadAssignment,
-    LISTENER_TYPE: listener_pb2.Listener,
-    ROUTE_TYPE: route_pb2.RouteConfiguration,
-    SECRET_TYPE: secret_pb2.Secret,
-}
 
 
 def _names_from_clusters(clusters: list[Message]) -> set[str]:
@@ -138,7 +129,7 @@ async def fetch_config(
         )
         async with asyncio.timeout(timeout_s):
             async for response in stream:
-                message_type = MESSAGES[response.type_url]
+                message_type = MESSAGE_TYPES[response.type_url]
                 table = received.setdefault(response.type_url, {})
                 for packed in response.resources:
                     message = message_type.FromString(packed.value)

@@ -33,7 +33,6 @@ from controlplane.dag.types import (
     host_order,
 )
 from controlplane.envoy import (
-    MESSAGE_TYPES,
     IncrementalTranslator,
     TranslateOptions,
     static_bootstrap,
@@ -49,6 +48,7 @@ from controlplane.typeurls import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
+    MESSAGE_TYPES,
     ROUTE_TYPE,
     SECRET_TYPE,
 )
