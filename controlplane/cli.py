@@ -193,7 +193,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
-    from controlplane.envoy.bootstrap import render_bootstrap, write_bootstrap
+    from controlplane.envoy import render_bootstrap, write_bootstrap
 
     try:
         bootstrap = render_bootstrap(
@@ -235,7 +235,7 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _xds(args: argparse.Namespace) -> int:
-    from controlplane.xds.client import fetch_config
+    from controlplane.xds import fetch_config
 
     try:
         config = asyncio.run(fetch_config(args.xds_address, timeout_s=args.timeout))
@@ -264,7 +264,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _testapi(args: argparse.Namespace) -> int:
-    from controlplane.testing.apiserver import run_testapi
+    from controlplane.testing import run_testapi
 
     asyncio.run(run_testapi(args.listen, args.kubeconfig))
     return 0

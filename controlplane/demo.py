@@ -29,11 +29,10 @@ from pathlib import Path
 
 import aiohttp
 
-from controlplane.envoy.bootstrap import render_bootstrap
+from controlplane.envoy import render_bootstrap
 from controlplane.model import EndpointSlice, ModelError, parse_object
-from controlplane.sources.files import manifest_files, read_documents
-from controlplane.testing.backends import Backend
-from controlplane.testing.envoy import EnvoyProcess
+from controlplane.sources import manifest_files, read_documents
+from controlplane.testing import Backend, EnvoyProcess
 
 CRDS = Path("crds")
 XDS_ADDRESS = "127.0.0.1:8001"

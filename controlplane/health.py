@@ -17,7 +17,7 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from controlplane.dag.types import ObjectStatus
+from controlplane.dag import ObjectStatus
 from controlplane.publisher import Publisher
 from controlplane.xds import SnapshotCache
 

@@ -16,13 +16,13 @@ import structlog
 from controlplane.config import ServeSettings
 from controlplane.dag import DAG, BuildOptions, ingresses_of_our_class
 from controlplane.model import ObjectSet
-from controlplane.sources.kube import KubeSource
-from controlplane.sources.kubeclient import make_api_client
-from controlplane.sources.leader import LeaderElector
-from controlplane.sources.status import (
+from controlplane.sources import (
     IngressStatusWriter,
+    KubeSource,
+    LeaderElector,
     StatusUpdate,
     StatusWriter,
+    make_api_client,
     parse_service_ref,
 )
 from controlplane.store import Store

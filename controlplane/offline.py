@@ -16,9 +16,9 @@ from typing import Any
 from controlplane.dag import BuildOptions, build
 from controlplane.envoy import EnvoyConfig, TranslateOptions, to_json
 from controlplane.health import status_row
-from controlplane.model.parse import model_type_for
+from controlplane.model import model_type_for
 from controlplane.publisher import Publisher
-from controlplane.sources.files import manifest_files, read_documents
+from controlplane.sources import manifest_files, read_documents
 from controlplane.store import Store
 
 __all__ = ["load_manifests", "translate_manifests"]

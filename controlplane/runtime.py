@@ -35,7 +35,7 @@ from controlplane.holdoff import Holdoff
 from controlplane.kube_wiring import BuildListener, start_kube_sources
 from controlplane.logging import configure_logging
 from controlplane.publisher import Publisher, PublishReport
-from controlplane.sources.files import FileSource
+from controlplane.sources import FileSource
 from controlplane.store import Change, NamespacedName, Store
 from controlplane.xds import SnapshotCache, XdsServer
 

@@ -49,8 +49,7 @@ from controlplane.dag.options import BuildOptions
 from controlplane.dag.reads import OBJECT_KINDS
 from controlplane.dag.types import DAG, ObjectStatus, Problem, SecureVirtualHost, VirtualHost
 from controlplane.dag.upstreams import ClustersAndSecrets
-from controlplane.model import ObjectSet
-from controlplane.model.objects import NamespacedName
+from controlplane.model import NamespacedName, ObjectSet
 
 if TYPE_CHECKING:
     from _typeshed import SupportsRichComparison

@@ -54,7 +54,7 @@ from controlplane.dag.status import (
     route_where,
 )
 from controlplane.dag.types import PathMatch, PathMatchKind, WeightedCluster
-from controlplane.model.objects import NamespacedName
+from controlplane.model import NamespacedName
 
 _EVERYTHING = PathMatch(PathMatchKind.PREFIX, "/")
 _TCP = "tcpproxy"

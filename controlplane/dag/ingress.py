@@ -68,9 +68,7 @@ from controlplane.dag.types import (
     WeightedCluster,
     host_order,
 )
-from controlplane.model import Ingress, ObjectSet
-from controlplane.model.networking import IngressBackend
-from controlplane.model.objects import NamespacedName
+from controlplane.model import Ingress, IngressBackend, NamespacedName, ObjectSet
 
 __all__ = [
     "CATCH_ALL",

@@ -47,8 +47,7 @@ from controlplane.dag.reads import (
     replace_host,
 )
 from controlplane.dag.types import Problem, SecureVirtualHost, VirtualHost
-from controlplane.model import Ingress, ObjectSet
-from controlplane.model.objects import NamespacedName
+from controlplane.model import Ingress, NamespacedName, ObjectSet
 
 
 @dataclass(frozen=True, slots=True)

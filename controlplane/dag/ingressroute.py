@@ -58,8 +58,7 @@ from controlplane.dag.types import (
     TCPProxy,
     VirtualHost,
 )
-from controlplane.model import IngressRoute, ObjectSet
-from controlplane.model.objects import NamespacedName
+from controlplane.model import IngressRoute, NamespacedName, ObjectSet
 
 __all__ = [
     "compile_unit",

@@ -53,8 +53,7 @@ from controlplane.dag.reads import (
     replace_host,
 )
 from controlplane.dag.types import ObjectStatus, Problem, SecureVirtualHost, VirtualHost
-from controlplane.model import IngressRoute, ObjectSet
-from controlplane.model.objects import NamespacedName
+from controlplane.model import IngressRoute, NamespacedName, ObjectSet
 
 
 @dataclass(frozen=True, slots=True)

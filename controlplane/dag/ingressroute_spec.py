@@ -58,9 +58,8 @@ from controlplane.dag.types import (
     UpstreamValidation,
     WeightedCluster,
 )
-from controlplane.model import IngressRoute
+from controlplane.model import IngressRoute, NamespacedName
 from controlplane.model import contour as spec
-from controlplane.model.objects import NamespacedName
 
 MAX_TOTAL_WEIGHT = 2**32 - 1
 """Envoy adds the weights of a route's clusters in a uint32."""

@@ -25,8 +25,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Generic, TypeVar
 
 from controlplane.dag.types import SecureVirtualHost, VirtualHost
-from controlplane.model import IngressRoute, ObjectSet
-from controlplane.model.objects import NamespacedName
+from controlplane.model import IngressRoute, NamespacedName, ObjectSet
 
 V = TypeVar("V")
 

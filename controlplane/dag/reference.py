@@ -36,8 +36,7 @@ from controlplane.dag.ingressroute_spec import CompiledIngressRoute
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.reads import BuildInputs, certificate_targets
 from controlplane.dag.types import DAG, Problem, SecureVirtualHost, VirtualHost
-from controlplane.model import ObjectSet
-from controlplane.model.objects import NamespacedName
+from controlplane.model import NamespacedName, ObjectSet
 
 __all__ = ["build_ingresses", "build_ingressroutes", "reference_build"]
 

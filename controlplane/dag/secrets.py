@@ -14,8 +14,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from controlplane.dag.types import TLSSecret
-from controlplane.model import ObjectSet
-from controlplane.model.core import CA_KEY, CERT_KEY, PRIVATE_KEY_KEY
+from controlplane.model import CA_KEY, CERT_KEY, PRIVATE_KEY_KEY, ObjectSet
 
 
 @lru_cache(maxsize=4096)

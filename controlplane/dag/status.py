@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from controlplane.dag.types import ObjectStatus, StatusKind
-from controlplane.model import IngressRoute
-from controlplane.model.contour import Condition, IngressRouteStatus
+from controlplane.model import Condition, IngressRoute, IngressRouteStatus
 
 KIND = "IngressRoute"
 VALID = "valid IngressRoute"

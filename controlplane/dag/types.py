@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
-from controlplane.model.contour import Condition, IngressRouteStatus
+from controlplane.model import Condition, IngressRouteStatus
 
 
 def short_hash(*parts: object) -> str:

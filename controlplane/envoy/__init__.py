@@ -11,6 +11,7 @@ Modules, one job each: `options` (TranslateOptions, Timeouts, common sub-message
 and the wire-level leaves `controlplane.protowire` and `controlplane.typeurls` only.
 """
 
+from controlplane.envoy.bootstrap import XdsMode, render_bootstrap, write_bootstrap
 from controlplane.envoy.endpoints import EdsTopology, cluster_load_assignment, load_assignments
 from controlplane.envoy.incremental import Encoded, IncrementalTranslator
 from controlplane.envoy.jsonview import static_bootstrap, to_json
@@ -24,9 +25,12 @@ __all__ = [
     "IncrementalTranslator",
     "Timeouts",
     "TranslateOptions",
+    "XdsMode",
     "cluster_load_assignment",
     "load_assignments",
+    "render_bootstrap",
     "static_bootstrap",
     "to_json",
     "translate",
+    "write_bootstrap",
 ]

@@ -32,7 +32,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 
-from controlplane.dag.types import (
+from controlplane.dag import (
     CircuitBreakers,
     Cluster,
     HealthCheck,

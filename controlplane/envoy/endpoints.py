@@ -28,7 +28,7 @@ from envoy.config.core.v3 import address_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
 from envoy.config.endpoint.v3 import endpoint_pb2
 
-from controlplane.dag.types import DAG, Cluster
+from controlplane.dag import DAG, Cluster
 from controlplane.model import Endpoints, EndpointSlice, ObjectSet
 
 NamespacedName = tuple[str, str]

@@ -30,7 +30,7 @@ from typing import Generic, TypeVar
 
 from envoy.config.listener.v3 import listener_pb2
 
-from controlplane.dag.types import (
+from controlplane.dag import (
     DAG,
     Cluster,
     Route,

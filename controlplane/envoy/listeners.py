@@ -37,7 +37,7 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from google.protobuf import wrappers_pb2
 
-from controlplane.dag.types import SecureVirtualHost, TCPProxy, TLSSecret, TLSVersion
+from controlplane.dag import SecureVirtualHost, TCPProxy, TLSSecret, TLSVersion
 from controlplane.envoy.options import TLS_TRANSPORT_SOCKET, CommonMessages, duration, pack
 
 HTTP_LISTENER = "ingress_http"

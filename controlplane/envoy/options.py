@@ -25,7 +25,7 @@ from envoy.extensions.access_loggers.stream.v3 import stream_pb2
 from google.protobuf import any_pb2, duration_pb2, json_format
 from google.protobuf.message import Message
 
-from controlplane.dag.types import INFINITE
+from controlplane.dag import INFINITE
 from controlplane.envoy.bootstrap import XDS_MODES, XdsMode, resource_config_source
 
 STDOUT_ACCESS_LOG = "envoy.access_loggers.stdout"

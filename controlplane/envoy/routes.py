@@ -52,7 +52,7 @@ from envoy.config.route.v3 import route_pb2
 from envoy.type.matcher.v3 import regex_pb2
 from google.protobuf import wrappers_pb2
 
-from controlplane.dag.types import (
+from controlplane.dag import (
     PathMatch,
     PathMatchKind,
     RetryPolicy,

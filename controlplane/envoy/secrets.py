@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
 
-from controlplane.dag.types import TLSSecret
+from controlplane.dag import TLSSecret
 
 
 def secret(value: TLSSecret) -> secret_pb2.Secret:

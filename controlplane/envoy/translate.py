@@ -24,7 +24,7 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
-from controlplane.dag.types import DAG
+from controlplane.dag import DAG
 from controlplane.envoy.incremental import Encoded, IncrementalTranslator
 from controlplane.envoy.options import TranslateOptions
 from controlplane.model import ObjectSet

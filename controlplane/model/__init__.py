@@ -5,25 +5,45 @@ other layer shares.
 """
 
 from controlplane.model.base import EPOCH, KubeModel, KubeObject, ObjectMeta
-from controlplane.model.contour import IngressRoute, TLSCertificateDelegation
-from controlplane.model.core import Endpoints, Secret, Service, ServicePort
+from controlplane.model.contour import (
+    Condition,
+    IngressRoute,
+    IngressRouteStatus,
+    TLSCertificateDelegation,
+)
+from controlplane.model.core import (
+    CA_KEY,
+    CERT_KEY,
+    PRIVATE_KEY_KEY,
+    Endpoints,
+    Secret,
+    Service,
+    ServicePort,
+)
 from controlplane.model.discovery import EndpointSlice
-from controlplane.model.networking import Ingress, IngressClass
-from controlplane.model.objects import ObjectKey, ObjectSet
-from controlplane.model.parse import KINDS, MODEL_TYPES, ModelError, parse_object
+from controlplane.model.networking import Ingress, IngressBackend, IngressClass
+from controlplane.model.objects import NamespacedName, ObjectKey, ObjectSet
+from controlplane.model.parse import KINDS, MODEL_TYPES, ModelError, model_type_for, parse_object
 
 __all__ = [
+    "CA_KEY",
+    "CERT_KEY",
     "EPOCH",
     "KINDS",
     "MODEL_TYPES",
+    "PRIVATE_KEY_KEY",
+    "Condition",
     "EndpointSlice",
     "Endpoints",
     "Ingress",
+    "IngressBackend",
     "IngressClass",
     "IngressRoute",
+    "IngressRouteStatus",
     "KubeModel",
     "KubeObject",
     "ModelError",
+    "NamespacedName",
     "ObjectKey",
     "ObjectMeta",
     "ObjectSet",
@@ -31,5 +51,6 @@ __all__ = [
     "Service",
     "ServicePort",
     "TLSCertificateDelegation",
+    "model_type_for",
     "parse_object",
 ]

@@ -59,6 +59,7 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def model_type_for(api_version: str, kind: str) -> type[KubeObject] | None:
+    """The model of `kind` at `api_version`, or None if we do not read that kind or version."""
     model = KINDS.get(kind)
     if model is None or api_version not in model.API_VERSIONS:
         return None

@@ -28,11 +28,14 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from controlplane.dag.types import DAG
-from controlplane.envoy import EdsTopology, IncrementalTranslator, TranslateOptions
-from controlplane.envoy.endpoints import cluster_load_assignment
-from controlplane.model import Endpoints, EndpointSlice, ObjectSet
-from controlplane.model.objects import NamespacedName
+from controlplane.dag import DAG
+from controlplane.envoy import (
+    EdsTopology,
+    IncrementalTranslator,
+    TranslateOptions,
+    cluster_load_assignment,
+)
+from controlplane.model import Endpoints, EndpointSlice, NamespacedName, ObjectSet
 from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE
 from controlplane.xds import Resource, Snapshot, SnapshotCache
 

@@ -1,1 +1,34 @@
+"""Where objects come from: a watched manifest directory, or a cluster's API server.
 
+    FileSource(directory, store).run(synced)           # files: the operator's own manifests
+    KubeSource(api, store).run(synced)                 # informers: list, watch, 410 → relist
+    StatusWriter(api, store=store).submit(updates)     # IngressRoute status, leader only
+    LeaderElector(api, namespace=..., name=...).run()  # a Lease
+
+The only package that imports `kubernetes_asyncio` (with the test API server); it fills the store
+and never sees the DAG, the translator or xDS (import-linter).
+"""
+
+from controlplane.sources.files import FileSource, manifest_files, read_documents
+from controlplane.sources.kube import KubeSource
+from controlplane.sources.kubeclient import make_api_client
+from controlplane.sources.leader import LeaderElector
+from controlplane.sources.status import (
+    IngressStatusWriter,
+    StatusUpdate,
+    StatusWriter,
+    parse_service_ref,
+)
+
+__all__ = [
+    "FileSource",
+    "IngressStatusWriter",
+    "KubeSource",
+    "LeaderElector",
+    "StatusUpdate",
+    "StatusWriter",
+    "make_api_client",
+    "manifest_files",
+    "parse_service_ref",
+    "read_documents",
+]

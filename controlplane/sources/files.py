@@ -26,8 +26,7 @@ import yaml
 from watchfiles import Change as FileChange
 from watchfiles import awatch
 
-from controlplane.model import ObjectKey
-from controlplane.model.parse import model_type_for
+from controlplane.model import ObjectKey, model_type_for
 from controlplane.store import Store
 
 log = structlog.get_logger(__name__)
@@ -36,6 +35,7 @@ SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 
 
 def manifest_files(directory: Path) -> list[Path]:
+    """Every YAML or JSON manifest under `directory`, sorted by path."""
     return sorted(
         path
         for path in directory.rglob("*")
@@ -63,6 +63,8 @@ def _unpack(document: Any) -> Iterator[Mapping[str, Any]]:
 
 
 class FileSource:
+    """A directory of manifests, loaded into the store and followed for edits (see above)."""
+
     def __init__(self, directory: str | Path, store: Store) -> None:
         self.directory = Path(directory)
         self._store = store

@@ -48,6 +48,9 @@ import structlog
 from kubernetes_asyncio import client
 
 from controlplane.model import (
+    CA_KEY,
+    CERT_KEY,
+    PRIVATE_KEY_KEY,
     EndpointSlice,
     Ingress,
     IngressClass,
@@ -59,7 +62,6 @@ from controlplane.model import (
     TLSCertificateDelegation,
     parse_object,
 )
-from controlplane.model.core import CA_KEY, CERT_KEY, PRIVATE_KEY_KEY
 from controlplane.sources.kubeclient import (
     Backoff,
     KubeApiError,

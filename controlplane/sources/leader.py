@@ -60,6 +60,8 @@ def micro_time(moment: datetime) -> str:
 
 
 class LeaderElector:
+    """Takes and renews a coordination.k8s.io Lease; calls back on gaining and losing it."""
+
     def __init__(
         self,
         api_client: client.ApiClient,

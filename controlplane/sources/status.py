@@ -41,8 +41,7 @@ from typing import Any
 import structlog
 from kubernetes_asyncio import client
 
-from controlplane.model import Ingress, IngressRoute, KubeObject, Service
-from controlplane.model.contour import IngressRouteStatus
+from controlplane.model import Ingress, IngressRoute, IngressRouteStatus, KubeObject, Service
 from controlplane.sources.kube import (
     INGRESS_ROUTES,
     INGRESSES,

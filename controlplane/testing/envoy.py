@@ -46,7 +46,7 @@ from typing import Any, Final, Self
 import aiohttp
 import structlog
 
-from controlplane.envoy.bootstrap import write_bootstrap
+from controlplane.envoy import write_bootstrap
 
 __all__ = [
     "EnvoyError",

@@ -22,6 +22,7 @@ from controlplane.typeurls import (
     WILDCARD_TYPES,
 )
 from controlplane.xds.cache import NackRecord, SnapshotCache
+from controlplane.xds.client import fetch_config
 from controlplane.xds.server import ServerSettings, XdsServer
 from controlplane.xds.snapshot import Resource, Snapshot
 
@@ -39,4 +40,5 @@ __all__ = [
     "Snapshot",
     "SnapshotCache",
     "XdsServer",
+    "fetch_config",
 ]
