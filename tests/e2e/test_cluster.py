@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from cluster import ROOT, Kubectl, ingressroute, namespace
 from pipeline import Pipeline, endpoint_slice, service
@@ -112,9 +113,12 @@ async def test_kubectl_apply_status_columns_and_routing_follow_edits(
             assert (await pipe.get("web.example.com", "/")).backend == "green"
 
 
-async def _serve_process(kubeconfig: Path, identity: str, log: Path) -> asyncio.subprocess.Process:
+async def _serve_process(
+    kubeconfig: Path, identity: str, log: Path
+) -> tuple[asyncio.subprocess.Process, int]:
+    """`controlplane serve` in a process of its own, and its health port."""
     health = free_port()
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "controlplane", "serve",
         "--kubeconfig", str(kubeconfig),
         "--xds-address", f"127.0.0.1:{free_port()}",
@@ -124,6 +128,17 @@ async def _serve_process(kubeconfig: Path, identity: str, log: Path) -> asyncio.
         stdout=log.open("w"), stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "POD_NAME": identity},
     )  # fmt: skip
+    return process, health
+
+
+async def _ready(health_port: int) -> bool:
+    """Whether the replica has published its first build (and so submitted its statuses)."""
+    try:
+        url = f"http://127.0.0.1:{health_port}/readyz"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
 
 
 async def test_two_controllers_one_leader_writes_and_a_killed_leader_hands_over(
@@ -133,10 +148,11 @@ async def test_two_controllers_one_leader_writes_and_a_killed_leader_hands_over(
     kubeconfig = tmp_path / "kubeconfig"
     await kubectl.apply(ingressroute("first", "first.example.com", [{"match": "/", "services": [
         {"name": "nowhere", "port": 80}]}]))  # fmt: skip
-    processes = {
+    replicas = {
         name: await _serve_process(kubeconfig, name, tmp_path / f"{name}.log")
         for name in ("replica-a", "replica-b")
     }
+    processes = {name: process for name, (process, _) in replicas.items()}
     try:
 
         async def first_reported() -> bool:
@@ -144,7 +160,8 @@ async def test_two_controllers_one_leader_writes_and_a_killed_leader_hands_over(
             return bool(obj.get("status", {}).get("currentStatus") == "invalid")
 
         await until(first_reported, timeout_s=20)
-        await asyncio.sleep(1.0)  # both replicas have built; only one may have written
+        for _, health_port in replicas.values():  # both built and submitted; one may write
+            await until(lambda port=health_port: _ready(port), timeout_s=20)
         assert status_patches(server) == 1
 
         lease = await kubectl.get_json("lease", "-n", "projectcontour", "controlplane-leader")
