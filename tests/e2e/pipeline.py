@@ -20,6 +20,7 @@ import aiohttp
 import yaml
 from multidict import CIMultiDict
 
+import manifests
 from controlplane.config import ServeSettings
 from controlplane.envoy.bootstrap import render_bootstrap
 from controlplane.runtime import serve
@@ -168,12 +169,7 @@ class Pipeline:
 def service(
     name: str, port: int, *, namespace: str = "default", **annotations: str
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
-        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": port}]},
-    }
+    return manifests.service(name, namespace, [("http", 80, port)], annotations=annotations)
 
 
 def endpoint_slice(

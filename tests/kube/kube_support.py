@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import manifests
 from controlplane.testing.apiserver import TestApiServer
 
 GROUP, VERSION = "contour.heptio.com", "v1beta1"
@@ -48,13 +49,8 @@ def namespace(name: str) -> JSON:
 
 
 def service(name: str, namespace: str = "default", port: int = 80, **extra: Any) -> JSON:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"ports": [{"port": port}]},
-        **extra,
-    }
+    """A Service with one unnamed port; `extra` replaces top-level fields (`spec`, `status`)."""
+    return {**manifests.service(name, namespace, [port]), **extra}
 
 
 def secret(name: str, namespace: str = "default", **data: str) -> JSON:

@@ -14,6 +14,7 @@ from typing import Any
 
 from dag_support import build_every_way
 
+import manifests
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import DAG, Route, WeightedCluster
 from controlplane.model import ObjectSet, parse_object
@@ -95,15 +96,13 @@ def service(
     annotations: dict[str, str] | None = None,
     external_name: str | None = None,
 ) -> JSON:
-    spec: JSON = {"ports": [{"name": f"p{port}", "port": port} for port in ports]}
-    if external_name is not None:
-        spec = {"type": "ExternalName", "externalName": external_name, "ports": []}
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
-        "spec": spec,
-    }
+    return manifests.service(
+        name,
+        namespace,
+        [(f"p{port}", port) for port in ports],
+        annotations=annotations or {},
+        external_name=external_name,
+    )
 
 
 def tls_secret(name: str, namespace: str = "default") -> JSON:

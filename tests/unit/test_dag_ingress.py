@@ -18,6 +18,7 @@ from dag_support import build_every_way
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import manifests
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import (
     DAG,
@@ -50,12 +51,7 @@ def service(
     annotations: Mapping[str, str] | None = None,
     **spec: Any,
 ) -> Raw:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": namespace, "annotations": dict(annotations or {})},
-        "spec": {"ports": [{"name": n, "port": p} for n, p in ports], **spec},
-    }
+    return manifests.service(name, namespace, ports, annotations=annotations or {}, **spec)
 
 
 BASE_SERVICES = (service("web"), service("api", ports=(("", 9000),)))

@@ -7,17 +7,13 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+import manifests
 from controlplane.model import ObjectKey
 from controlplane.store import Change, ChangeType, Store
 
 
 def service(name: str = "web", port: int = 80, **meta: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": "default", **meta},
-        "spec": {"ports": [{"name": "http", "port": port}]},
-    }
+    return manifests.service(name, ports=[("http", port)], metadata=meta)
 
 
 def ingressroute(status: str | None = None, rv: str = "1") -> dict[str, Any]:
