@@ -49,9 +49,7 @@ assignments because Envoy ignores EDS removals).
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
 from itertools import chain
 from types import MappingProxyType
 from typing import Final
@@ -70,6 +68,7 @@ from controlplane.typeurls import (
 from controlplane.xds.responses import delta_response, sotw_response
 from controlplane.xds.sharing import NO_NAMES, NO_VERSIONS, Subscriptions, Versions, union
 from controlplane.xds.snapshot import Resource, Snapshot, set_hash
+from controlplane.xds.stream_results import Framing, Nack, Outgoing, RequestResult
 
 __all__ = ["Framing", "Nack", "Outgoing", "RequestResult", "StreamState"]
 
@@ -78,45 +77,6 @@ _ROUTING_TYPES = (LISTENER_TYPE, ROUTE_TYPE)
 # fresh string each request carries.
 _TYPE_URLS: Final[Mapping[str, str]] = MappingProxyType({t: t for t in PUSH_ORDER})
 _NO_RESOURCES: Final[Mapping[str, Resource]] = MappingProxyType({})
-
-
-class Framing(enum.Enum):
-    SOTW = "sotw"
-    DELTA = "delta"
-
-
-@dataclass(frozen=True, slots=True)
-class Nack:
-    """The client rejected the response it was sent with ``nonce`` (version ``version``)."""
-
-    type_url: str
-    version: str
-    nonce: str
-    message: str
-    code: int
-
-
-@dataclass(frozen=True, slots=True)
-class RequestResult:
-    """What a request did, for the caller to log, count and re-index."""
-
-    type_url: str
-    stale: bool = False
-    ignored: bool = False
-    nack: Nack | None = None
-    interest_changed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One encoded response, ready to be written to the stream as it is."""
-
-    type_url: str
-    nonce: str
-    version: str
-    payload: bytes
-    resources: tuple[str, ...]
-    removed: tuple[str, ...] = ()
 
 
 class _TypeState:
