@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from controlplane.dag.types import ObjectStatus, StatusKind
 from controlplane.model import Condition, IngressRoute, IngressRouteStatus
@@ -105,8 +106,10 @@ def orphaned(route: IngressRoute) -> ObjectStatus:
     return _status(route, StatusKind.ORPHANED, ORPHANED, (condition,))
 
 
+@lru_cache(maxsize=4096)
 def _condition(type_: str, status: str, reason: str, message: str) -> Condition:
-    # model_construct: our own values need no validation (a 10k build makes 20k of these).
+    # model_construct: our own values need no validation (a 10k build makes 20k of these), and
+    # the cache shares one object among the many objects with the same condition (`Valid`).
     return Condition.model_construct(type=type_, status=status, reason=reason, message=message)
 
 
