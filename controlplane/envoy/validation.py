@@ -15,7 +15,7 @@ resource first and attributes what fails to the object it came from. Two sources
   in a path is the payload of that Any). PGV itself stops at an Any; Envoy validates the payload
   when it builds the filter or socket, with the same result;
 - the load-time checks Envoy makes outside PGV (`validation_semantic`), plus its rule for every
-  `Duration` (non-negative, at most 9223372036 s).
+  `Duration` (non-negative, at most 9223372035 s).
 
 Design, for speed (the publisher calls this on every changed resource):
 

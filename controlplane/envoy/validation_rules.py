@@ -39,9 +39,10 @@ from google.protobuf.descriptor import FieldDescriptor
 Predicate = Callable[[Any], str | None]
 """A check of one value: None when it passes, else Envoy's reason."""
 
-# Envoy's own rule for every google.protobuf.Duration (MessageUtil::validateDurationFields,
-# checked in milliseconds so that nanoseconds fit in an int64).
-MAX_DURATION_SECONDS: Final = 9_223_372_036
+# Envoy's own rule for every google.protobuf.Duration (MessageUtil::validateDurationFields: in
+# milliseconds, so that nanoseconds fit in an int64). 9223372035s + 999999999ns is the largest
+# Envoy 1.40 loads; 9223372036s is refused.
+MAX_DURATION_SECONDS: Final = 9_223_372_035
 _NANOS_PER_SECOND: Final = 1_000_000_000
 
 _HEADER_NAME = re.compile(r":?[0-9a-zA-Z!#$%&'*+-.^_|~`]+")
