@@ -20,9 +20,11 @@ resource first and attributes what fails to the object it came from. Two sources
 Design, for speed (the publisher calls this on every changed resource):
 
 - One checker is compiled per message type and kept: a table of the fields that need a look
-  (a rule of their own, or one somewhere below them), by field number. A message is walked
+  (a rule of their own, or one somewhere below them), by field descriptor. A message is walked
   with `ListFields()`, so unset fields cost nothing; the few rules that fail on a default value
-  (`min_len: 1`, `message.required`, a required oneof) are checked directly.
+  (`min_len: 1`, `message.required`, a required oneof) are checked directly. Each type's check
+  is a generated function with those checks written out (a Python call or loop per node is the
+  walk's main cost); names and reasons enter its source only through repr().
 - Message types with no rule anywhere below them (a fixed point over the type graph, so
   recursive types work) are never entered.
 - Paths are built only for failures: checkers return problems with their path segments and each
@@ -80,15 +82,9 @@ class Violation:
 
 def violations(message: Message) -> list[Violation]:
     """Every value in `message` (and the Any payloads in it) that Envoy would reject."""
-    descriptor = message.DESCRIPTOR
-    problems: list[_Problem] = []
-    checker = _COMPILER.checker(descriptor)
-    if checker is not None:
-        problems += checker.check(message) or ()
-    top_level = validation_semantic.TOP_LEVEL.get(descriptor.full_name)
-    if top_level is not None:
-        problems += (_Problem(path, reason) for path, reason in top_level(message))
-    return [Violation(problem.path(), problem.message) for problem in problems]
+    check = _COMPILER.resource_check(message.DESCRIPTOR)
+    problems = check(message) if check is not None else None
+    return [Violation(problem.path(), problem.message) for problem in problems or ()]
 
 
 class _Problem:
@@ -123,14 +119,15 @@ def _add(found: Problems, problems: Problems, segment: str) -> Problems:
     return found
 
 
-_ALWAYS, _REQUIRED, _ONEOF, _SEMANTIC = range(4)
+_ALWAYS, _ALWAYS_SCALAR, _REQUIRED, _ONEOF, _SEMANTIC = range(5)
 
 
 class _MessageChecker:
     """The compiled checks of one message type; `finish()` turns them into `check`.
 
-    `check` is one closure per type (Python calls are the walk's main cost): a loop over the
-    set fields, then a loop over the few checks that do not depend on a field being set.
+    `check` is one generated function per type, straight-line code with the names and reasons
+    as constants: a Python call or loop per node is the walk's main cost, so the checks a type
+    always makes (a required field, a required oneof) are written out rather than looped over.
     """
 
     __slots__ = ("by_field", "check", "tail")
@@ -141,51 +138,60 @@ class _MessageChecker:
         scalar predicate (returns a reason) rather than a `Check` (returns problems)."""
         self.tail: list[tuple[int, str, str, Any]] = []
         """(kind, field or oneof name, segment, argument) of checks made on every message:
-        _ALWAYS (a field without presence whose default value fails; argument: its Check),
-        _REQUIRED (a field with presence that must be set), _ONEOF (a oneof that must have a
-        member set; argument: the reason), _SEMANTIC (argument: a validation_semantic check)."""
+        _ALWAYS/_ALWAYS_SCALAR (a field without presence whose default value fails; argument:
+        its Check or predicate), _REQUIRED (a field with presence that must be set), _ONEOF (a
+        oneof that must have a member set; argument: the reason), _SEMANTIC (argument: a
+        validation_semantic check)."""
         self.check: Check = self._unfinished
 
     def _unfinished(self, message: Any) -> Problems:
         raise RuntimeError("checker used before it was compiled")
 
     def finish(self) -> None:
-        get = self.by_field.get if self.by_field else None
-        always = tuple((n, s, a) for kind, n, s, a in self.tail if kind == _ALWAYS)
-        required = tuple((n, s) for kind, n, s, _ in self.tail if kind == _REQUIRED)
-        oneofs = tuple((n, s, a) for kind, n, s, a in self.tail if kind == _ONEOF)
-        semantic = next((a for kind, _, _, a in self.tail if kind == _SEMANTIC), None)
-        problem, add = _Problem, _add  # closure cells are faster than globals
-
-        def check(message: Any) -> Problems:
-            found: Problems = None
-            if get is not None:
-                for field, value in message.ListFields():
-                    entry = get(field)
-                    if entry is None:
-                        continue
-                    segment, field_check, scalar = entry
-                    if scalar:
-                        reason = field_check(value)
-                        if reason is not None:
-                            found = add(found, [problem("", reason)], segment)
-                    else:
-                        problems = field_check(value)
-                        if problems:
-                            found = add(found, problems, segment)
-            for name, segment in required:
-                if not message.HasField(name):
-                    found = add(found, [problem("", "value is required")], segment)
-            for name, segment, reason in oneofs:
-                if message.WhichOneof(name) is None:
-                    found = add(found, [problem("", reason)], segment)
-            for name, segment, always_check in always:
-                found = add(found, always_check(getattr(message, name)), segment)
-            if semantic is not None:
-                found = add(found, [problem(p, r) for p, r in semantic(message)], "")
-            return found
-
-        self.check = check
+        namespace: dict[str, Any] = {"get": self.by_field.get, "add": _add, "problem": _Problem}
+        lines = ["def check(message, get=get, add=add, problem=problem):", "    found = None"]
+        if self.by_field:
+            lines += [
+                "    for field, value in message.ListFields():",
+                "        entry = get(field)",
+                "        if entry is None:",
+                "            continue",
+                "        if entry[2]:",
+                "            reason = entry[1](value)",
+                "            if reason is not None:",
+                "                found = add(found, [problem('', reason)], entry[0])",
+                "        else:",
+                "            problems = entry[1](value)",
+                "            if problems:",
+                "                found = add(found, problems, entry[0])",
+            ]
+        for index, (kind, name, segment, argument) in enumerate(self.tail):
+            add = f"found = add(found, {{}}, {segment!r})"
+            if kind == _REQUIRED:
+                lines.append(f"    if not message.HasField({name!r}):")
+                lines.append("        " + add.format("[problem('', 'value is required')]"))
+            elif kind == _ONEOF:
+                lines.append(f"    if message.WhichOneof({name!r}) is None:")
+                lines.append("        " + add.format(f"[problem('', {argument!r})]"))
+            elif kind == _ALWAYS_SCALAR:
+                namespace[f"check_{index}"] = argument
+                lines.append(f"    reason = check_{index}(getattr(message, {name!r}))")
+                lines.append("    if reason is not None:")
+                lines.append("        " + add.format("[problem('', reason)]"))
+            elif kind == _ALWAYS:
+                namespace[f"check_{index}"] = argument
+                lines.append(f"    problems = check_{index}(getattr(message, {name!r}))")
+                lines.append("    if problems:")
+                lines.append("        " + add.format("problems"))
+            else:
+                namespace[f"check_{index}"] = argument
+                lines.append(f"    semantic = [problem(p, r) for p, r in check_{index}(message)]")
+                lines.append("    " + add.format("semantic"))
+        lines.append("    return found")
+        # Names and reasons enter the source only through repr(), so any text is safe there.
+        # Defaults make the helpers locals of `check`, the fastest lookup Python has.
+        exec("\n".join(lines), namespace)
+        self.check = namespace["check"]
 
 
 def _rules(field: FieldDescriptor) -> Any:
@@ -249,6 +255,27 @@ class _Compiler:
     def __init__(self) -> None:
         self._checkers: dict[str, _MessageChecker | None] = {}
         self._needs: dict[str, bool] = {}
+        self._resources: dict[Descriptor, Check | None] = {}
+
+    def resource_check(self, descriptor: Descriptor) -> Check | None:
+        """The check of a whole resource: its type's checker plus the top-level-only checks."""
+        try:
+            return self._resources[descriptor]
+        except KeyError:
+            pass
+        checker = self.checker(descriptor)
+        message_check = checker.check if checker is not None else None
+        top_level = validation_semantic.TOP_LEVEL.get(descriptor.full_name)
+        check = message_check
+        if top_level is not None:
+
+            def check(message: Any) -> Problems:
+                found = message_check(message) if message_check is not None else None
+                extra = [_Problem(path, reason) for path, reason in top_level(message)]
+                return _add(found, extra, "")
+
+        self._resources[descriptor] = check
+        return check
 
     # -- which types need a look ---------------------------------------------------------------
 
@@ -342,8 +369,7 @@ class _Compiler:
         if check is None:
             return
         if not field.has_presence and check(default):
-            always = _as_check(check) if scalar else check
-            checker.tail.insert(0, (_ALWAYS, field.name, segment, always))
+            checker.tail.append((_ALWAYS_SCALAR if scalar else _ALWAYS, field.name, segment, check))
         else:
             checker.by_field[field] = (segment, check, scalar)
 
@@ -390,26 +416,34 @@ class _Compiler:
     def _repeated(self, field: FieldDescriptor, rules: Any) -> Check | None:
         repeated = rules.repeated if _rule_kind(rules) == "repeated" else None
         items = repeated.items if repeated is not None and repeated.HasField("items") else None
-        element = None if _skipped(rules) else self._element(field, items)
+        predicate = None if _skipped(rules) else self._predicate(field, items)
+        element = None if _skipped(rules) or predicate else self._message(field, items)
         size = _size_check(repeated, "min_items", "max_items", "item(s)", "items")
         unique = repeated is not None and repeated.unique
         ignore_empty = repeated is not None and repeated.ignore_empty
-        if element is None and size is None and not unique:
+        if predicate is None and element is None and size is None and not unique:
             return None
+        problem, add = _Problem, _add
 
         def check(values: Any) -> Problems:
             if ignore_empty and not len(values):
                 return None
             found: Problems = None
             if size is not None and (reason := size(len(values))) is not None:
-                found = [_Problem("", reason)]
+                found = [problem("", reason)]
             if unique:
-                found = _add(found, _duplicates(values), "")
-            if element is not None:
+                found = add(found, _duplicates(values), "")
+            # Two loops rather than one generic: this is the walk's innermost code.
+            if predicate is not None:
+                for index, value in enumerate(values):
+                    reason = predicate(value)
+                    if reason is not None:
+                        found = add(found, [problem("", reason)], f"[{index}]")
+            elif element is not None:
                 for index, value in enumerate(values):
                     problems = element(value)
                     if problems:
-                        found = _add(found, problems, f"[{index}]")
+                        found = add(found, problems, f"[{index}]")
             return found
 
         return check
