@@ -14,8 +14,9 @@ resource first and attributes what fails to the object it came from. Two sources
   into `google.protobuf.Any` payloads whose type is known (`typed_config<HttpConnectionManager>`
   in a path is the payload of that Any). PGV itself stops at an Any; Envoy validates the payload
   when it builds the filter or socket, with the same result;
-- the load-time checks Envoy makes outside PGV (`validation_semantic`), plus its rule for every
-  `Duration` (non-negative, at most 9223372035 s).
+- the load-time checks Envoy makes outside PGV (`validation_semantic`), its rule for every
+  `Duration` (non-negative, at most 9223372035 s), and its refusal of deprecated fields and enum
+  values annotated `envoy.annotations.disallowed_by_default(_enum)`.
 
 Design, for speed (the publisher calls this on every changed resource):
 
@@ -44,6 +45,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from envoy.annotations import deprecation_pb2
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
@@ -54,6 +56,7 @@ from controlplane.envoy.validation_rules import (
     Predicate,
     duration_predicate,
     envoy_duration_problem,
+    first_failure,
     scalar_predicate,
 )
 
@@ -228,6 +231,46 @@ def _required_oneofs(descriptor: Descriptor) -> Iterator[Any]:
             yield oneof
 
 
+def _disallowed(field: FieldDescriptor) -> bool:
+    """A deprecated field Envoy refuses unless a runtime flag re-enables it."""
+    options = field.GetOptions()
+    return bool(
+        options.HasExtension(deprecation_pb2.disallowed_by_default)
+        and options.Extensions[deprecation_pb2.disallowed_by_default]
+    )
+
+
+def _disallowed_values(field: FieldDescriptor) -> dict[int, str]:
+    """Enum values of `field`'s type that Envoy refuses by default: number → name."""
+    enum_type = field.enum_type
+    if enum_type is None:
+        return {}
+    banned = {}
+    for value in enum_type.values:
+        options = value.GetOptions()
+        if (
+            options.HasExtension(deprecation_pb2.disallowed_by_default_enum)
+            and (options.Extensions[deprecation_pb2.disallowed_by_default_enum])
+        ):
+            banned[value.number] = value.name
+    return banned
+
+
+def _refuse_deprecated(field: FieldDescriptor) -> Predicate:
+    reason = f"{field.full_name} is deprecated and refused by Envoy (disallowed by default)"
+    return lambda value: reason
+
+
+def _refuse_values(banned: dict[int, str]) -> Predicate:
+    def check(value: Any) -> str | None:
+        name = banned.get(value)
+        if name is None:
+            return None
+        return f"enum value {name} is deprecated and refused by Envoy (disallowed by default)"
+
+    return check
+
+
 def _is_required(rules: Any) -> bool:
     if rules is None:
         return False
@@ -318,7 +361,10 @@ class _Compiler:
             return True
         if any(True for _ in _required_oneofs(descriptor)):
             return True
-        return any(_rules(field) is not None for field in descriptor.fields)
+        return any(
+            _rules(field) is not None or _disallowed(field) or _disallowed_values(field)
+            for field in descriptor.fields
+        )
 
     # -- compiling -----------------------------------------------------------------------------
 
@@ -366,6 +412,9 @@ class _Compiler:
             scalar = predicate is not None
             check = predicate or self._message(field, rules)
             default = field.default_value
+        if _disallowed(field):
+            # Set at all, it is refused: nothing else about its value matters.
+            check, scalar = _refuse_deprecated(field), True
         if check is None:
             return
         if not field.has_presence and check(default):
@@ -378,7 +427,11 @@ class _Compiler:
         a Timestamp (a value checked on its own); None for other messages."""
         message_type = field.message_type
         if message_type is None:
-            return scalar_predicate(rules, field) if rules else None
+            predicate = scalar_predicate(rules, field) if rules else None
+            banned = _disallowed_values(field)
+            if banned:  # Envoy refuses such a value even as an unset field's default
+                predicate = first_failure(p for p in (_refuse_values(banned), predicate) if p)
+            return predicate
         name = message_type.full_name
         if name in _WRAPPERS:
             value_field = message_type.fields_by_name["value"]

@@ -20,6 +20,7 @@ from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2
 from envoy.config.core.v3 import (
     address_pb2,
     base_pb2,
+    config_source_pb2,
     extension_pb2,
     health_check_pb2,
     protocol_pb2,
@@ -503,7 +504,43 @@ PGV_ROWS: dict[str, Row] = {
     ),
 }
 
+
+def dynamic_metadata_action() -> rc.RateLimit.Action:
+    return rc.RateLimit.Action(
+        dynamic_metadata=rc.RateLimit.Action.DynamicMetaData(
+            descriptor_key="k", metadata_key={"key": "a", "path": [{"key": "b"}]}
+        )
+    )
+
+
 SEMANTIC_ROWS: dict[str, Row] = {
+    "a field disallowed by default": Row(
+        lambda: route(rate_limits=[rc.RateLimit(actions=[dynamic_metadata_action()])]),
+        [
+            (
+                "route.rate_limits[0].actions[0].dynamic_metadata",
+                "envoy.config.route.v3.RateLimit.Action.dynamic_metadata is deprecated and "
+                "refused by Envoy (disallowed by default)",
+            )
+        ],
+    ),
+    # api_type's default is DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE, which Envoy refuses unset too
+    "an enum left at a default disallowed by default": Row(
+        lambda: config_source_pb2.ApiConfigSource(cluster_names=["xds"]),
+        [
+            (
+                "api_type",
+                "enum value DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE is deprecated and refused by "
+                "Envoy (disallowed by default)",
+            )
+        ],
+    ),
+    "an enum set to a value Envoy takes": Row(
+        lambda: config_source_pb2.ApiConfigSource(
+            api_type=config_source_pb2.ApiConfigSource.GRPC, cluster_names=["xds"]
+        ),
+        [],
+    ),
     "route weights all 0": Row(
         lambda: route_configuration(weighted(0, 0)),
         [

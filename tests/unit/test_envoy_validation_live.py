@@ -23,7 +23,9 @@ from certificate_support import pair_for
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from envoy.config.bootstrap.v3 import bootstrap_pb2
+from envoy.config.core.v3 import config_source_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm,
 )
@@ -97,6 +99,21 @@ def first_route(config: bootstrap_pb2.Bootstrap, edit: Callable[[Any], None]) ->
 def first_endpoint(config: bootstrap_pb2.Bootstrap) -> Any:
     assignment = config.static_resources.clusters[0].load_assignment
     return assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address
+
+
+def rds_without_api_type(config: bootstrap_pb2.Bootstrap) -> None:
+    """The HTTP listener fetches its routes from an `api_config_source` whose `api_type` is left
+    at its default, DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE."""
+    network_filter = config.static_resources.listeners[0].filter_chains[0].filters[0]
+    manager = hcm.HttpConnectionManager()
+    network_filter.typed_config.Unpack(manager)
+    manager.ClearField("route_config")
+    manager.rds.route_config_name = "ingress_http"
+    source = manager.rds.config_source.api_config_source
+    source.transport_api_version = config_source_pb2.V3
+    source.grpc_services.add().envoy_grpc.cluster_name = config.static_resources.clusters[0].name
+    manager.rds.config_source.resource_api_version = config_source_pb2.V3
+    network_filter.typed_config.CopyFrom(pack(manager))
 
 
 @dataclass(frozen=True)
@@ -228,6 +245,24 @@ CASES: dict[str, Case] = {
     ),
     "path_separated_prefix with a trailing slash": Case(
         PLAIN, lambda b: first_route(b, _set("match.path_separated_prefix", "/app/"))
+    ),
+    "a deprecated field disallowed by default": Case(
+        PLAIN,
+        lambda b: first_route(
+            b,
+            lambda r: (
+                r.route.rate_limits.add()
+                .actions.add()
+                .dynamic_metadata.CopyFrom(
+                    rc.RateLimit.Action.DynamicMetaData(
+                        descriptor_key="k", metadata_key={"key": "a", "path": [{"key": "b"}]}
+                    )
+                )
+            ),
+        ),
+    ),
+    "RDS from an API config source without api_type": Case(
+        PLAIN, lambda b: rds_without_api_type(b)
     ),
     "undefined load balancing policy": Case(
         PLAIN, lambda b: setattr(b.static_resources.clusters[0], "lb_policy", 77)
