@@ -2,7 +2,7 @@
 
 `python -m bench` runs them all and ends with a table of the targets; `python -m bench NAME...`
 runs some (names: ingress_scale, ingressroute_scale, ads_streams, propagation,
-kube_apply).
+kube_apply, validate_micro).
 """
 
 from __future__ import annotations
@@ -87,6 +87,16 @@ def kube_apply(results: Rows) -> None:
     results["kube_apply"] = rows
 
 
+def validate_micro(results: Rows) -> None:
+    # The module writes bench/results/validate_micro.json itself (it also runs on its own).
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.validate_micro"], check=True, capture_output=True, text=True
+    )
+    rows: list[dict[str, Any]] = ast.literal_eval(completed.stdout.strip().splitlines()[-1])
+    print_table(f"Validation before publishing (issue 9) — {cores()}", transpose(rows))
+    results["validate_micro"] = rows
+
+
 def transpose(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Wide rows as one row per metric (a column per run), so long keys stay readable."""
     keys = list(dict.fromkeys(key for row in rows for key in row))
@@ -145,6 +155,7 @@ SCENARIOS: dict[str, Callable[[Rows], None]] = {
     "ads_streams": ads_streams,
     "propagation": propagation,
     "kube_apply": kube_apply,
+    "validate_micro": validate_micro,
 }
 
 
