@@ -41,17 +41,28 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from envoy.annotations import deprecation_pb2
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
-from validate import validate_pb2
 
 from controlplane.envoy import validation_semantic
+from controlplane.envoy.validation_descriptors import (
+    disallowed,
+    disallowed_values,
+    field_rules,
+    is_map,
+    is_required,
+    refuse_deprecated,
+    refuse_values,
+    required_oneofs,
+    rule_kind,
+    skipped,
+    switched_off,
+)
 from controlplane.envoy.validation_rules import (
     Predicate,
     duration_predicate,
@@ -197,93 +208,6 @@ class _MessageChecker:
         self.check = namespace["check"]
 
 
-def _rules(field: FieldDescriptor) -> Any:
-    options = field.GetOptions()
-    if options.HasExtension(validate_pb2.rules):
-        return options.Extensions[validate_pb2.rules]
-    return None
-
-
-def _rule_kind(rules: Any) -> str | None:
-    return None if rules is None else rules.WhichOneof("type")
-
-
-def _is_map(field: FieldDescriptor) -> bool:
-    message_type = field.message_type
-    return bool(field.is_repeated and message_type and message_type.GetOptions().map_entry)
-
-
-def _switched_off(descriptor: Descriptor) -> bool:
-    options = descriptor.GetOptions()
-    return any(
-        options.HasExtension(extension) and options.Extensions[extension]
-        for extension in (validate_pb2.disabled, validate_pb2.ignored)
-    )
-
-
-def _required_oneofs(descriptor: Descriptor) -> Iterator[Any]:
-    for oneof in descriptor.oneofs:
-        options = oneof.GetOptions()
-        if (
-            options.HasExtension(validate_pb2.required)
-            and options.Extensions[validate_pb2.required]
-        ):
-            yield oneof
-
-
-def _disallowed(field: FieldDescriptor) -> bool:
-    """A deprecated field Envoy refuses unless a runtime flag re-enables it."""
-    options = field.GetOptions()
-    return bool(
-        options.HasExtension(deprecation_pb2.disallowed_by_default)
-        and options.Extensions[deprecation_pb2.disallowed_by_default]
-    )
-
-
-def _disallowed_values(field: FieldDescriptor) -> dict[int, str]:
-    """Enum values of `field`'s type that Envoy refuses by default: number → name."""
-    enum_type = field.enum_type
-    if enum_type is None:
-        return {}
-    banned = {}
-    for value in enum_type.values:
-        options = value.GetOptions()
-        if (
-            options.HasExtension(deprecation_pb2.disallowed_by_default_enum)
-            and (options.Extensions[deprecation_pb2.disallowed_by_default_enum])
-        ):
-            banned[value.number] = value.name
-    return banned
-
-
-def _refuse_deprecated(field: FieldDescriptor) -> Predicate:
-    reason = f"{field.full_name} is deprecated and refused by Envoy (disallowed by default)"
-    return lambda value: reason
-
-
-def _refuse_values(banned: dict[int, str]) -> Predicate:
-    def check(value: Any) -> str | None:
-        name = banned.get(value)
-        if name is None:
-            return None
-        return f"enum value {name} is deprecated and refused by Envoy (disallowed by default)"
-
-    return check
-
-
-def _is_required(rules: Any) -> bool:
-    if rules is None:
-        return False
-    if rules.HasField("message") and rules.message.required:
-        return True
-    kind = _rule_kind(rules)
-    return kind in ("duration", "timestamp", "any") and bool(getattr(rules, kind).required)
-
-
-def _skipped(rules: Any) -> bool:
-    return rules is not None and rules.HasField("message") and bool(rules.message.skip)
-
-
 def _as_check(predicate: Predicate) -> Check:
     return lambda value: None if (reason := predicate(value)) is None else [_Problem("", reason)]
 
@@ -334,7 +258,7 @@ class _Compiler:
             name = current.full_name
             if name in graph or name in self._needs:
                 continue
-            if _switched_off(current):
+            if switched_off(current):
                 graph[name] = (False, [])
                 continue
             children = [
@@ -359,10 +283,10 @@ class _Compiler:
         name = descriptor.full_name
         if name in (_DURATION, _ANY) or name in validation_semantic.BY_MESSAGE:
             return True
-        if any(True for _ in _required_oneofs(descriptor)):
+        if any(True for _ in required_oneofs(descriptor)):
             return True
         return any(
-            _rules(field) is not None or _disallowed(field) or _disallowed_values(field)
+            field_rules(field) is not None or disallowed(field) or disallowed_values(field)
             for field in descriptor.fields
         )
 
@@ -380,7 +304,7 @@ class _Compiler:
         self._checkers[name] = checker
         for field in descriptor.fields:
             self._compile_field(checker, field)
-        for oneof in _required_oneofs(descriptor):
+        for oneof in required_oneofs(descriptor):
             members = [member.name for member in oneof.fields]
             listed = (
                 ", ".join(members[:-1]) + f" or {members[-1]}" if len(members) > 1 else members[0]
@@ -394,14 +318,14 @@ class _Compiler:
         return checker
 
     def _compile_field(self, checker: _MessageChecker, field: FieldDescriptor) -> None:
-        rules = _rules(field)
+        rules = field_rules(field)
         segment = "." + field.name
         # A oneof member (or proto3 `optional`) is checked only when set, as PGV renders it
         # inside the oneof's switch: `required` on it can never fail.
-        if field.has_presence and field.containing_oneof is None and _is_required(rules):
+        if field.has_presence and field.containing_oneof is None and is_required(rules):
             checker.tail.append((_REQUIRED, field.name, segment, None))
         scalar = False
-        if _is_map(field):
+        if is_map(field):
             check: Callable[[Any], Any] | None = self._map(field, rules)
             default: Any = {}
         elif field.is_repeated:
@@ -412,9 +336,9 @@ class _Compiler:
             scalar = predicate is not None
             check = predicate or self._message(field, rules)
             default = field.default_value
-        if _disallowed(field):
+        if disallowed(field):
             # Set at all, it is refused: nothing else about its value matters.
-            check, scalar = _refuse_deprecated(field), True
+            check, scalar = refuse_deprecated(field), True
         if check is None:
             return
         if not field.has_presence and check(default):
@@ -428,9 +352,9 @@ class _Compiler:
         message_type = field.message_type
         if message_type is None:
             predicate = scalar_predicate(rules, field) if rules else None
-            banned = _disallowed_values(field)
+            banned = disallowed_values(field)
             if banned:  # Envoy refuses such a value even as an unset field's default
-                predicate = first_failure(p for p in (_refuse_values(banned), predicate) if p)
+                predicate = first_failure(p for p in (refuse_values(banned), predicate) if p)
             return predicate
         name = message_type.full_name
         if name in _WRAPPERS:
@@ -450,7 +374,7 @@ class _Compiler:
             return None
         if message_type.full_name == _ANY:
             return _any_check(rules)
-        if _skipped(rules) or not self.needs(message_type):
+        if skipped(rules) or not self.needs(message_type):
             return None
         sub = self.checker(message_type)
         if sub is None:
@@ -467,10 +391,10 @@ class _Compiler:
         return self._message(field, rules)
 
     def _repeated(self, field: FieldDescriptor, rules: Any) -> Check | None:
-        repeated = rules.repeated if _rule_kind(rules) == "repeated" else None
+        repeated = rules.repeated if rule_kind(rules) == "repeated" else None
         items = repeated.items if repeated is not None and repeated.HasField("items") else None
-        predicate = None if _skipped(rules) else self._predicate(field, items)
-        element = None if _skipped(rules) or predicate else self._message(field, items)
+        predicate = None if skipped(rules) else self._predicate(field, items)
+        element = None if skipped(rules) or predicate else self._message(field, items)
         size = _size_check(repeated, "min_items", "max_items", "item(s)", "items")
         unique = repeated is not None and repeated.unique
         ignore_empty = repeated is not None and repeated.ignore_empty
@@ -504,10 +428,10 @@ class _Compiler:
     def _map(self, field: FieldDescriptor, rules: Any) -> Check | None:
         entry = field.message_type
         key_field, value_field = entry.fields_by_name["key"], entry.fields_by_name["value"]
-        pairs = rules.map if _rule_kind(rules) == "map" else None
+        pairs = rules.map if rule_kind(rules) == "map" else None
         keys = scalar_predicate(pairs.keys, key_field) if pairs and pairs.HasField("keys") else None
         value_rules = pairs.values if pairs is not None and pairs.HasField("values") else None
-        element = None if _skipped(rules) else self._element(value_field, value_rules)
+        element = None if skipped(rules) else self._element(value_field, value_rules)
         size = _size_check(pairs, "min_pairs", "max_pairs", "pair(s)", "pairs")
         ignore_empty = pairs is not None and pairs.ignore_empty
         if element is None and size is None and keys is None:
@@ -567,7 +491,7 @@ def _duplicates(values: Any) -> Problems:
 
 
 def _duration_predicate(rules: Any) -> Predicate:
-    pgv = duration_predicate(rules.duration) if _rule_kind(rules) == "duration" else None
+    pgv = duration_predicate(rules.duration) if rule_kind(rules) == "duration" else None
     if pgv is None:
         return envoy_duration_problem
 
@@ -578,7 +502,7 @@ def _duration_predicate(rules: Any) -> Predicate:
 
 
 def _any_check(rules: Any) -> Check:
-    any_rules = rules.any if _rule_kind(rules) == "any" else None
+    any_rules = rules.any if rule_kind(rules) == "any" else None
     allowed = frozenset(getattr(any_rules, "in")) if any_rules is not None else frozenset()
     denied = frozenset(any_rules.not_in) if any_rules is not None else frozenset()
 

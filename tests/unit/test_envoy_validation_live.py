@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ def bootstrap(dag: DAG) -> bootstrap_pb2.Bootstrap:
             endpoints=[endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=[endpoint])]
         )
     result = bootstrap_pb2.Bootstrap()
-    json_format.ParseDict(static_bootstrap(translate(dag), endpoints), result)
+    json_format.ParseDict(static_bootstrap(replace(translate(dag), endpoints=endpoints)), result)
     return result
 
 
