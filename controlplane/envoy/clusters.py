@@ -22,8 +22,6 @@ the same Service port with different policies get two Envoy clusters that share 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2
 from envoy.config.core.v3 import address_pb2, base_pb2, health_check_pb2, protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
@@ -167,9 +165,3 @@ def cluster(value: Cluster, shared: CommonMessages) -> cluster_pb2.Cluster:
             base_pb2.TransportSocket(name=TLS_TRANSPORT_SOCKET, typed_config=pack(context))
         )
     return result
-
-
-def clusters(values: Iterable[Cluster], shared: CommonMessages) -> dict[str, cluster_pb2.Cluster]:
-    """Envoy clusters by name, in name order."""
-    ordered = sorted(values, key=lambda value: value.name)
-    return {value.name: cluster(value, shared) for value in ordered}

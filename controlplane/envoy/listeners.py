@@ -191,28 +191,3 @@ def https_listener_frame(shared: CommonMessages) -> listener_pb2.Listener:
 
 def secure_host_order(hosts: Iterable[SecureVirtualHost]) -> list[SecureVirtualHost]:
     return sorted(hosts, key=lambda host: host.fqdn)
-
-
-def https_listener(
-    hosts: Iterable[SecureVirtualHost], shared: CommonMessages
-) -> listener_pb2.Listener | None:
-    """`ingress_https`, or None when no secure host has a chain."""
-    manager_filter = https_manager_filter(shared)
-    chains = [filter_chain(host, shared, manager_filter) for host in secure_host_order(hosts)]
-    present = [chain for chain in chains if chain is not None]
-    if not present:
-        return None
-    listener = https_listener_frame(shared)
-    listener.filter_chains.extend(present)
-    return listener
-
-
-def listeners(
-    secure_hosts: Iterable[SecureVirtualHost], shared: CommonMessages
-) -> dict[str, listener_pb2.Listener]:
-    """Every listener by name, in name order."""
-    result = {HTTP_LISTENER: http_listener(shared)}
-    secure = https_listener(secure_hosts, shared)
-    if secure is not None:
-        result[HTTPS_LISTENER] = secure
-    return result

@@ -48,7 +48,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from envoy.config.route.v3 import route_components_pb2 as rc
-from envoy.config.route.v3 import route_pb2
 from envoy.type.matcher.v3 import regex_pb2
 from google.protobuf import wrappers_pb2
 
@@ -60,7 +59,6 @@ from controlplane.dag import (
     SecureVirtualHost,
     VirtualHost,
     WeightedCluster,
-    host_order,
 )
 from controlplane.envoy.options import CommonMessages, duration
 
@@ -178,15 +176,6 @@ def virtual_host(host: VirtualHost | SecureVirtualHost, shared: CommonMessages) 
         name=host.fqdn,
         domains=[host.fqdn],
         routes=[route(r, shared) for r in host.routes],
-    )
-
-
-def route_configuration(
-    name: str, hosts: Iterable[VirtualHost | SecureVirtualHost], shared: CommonMessages
-) -> route_pb2.RouteConfiguration:
-    ordered = sorted(hosts, key=lambda host: host_order(host.fqdn))
-    return route_pb2.RouteConfiguration(
-        name=name, virtual_hosts=[virtual_host(host, shared) for host in ordered]
     )
 
 

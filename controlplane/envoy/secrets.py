@@ -7,8 +7,6 @@ and Envoy never serves a half-updated pair. The material is sent inline (PEM byt
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
 
@@ -23,9 +21,3 @@ def secret(value: TLSSecret) -> secret_pb2.Secret:
             private_key=base_pb2.DataSource(inline_bytes=value.private_key),
         ),
     )
-
-
-def secrets(values: Iterable[TLSSecret]) -> dict[str, secret_pb2.Secret]:
-    """SDS secrets by name, in name order."""
-    ordered = sorted(values, key=lambda value: value.sds_name)
-    return {value.sds_name: secret(value) for value in ordered}

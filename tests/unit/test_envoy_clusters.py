@@ -8,18 +8,25 @@ from typing import Any
 import pytest
 
 from controlplane.dag.types import (
+    DAG,
     CircuitBreakers,
     Cluster,
     HealthCheck,
     LoadBalancerPolicy,
+    PathMatch,
+    PathMatchKind,
+    Route,
     TLSSecret,
     UpstreamProtocol,
     UpstreamValidation,
+    VirtualHost,
+    WeightedCluster,
 )
-from controlplane.envoy.clusters import clusters
+from controlplane.envoy import translate
+from controlplane.envoy.clusters import cluster
 from controlplane.envoy.jsonview import message_json
 from controlplane.envoy.options import CommonMessages, TranslateOptions
-from controlplane.envoy.secrets import secrets
+from controlplane.envoy.secrets import secret
 
 SHARED = CommonMessages.of(TranslateOptions())
 ADS = {"ads": {}, "resource_api_version": "V3"}
@@ -34,7 +41,7 @@ CA = b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
 
 
 def as_json(value: Cluster) -> dict[str, Any]:
-    (message,) = clusters([value], SHARED).values()
+    message = cluster(value, SHARED)
     return message_json(message)
 
 
@@ -177,12 +184,17 @@ def test_cluster(value: Cluster, expected: dict[str, Any]) -> None:
 
 def test_clusters_sorted_by_name() -> None:
     values = [RANDOM, PLAIN, H2C, EXTERNAL]
-    assert list(clusters(values, SHARED)) == sorted(v.name for v in values)
+    hosts = tuple(
+        VirtualHost(f"h{i}", (Route(PathMatch(PathMatchKind.PREFIX, "/"), (WeightedCluster(v),)),))
+        for i, v in enumerate(values)
+    )
+    config = translate(DAG(virtual_hosts=hosts))
+    assert list(config.clusters) == sorted(v.name for v in values)
 
 
 def test_separate_mode_eds_source() -> None:
     shared = CommonMessages.of(TranslateOptions(xds_mode="separate"))
-    (message,) = clusters([PLAIN], shared).values()
+    message = cluster(PLAIN, shared)
     source = message.eds_cluster_config.eds_config
     assert source.api_config_source.grpc_services[0].envoy_grpc.cluster_name == "xds_cluster"
 
@@ -190,8 +202,7 @@ def test_separate_mode_eds_source() -> None:
 def test_secret() -> None:
     value = TLSSecret("default", "tls", b"CERT", b"KEY")
     other = TLSSecret("default", "another", b"CERT2", b"KEY2")
-    result = secrets([value, other])
-    assert list(result) == sorted([value.sds_name, other.sds_name])
+    result = {v.sds_name: secret(v) for v in (value, other)}
     assert message_json(result[value.sds_name]) == {
         "name": value.sds_name,
         "tls_certificate": {
