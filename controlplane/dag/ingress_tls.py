@@ -49,5 +49,7 @@ def ingress_secret(objects: ObjectSet, ingress_namespace: str, reference: str) -
         return f"{where} is missing"
     secret = tls_secret(objects, namespace, name)
     if secret is None:
-        return f"{where} does not hold a valid PEM certificate and private key (tls.crt, tls.key)"
+        return f"{where} is missing"
+    if isinstance(secret, str):
+        return f"{where} cannot be served: {secret}"
     return secret

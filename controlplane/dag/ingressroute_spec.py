@@ -248,6 +248,8 @@ def _secret(secret_name: str, ctx: _Context) -> TLSSecret:
     secret = tls_secret(ctx.inputs.objects, namespace, name) if name else None
     if secret is None:
         raise SpecError(f"TLS Secret [{secret_name}] not found or is malformed")
+    if isinstance(secret, str):
+        raise SpecError(f"TLS Secret [{secret_name}] not found or is malformed: {secret}")
     return secret
 
 

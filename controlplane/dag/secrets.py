@@ -1,8 +1,11 @@
-"""TLS material from Secrets: a certificate is served only if it exists and parses.
+"""TLS material from Secrets: a certificate is served only if Envoy would load it.
 
 A `kubernetes.io/tls` Secret (or any Secret with `tls.crt` and `tls.key`) becomes a `TLSSecret`
-when both decode from base64 and parse as PEM (a certificate chain and a private key). Parsing is
-cached by content: the same bytes are never parsed twice across rebuilds.
+when both decode from base64 and `certificates.check_key_pair` accepts them: PEM that parses, a
+key Envoy supports (RSA ≥ 2048 bits, P-256/384/521, Ed25519), unencrypted, and matching the
+certificate. Otherwise the caller gets the reason, which it puts in the status of whatever uses
+the Secret; Envoy never sees it (it would reject the whole listener or SDS update). Checks are
+cached by content: the same bytes are never checked twice across rebuilds.
 """
 
 from __future__ import annotations
@@ -10,9 +13,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from controlplane.dag.certificates import check_key_pair
 from controlplane.dag.types import TLSSecret
 from controlplane.model import CA_KEY, CERT_KEY, PRIVATE_KEY_KEY, ObjectSet
 
@@ -25,13 +27,7 @@ def _parses_as_certificates(pem: bytes) -> bool:
         return False
 
 
-@lru_cache(maxsize=4096)
-def _parses_as_private_key(pem: bytes) -> bool:
-    try:
-        load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        return False
-    return True
+_checked_key_pair = lru_cache(maxsize=4096)(check_key_pair)
 
 
 def split_secret_name(reference: str, default_namespace: str) -> tuple[str, str]:
@@ -42,16 +38,21 @@ def split_secret_name(reference: str, default_namespace: str) -> tuple[str, str]
     return default_namespace, reference
 
 
-def tls_secret(objects: ObjectSet, namespace: str, name: str) -> TLSSecret | None:
-    """The parsed certificate and key of Secret namespace/name, or None if missing/malformed."""
+def tls_secret(objects: ObjectSet, namespace: str, name: str) -> TLSSecret | str | None:
+    """The certificate and key of Secret namespace/name; None if it is missing, or the reason
+    Envoy would not load it."""
     secret = objects.secrets.get((namespace, name))
     if secret is None:
         return None
     certificate, key = secret.decoded(CERT_KEY), secret.decoded(PRIVATE_KEY_KEY)
     if not certificate or not key:
-        return None
-    if not _parses_as_certificates(certificate) or not _parses_as_private_key(key):
-        return None
+        missing = " and ".join(
+            k for k, v in ((CERT_KEY, certificate), (PRIVATE_KEY_KEY, key)) if not v
+        )
+        return f"{missing} is missing or not base64"
+    reason = _checked_key_pair(certificate, key)
+    if reason is not None:
+        return reason
     return TLSSecret(namespace, name, certificate, key)
 
 

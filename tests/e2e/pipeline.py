@@ -17,10 +17,10 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
+import kube_manifests
 import yaml
 from multidict import CIMultiDict
 
-import manifests
 from controlplane.config import ServeSettings
 from controlplane.envoy.bootstrap import render_bootstrap
 from controlplane.runtime import serve
@@ -169,7 +169,7 @@ class Pipeline:
 def service(
     name: str, port: int, *, namespace: str = "default", **annotations: str
 ) -> dict[str, Any]:
-    return manifests.service(name, namespace, [("http", 80, port)], annotations=annotations)
+    return kube_manifests.service(name, namespace, [("http", 80, port)], annotations=annotations)
 
 
 def endpoint_slice(

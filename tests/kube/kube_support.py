@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import manifests
+import kube_manifests
+
 from controlplane.testing.apiserver import TestApiServer
 
 GROUP, VERSION = "contour.heptio.com", "v1beta1"
@@ -50,7 +51,7 @@ def namespace(name: str) -> JSON:
 
 def service(name: str, namespace: str = "default", port: int = 80, **extra: Any) -> JSON:
     """A Service with one unnamed port; `extra` replaces top-level fields (`spec`, `status`)."""
-    return {**manifests.service(name, namespace, [port]), **extra}
+    return {**kube_manifests.service(name, namespace, [port]), **extra}
 
 
 def secret(name: str, namespace: str = "default", **data: str) -> JSON:

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
+import kube_manifests
 from dag_support import build_every_way
 
-import manifests
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import DAG, Route, WeightedCluster
 from controlplane.model import ObjectSet, parse_object
@@ -96,7 +96,7 @@ def service(
     annotations: dict[str, str] | None = None,
     external_name: str | None = None,
 ) -> JSON:
-    return manifests.service(
+    return kube_manifests.service(
         name,
         namespace,
         [(f"p{port}", port) for port in ports],
@@ -118,6 +118,12 @@ def malformed_secret(name: str, namespace: str = "default") -> JSON:
         "type": "kubernetes.io/tls",
         "data": {"tls.crt": junk, "tls.key": junk},
     }
+
+
+def mismatched_secret(name: str, namespace: str = "default") -> JSON:
+    """A TLS Secret whose key belongs to another certificate (Envoy refuses the pair)."""
+    other = certs.self_signed(["other.example.com"])
+    return certs.tls_secret(name, namespace, certs.CertKey(_pair().cert_pem, other.key_pem))
 
 
 def ca_secret(name: str, namespace: str = "default") -> JSON:

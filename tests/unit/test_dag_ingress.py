@@ -9,16 +9,21 @@ reason). Every row is also built from the objects in reverse order, which must c
 from __future__ import annotations
 
 import base64
+import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import kube_manifests
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from dag_support import build_every_way
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import manifests
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import (
     DAG,
@@ -51,7 +56,7 @@ def service(
     annotations: Mapping[str, str] | None = None,
     **spec: Any,
 ) -> Raw:
-    return manifests.service(name, namespace, ports, annotations=annotations or {}, **spec)
+    return kube_manifests.service(name, namespace, ports, annotations=annotations or {}, **spec)
 
 
 BASE_SERVICES = (service("web"), service("api", ports=(("", 9000),)))
@@ -126,6 +131,34 @@ def _pem(kind: str, der: bytes) -> bytes:
     )
 
 
+OTHER_KEY = self_signed(["other.example.com"]).key_pem
+"""A valid key that belongs to no certificate of these tests."""
+
+
+def _weak_rsa_pair() -> CertKey:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "foo.com")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return CertKey(certificate.public_bytes(serialization.Encoding.PEM), key_pem)
+
+
+WEAK_PAIR = _weak_rsa_pair()
+
 UNKNOWN_ALGORITHM_KEY = _pem(
     "PRIVATE KEY",
     # PKCS#8 PrivateKeyInfo { version 0, algorithm OID 1.2.3.4, key OCTET STRING }
@@ -140,12 +173,15 @@ def secret(
     *,
     valid: bool = True,
     key: bytes | None = None,
+    cert: bytes | None = None,
 ) -> Raw:
     data = {"tls.crt": CERT, "tls.key": KEY}
     if not valid:
         data = {"tls.crt": base64.b64encode(b"not a certificate").decode(), "tls.key": KEY}
     if key is not None:
         data["tls.key"] = base64.b64encode(key).decode()
+    if cert is not None:
+        data["tls.crt"] = base64.b64encode(cert).decode()
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -555,7 +591,24 @@ ROWS = [
         "TLS Secret malformed",
         [secret(valid=False), ingress("a", rule("foo.com", path()), tls_=TLS_FOO)],
         hosts={"foo.com": [WEB]},
-        problems=[P("a", "spec.tls[0].secretName", "valid PEM")],
+        problems=[P("a", "spec.tls[0].secretName", "tls.crt is not a PEM certificate")],
+    ),
+    Row(
+        "TLS Secret whose key does not match the certificate: no HTTPS, never sent to Envoy",
+        [secret(key=OTHER_KEY), ingress("a", rule("foo.com", path()), tls_=TLS_FOO)],
+        hosts={"foo.com": [WEB]},
+        problems=[
+            P("a", "spec.tls[0].secretName", "the private key does not match the certificate")
+        ],
+    ),
+    Row(
+        "TLS Secret with an RSA-1024 key",
+        [
+            secret(cert=WEAK_PAIR.cert_pem, key=WEAK_PAIR.key_pem),
+            ingress("a", rule("foo.com", path()), tls_=TLS_FOO),
+        ],
+        hosts={"foo.com": [WEB]},
+        problems=[P("a", "spec.tls[0].secretName", "RSA key of 1024 bits")],
     ),
     Row(
         "TLS Secret with a key of an unknown algorithm",
@@ -564,7 +617,7 @@ ROWS = [
             ingress("a", rule("foo.com", path()), tls_=TLS_FOO),
         ],
         hosts={"foo.com": [WEB]},
-        problems=[P("a", "spec.tls[0].secretName", "valid PEM")],
+        problems=[P("a", "spec.tls[0].secretName", "tls.key is not a PEM private key")],
     ),
     Row(
         "TLS without secretName",

@@ -22,6 +22,7 @@ from ingressroute_support import (
     https_hosts,
     ingressroute,
     malformed_secret,
+    mismatched_secret,
     route,
     service,
     statuses,
@@ -851,7 +852,23 @@ ROWS = [
         HOME,
         malformed_secret("name"),
         ingressroute("root", fqdn=WWW, tls={"secretName": "name"}, routes=[route("/", to("home"))]),
-        statuses={"default/root": invalid("TLS Secret [name] not found or is malformed")},
+        statuses={
+            "default/root": invalid(
+                "TLS Secret [name] not found or is malformed: tls.crt is not a PEM certificate"
+            )
+        },
+    ),
+    row(
+        "TLS secret whose key does not match its certificate: invalid, never sent to Envoy",
+        HOME,
+        mismatched_secret("name"),
+        ingressroute("root", fqdn=WWW, tls={"secretName": "name"}, routes=[route("/", to("home"))]),
+        statuses={
+            "default/root": invalid(
+                "TLS Secret [name] not found or is malformed: "
+                "the private key does not match the certificate"
+            )
+        },
     ),
     row(
         "TLS with neither secret nor passthrough",

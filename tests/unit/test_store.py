@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import kube_manifests
 import pytest
 from structlog.testing import capture_logs
 
-import manifests
 from controlplane.model import ObjectKey
 from controlplane.store import Change, ChangeType, Store
 
 
 def service(name: str = "web", port: int = 80, **meta: Any) -> dict[str, Any]:
-    return manifests.service(name, ports=[("http", port)], metadata=meta)
+    return kube_manifests.service(name, ports=[("http", port)], metadata=meta)
 
 
 def ingressroute(status: str | None = None, rv: str = "1") -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Kubernetes manifests as tests write them: camelCase dicts, as `kubectl apply` would send.
 
 One builder per kind, shared by every tier (pytest puts this directory on `sys.path` for the
-root conftest, so any test imports it as `manifests`). Tier-specific helpers wrap these with
+root conftest, so any test imports it as `kube_manifests`). Tier-specific helpers wrap these with
 their own defaults instead of writing the dict again.
 """
 
