@@ -54,6 +54,7 @@ from controlplane.dag.ingress_annotations import WEBSOCKET_ROUTES, IngressPolicy
 from controlplane.dag.ingress_tls import ingress_secret
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.services import Resolved, ServiceError, resolve_cluster
+from controlplane.dag.status import shown
 from controlplane.dag.types import (
     CATCH_ALL,
     Cluster,
@@ -139,12 +140,13 @@ def path_match(path: str | None, path_type: str) -> PathMatch | tuple[str, str]:
     """The match for an Ingress path, or (`path`|`pathType`, reason) when there is none."""
     kind = PATH_TYPES.get(path_type)
     if kind is None:
-        return "pathType", f'"{path_type}" is not one of {", ".join(PATH_TYPES)}; path ignored'
+        choices = ", ".join(PATH_TYPES)
+        return "pathType", f'"{shown(path_type)}" is not one of {choices}; path ignored'
     value = path or "/"
     if not value.startswith("/"):
-        return "path", f'"{value}" does not start with "/"; path ignored'
+        return "path", f'"{shown(value)}" does not start with "/"; path ignored'
     if _BAD_PATH_CHARACTER.search(value):
-        return "path", f'"{value}" holds "?", "#", whitespace or control characters; ignored'
+        return "path", f'"{shown(value)}" holds "?", "#", whitespace or control characters; ignored'
     if kind is PathMatchKind.SEGMENT_PREFIX:
         value = value.rstrip("/") or "/"
     return PathMatch(kind, value)

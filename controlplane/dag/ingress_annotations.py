@@ -200,7 +200,7 @@ class _Reader:
             if value == version.value:
                 return version
         choices = ", ".join(version.value for version in TLSVersion)
-        self.reject(name, f'"{raw}" is not a TLS version ({choices}); using 1.2')
+        self.reject(name, f'"{raw}" is not a supported TLS version ({choices}); using 1.2')
         return TLSVersion.V1_2
 
 

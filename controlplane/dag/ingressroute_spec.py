@@ -44,6 +44,7 @@ from controlplane.dag.status import (
     WarningReason,
     route_where,
     service_where,
+    shown,
 )
 from controlplane.dag.types import (
     HealthCheck,
@@ -201,7 +202,7 @@ def _virtual_host(vhost: spec.VirtualHost, ctx: _Context) -> CompiledVirtualHost
     tls = vhost.tls
     if tls is None:
         return CompiledVirtualHost(canonical)
-    version = _tls_version(tls.minimum_protocol_version)
+    version = _tls_version(tls.minimum_protocol_version, ctx)
     secret_name = (tls.secret_name or "").strip()
     if tls.passthrough and not secret_name:
         return CompiledVirtualHost(canonical, minimum_tls_version=version, passthrough=True)
@@ -217,6 +218,21 @@ def _virtual_host(vhost: spec.VirtualHost, ctx: _Context) -> CompiledVirtualHost
     )
 
 
+_URL_PATH_CHARACTERS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/%"
+)
+"""What RFC 3986 allows in a path (percent-encoding included): no spaces, controls or NUL."""
+
+
+def _url_path(text: str, field: str) -> None:
+    for index, character in enumerate(text):
+        if character not in _URL_PATH_CHARACTERS:
+            raise SpecError(
+                f'{field} "{shown(text)}" must be a URL path: {character!r} at position '
+                f"{index} is not allowed (spaces and control characters must be %-encoded)"
+            )
+
+
 def _is_hostname(fqdn: str) -> bool:
     labels = fqdn.removesuffix(".").split(".")
     return len(fqdn) <= 253 and all(
@@ -228,16 +244,22 @@ def _is_hostname(fqdn: str) -> bool:
     )
 
 
-def _tls_version(value: str | None) -> TLSVersion:
+def _tls_version(value: str | None, ctx: _Context) -> TLSVersion:
+    """Contour accepted any value here (and served TLS 1.1 for most); we keep the host up and
+    never go below TLS 1.2, saying so in a warning."""
     if value is None or not value.strip():
         return TLSVersion.V1_2
     try:
         return TLSVersion(value.strip())
     except ValueError:
-        raise SpecError(
-            f'Spec.VirtualHost.TLS.MinimumProtocolVersion "{value}" is not supported '
-            "(use 1.1, 1.2 or 1.3)"
-        ) from None
+        ctx.warnings.append(
+            StatusWarning(
+                WarningReason.TLS_VERSION_RAISED,
+                f'Spec.VirtualHost.TLS.MinimumProtocolVersion "{value}" is not supported '
+                "(1.2 or 1.3); using 1.2",
+            )
+        )
+        return TLSVersion.V1_2
 
 
 def _secret(secret_name: str, ctx: _Context) -> TLSSecret:
@@ -286,6 +308,9 @@ def _route(route: spec.Route, ctx: _Context) -> CompiledRoute | Delegation | Non
         raise SpecError(f'{where}: match must start with "/"')
     if "?" in route.match or "#" in route.match:
         raise SpecError(f'{where}: match must be a path (no "?" or "#")')
+    _url_path(route.match, f"{where}: match")
+    if route.prefix_rewrite:
+        _url_path(route.prefix_rewrite, f"{where}: prefixRewrite")
     match = path_match(route.match)
     if route.services and route.delegate is not None:
         raise SpecError(f"{where}: cannot specify services and delegate in the same route")
@@ -299,10 +324,10 @@ def _route(route: spec.Route, ctx: _Context) -> CompiledRoute | Delegation | Non
     clusters = _services(where, route.services, ctx)
     timeout = None
     if route.timeout_policy is not None and route.timeout_policy.request is not None:
-        timeout = _duration(route.timeout_policy.request, f"{where}: timeoutPolicy.request")
+        timeout = _duration(route.timeout_policy.request, f"{where}: timeoutPolicy.request", ctx)
     retry = None
     if route.retry_policy is not None:
-        retry = _retry_policy(route.retry_policy, where)
+        retry = _retry_policy(route.retry_policy, where, ctx)
     return CompiledRoute(
         match_text=route.match,
         route=Route(
@@ -331,7 +356,10 @@ def _tcp_proxy(tcp: spec.TCPProxy, ctx: _Context) -> CompiledTCPProxy:
         return CompiledTCPProxy(delegate=_delegate_target(tcp.delegate, ctx))
     if not tcp.services:
         raise SpecError("tcpproxy: either services or delegate must be specified")
-    return CompiledTCPProxy(clusters=_services("tcpproxy", tcp.services, ctx))
+    clusters = _services("tcpproxy", tcp.services, ctx)
+    # Contour's weight rule leaves an unweighted service beside weighted ones at 0; a TCP proxy
+    # cannot send it anything (Envoy refuses a weight of 0 there), so it is left out.
+    return CompiledTCPProxy(clusters=tuple(c for c in clusters if c.weight > 0))
 
 
 def _services(
@@ -396,6 +424,9 @@ def _health_check(check: spec.HealthCheck | None, at: str) -> HealthCheck | None
         return None
     if not check.path or not check.path.startswith("/"):
         raise SpecError(f'{at}: healthCheck.path must be specified and start with "/"')
+    _url_path(check.path, f"{at}: healthCheck.path")
+    if check.host and not _is_hostname(check.host.lower()):
+        raise SpecError(f'{at}: healthCheck.host "{shown(check.host)}" is not a valid hostname')
     defaults = HealthCheck(path=check.path)
 
     def setting(value: int | None, field: str, default: int) -> int:
@@ -438,18 +469,23 @@ def _validation(
     return UpstreamValidation(ca_certificate=bundle, subject_name=validation.subject_name)
 
 
-def _duration(text: str, field: str) -> float:
+def _duration(text: str, field: str, ctx: _Context) -> float | None:
+    """A timeout; one that does not parse falls back to Envoy's default with a warning (Contour
+    accepted it, so an upgrade must not take the host down)."""
     try:
         return parse_duration(text)
     except ValueError as error:
-        raise SpecError(f"{field}: {error}") from None
+        ctx.warnings.append(
+            StatusWarning(WarningReason.VALUE_IGNORED, f"{field}: {error}; using the default")
+        )
+        return None
 
 
-def _retry_policy(policy: spec.RetryPolicy, where: str) -> RetryPolicy:
+def _retry_policy(policy: spec.RetryPolicy, where: str, ctx: _Context) -> RetryPolicy:
     count = policy.count or 0
     if not 0 <= count <= MAX_SETTING:
         raise SpecError(f"{where}: retryPolicy.count must be in the range 0-{MAX_SETTING}")
     per_try = None
     if policy.per_try_timeout is not None:
-        per_try = _duration(policy.per_try_timeout, f"{where}: retryPolicy.perTryTimeout")
+        per_try = _duration(policy.per_try_timeout, f"{where}: retryPolicy.perTryTimeout", ctx)
     return RetryPolicy(retry_on="5xx", num_retries=count or 1, per_try_timeout_seconds=per_try)

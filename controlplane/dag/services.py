@@ -30,6 +30,8 @@ from controlplane.model import ObjectSet, Service
 ANNOTATION_PREFIXES = ("contour.heptio.com/", "projectcontour.io/")
 _PROTOCOLS = (UpstreamProtocol.H2, UpstreamProtocol.H2C, UpstreamProtocol.TLS)
 _BREAKERS = ("max-connections", "max-pending-requests", "max-requests", "max-retries")
+MAX_THRESHOLD = 2**32 - 1
+"""Envoy's circuit-breaker thresholds are uint32."""
 
 
 class ServiceError(ValueError):
@@ -67,7 +69,7 @@ def circuit_breakers(service: Service) -> tuple[CircuitBreakers, tuple[Problem, 
             continue
         try:
             number = int(raw)
-            if number < 0:
+            if not 0 <= number <= MAX_THRESHOLD:
                 raise ValueError
         except ValueError:
             problems.append(
@@ -76,7 +78,7 @@ def circuit_breakers(service: Service) -> tuple[CircuitBreakers, tuple[Problem, 
                     service.namespace,
                     service.name,
                     f"metadata.annotations[{ANNOTATION_PREFIXES[0]}{key}]",
-                    f'"{raw}" is not a non-negative integer; ignored',
+                    f'"{raw}" is not an integer in the range 0-{MAX_THRESHOLD}; ignored',
                 )
             )
             continue

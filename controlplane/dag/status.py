@@ -52,6 +52,10 @@ class WarningReason(StrEnum):
     """A route has neither services nor a delegate (Contour ignored it silently)."""
     TLS_IGNORED = "TLSIgnored"
     """Part of `virtualhost.tls` or `tcpproxy` is ignored (e.g. passthrough with a secret)."""
+    TLS_VERSION_RAISED = "TLSVersionRaised"
+    """`minimumProtocolVersion` is below TLS 1.2 or unknown: TLS 1.2 is served instead."""
+    VALUE_IGNORED = "ValueIgnored"
+    """A value Contour accepted does not parse (a timeout): the default is used instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +66,20 @@ class StatusWarning:
     message: str
 
 
+def shown(text: str) -> str:
+    """`text` as a status quotes it: control characters escaped, at most 100 characters, so a
+    hostile value can neither break the line nor flood `kubectl get`."""
+    escaped = text.encode("unicode_escape").decode("ascii")
+    return escaped if len(escaped) <= 100 else escaped[:97] + "..."
+
+
 def route_where(match: str) -> str:
     """How a status names a route: by its `match`, as the user wrote it."""
-    return f'route "{match}"'
+    return f'route "{shown(match)}"'
 
 
 def service_where(where: str, service: str) -> str:
-    return f'{where}: service "{service}"'
+    return f'{where}: service "{shown(service)}"'
 
 
 def prefix_mismatch(match: str, parent_prefix: str) -> str:

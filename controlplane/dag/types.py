@@ -73,7 +73,8 @@ class UpstreamProtocol(StrEnum):
 
 
 class TLSVersion(StrEnum):
-    V1_1 = "1.1"
+    """The minimum TLS version served; never below 1.2."""
+
     V1_2 = "1.2"
     V1_3 = "1.3"
 

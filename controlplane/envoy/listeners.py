@@ -48,7 +48,6 @@ ROUTER = "envoy.filters.http.router"
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 
 _TLS_VERSIONS = {
-    TLSVersion.V1_1: common_pb2.TlsParameters.TLSv1_1,
     TLSVersion.V1_2: common_pb2.TlsParameters.TLSv1_2,
     TLSVersion.V1_3: common_pb2.TlsParameters.TLSv1_3,
 }

@@ -997,7 +997,7 @@ ROWS = [
         secure={"foo.com": Secure([WEB], minimum_tls_version=TLSVersion.V1_3)},
     ),
     Row(
-        "projectcontour.io/tls-minimum-protocol-version 1.1",
+        "projectcontour.io/tls-minimum-protocol-version 1.1: TLS 1.2 is the floor",
         [
             secret(),
             ingress(
@@ -1008,7 +1008,14 @@ ROWS = [
             ),
         ],
         hosts={"foo.com": [WEB]},
-        secure={"foo.com": Secure([WEB], minimum_tls_version=TLSVersion.V1_1)},
+        secure={"foo.com": Secure([WEB], minimum_tls_version=TLSVersion.V1_2)},
+        problems=[
+            P(
+                "a",
+                f"metadata.annotations[{PROJECT}tls-minimum-protocol-version]",
+                '"1.1" is not a supported TLS version (1.2, 1.3); using 1.2',
+            )
+        ],
     ),
     Row(
         "tls-minimum-protocol-version invalid",

@@ -377,20 +377,21 @@ ROWS = [
         http={WWW: ["/ -> default/home:80=1, default/b:80=1"]},
     ),
     row(
-        "timeout invalid",
+        "timeout invalid: Envoy's default timeout and a warning, the route stays up",
         HOME,
         ingressroute(
             "root", fqdn=WWW, routes=[route("/foo", to("home"), timeoutPolicy={"request": "soon"})]
         ),
         statuses={
-            "default/root": invalid(
+            "default/root": warned(
                 'route "/foo": timeoutPolicy.request: "soon" is not a duration '
-                "(examples: 500ms, 10s, 1m30s, infinity)"
+                "(examples: 500ms, 10s, 1m30s, infinity); using the default"
             )
         },
+        http={WWW: ["/foo -> default/home:80"]},
     ),
     row(
-        "retry perTryTimeout invalid",
+        "retry perTryTimeout invalid: the default and a warning, the route stays up",
         HOME,
         ingressroute(
             "root",
@@ -398,11 +399,12 @@ ROWS = [
             routes=[route("/foo", to("home"), retryPolicy={"count": 2, "perTryTimeout": "1x"})],
         ),
         statuses={
-            "default/root": invalid(
+            "default/root": warned(
                 'route "/foo": retryPolicy.perTryTimeout: "1x" is not a duration '
-                "(examples: 500ms, 10s, 1m30s, infinity)"
+                "(examples: 500ms, 10s, 1m30s, infinity); using the default"
             )
         },
+        http={WWW: ["/foo -> default/home:80"]},
     ),
     row(
         "retry count negative",
@@ -891,7 +893,7 @@ ROWS = [
         https={WWW: ["secret default/tls tls1.3", "/ -> default/home:80"]},
     ),
     row(
-        "TLS minimum protocol version unsupported",
+        "TLS minimum protocol version 1.0: TLS 1.2 and a warning, the host stays up",
         HOME,
         tls_secret("tls"),
         ingressroute(
@@ -901,11 +903,32 @@ ROWS = [
             routes=[route("/", to("home"))],
         ),
         statuses={
-            "default/root": invalid(
+            "default/root": warned(
                 'Spec.VirtualHost.TLS.MinimumProtocolVersion "1.0" is not supported '
-                "(use 1.1, 1.2 or 1.3)"
+                "(1.2 or 1.3); using 1.2"
             )
         },
+        http={WWW: ["/ -> https"]},
+        https={WWW: ["secret default/tls tls1.2", "/ -> default/home:80"]},
+    ),
+    row(
+        "TLS minimum protocol version 1.1: TLS 1.2 and a warning",
+        HOME,
+        tls_secret("tls"),
+        ingressroute(
+            "root",
+            fqdn=WWW,
+            tls={"secretName": "tls", "minimumProtocolVersion": "1.1"},
+            routes=[route("/", to("home"))],
+        ),
+        statuses={
+            "default/root": warned(
+                'Spec.VirtualHost.TLS.MinimumProtocolVersion "1.1" is not supported '
+                "(1.2 or 1.3); using 1.2"
+            )
+        },
+        http={WWW: ["/ -> https"]},
+        https={WWW: ["secret default/tls tls1.2", "/ -> default/home:80"]},
     ),
     row(
         "certificate from another namespace without delegation",
@@ -1015,6 +1038,20 @@ ROWS = [
         ),
         statuses={"default/root": VALID},
         https={WWW: ["secret default/tls tls1.2", "tcp -> default/db:5432=1, default/db:5432=3"]},
+    ),
+    row(
+        "tcpproxy with one weighted and one unweighted service: the unweighted one gets nothing",
+        service("db", ports=[5432]),
+        service("db2", ports=[5432]),
+        tls_secret("tls"),
+        ingressroute(
+            "root",
+            fqdn=WWW,
+            tls=ROOT_TLS,
+            tcpproxy={"services": [to("db", 5432, weight=3), to("db2", 5432)]},
+        ),
+        statuses={"default/root": VALID},
+        https={WWW: ["secret default/tls tls1.2", "tcp -> default/db:5432"]},
     ),
     row(
         "tcpproxy delegated to another namespace",
@@ -1507,3 +1544,68 @@ def test_build_is_pure() -> None:
         ingressroute("root", fqdn=WWW, tls=ROOT_TLS, routes=[route("/", to("home"))]),
     ]
     assert build(manifests) == build(manifests)
+
+
+HOSTILE = [
+    ("a space", "/a b", "' '"),
+    ("a tab", "/a\tb", "'\\t'"),
+    ("CR/LF", "/a\r\nb", "'\\r'"),
+    ("NUL", "/a\x00b", "'\\x00'"),
+]
+
+
+@pytest.mark.parametrize(("what", "value", "shown"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_match_with_characters_no_path_has_is_invalid(what: str, value: str, shown: str) -> None:
+    dag = build([HOME, ingressroute("root", fqdn=WWW, routes=[route(value, to("home"))])])
+    status = statuses(dag)["default/root"]
+    assert status[0] == "invalid"
+    assert "match" in status[1] and "must be a URL path" in status[1] and shown in status[1]
+    assert "\n" not in status[1] and "\x00" not in status[1]  # quoted, never raw
+    assert dag.virtual_hosts == ()
+
+
+@pytest.mark.parametrize(("what", "value", "shown"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_prefix_rewrite_with_control_characters_is_invalid(
+    what: str, value: str, shown: str
+) -> None:
+    dag = build(
+        [HOME, ingressroute("root", fqdn=WWW, routes=[route("/", to("home"), prefixRewrite=value)])]
+    )
+    status = statuses(dag)["default/root"]
+    assert status[0] == "invalid"
+    assert status[1].startswith('route "/": prefixRewrite "')
+    assert "must be a URL path" in status[1] and shown in status[1]
+    assert dag.virtual_hosts == ()
+
+
+@pytest.mark.parametrize(
+    ("check", "field"),
+    [
+        ({"path": "/h\nx"}, "healthCheck.path"),
+        ({"path": "/h x"}, "healthCheck.path"),
+        ({"path": "/hz", "host": "a\r\nInjected: yes"}, "healthCheck.host"),
+        ({"path": "/hz", "host": "bad host"}, "healthCheck.host"),
+    ],
+)
+def test_health_check_with_control_characters_is_invalid(check: JSON, field: str) -> None:
+    dag = build(
+        [HOME, ingressroute("root", fqdn=WWW, routes=[route("/", to("home", healthCheck=check))])]
+    )
+    status = statuses(dag)["default/root"]
+    assert status[0] == "invalid"
+    assert status[1].startswith(f'route "/": service "home": {field} "')
+    assert "\n" not in status[1] and "\r" not in status[1]
+    assert dag.clusters() == ()
+
+
+@pytest.mark.parametrize("value", ["4294967296", "99999999999999999999", "-1", "many"])
+def test_circuit_breaker_out_of_range_is_a_service_problem(value: str) -> None:
+    annotated = service("home", annotations={"contour.heptio.com/max-connections": value})
+    dag = build([annotated, ingressroute("root", fqdn=WWW, routes=[route("/", to("home"))])])
+    assert statuses(dag)["default/root"] == VALID
+    [problem] = dag.problems
+    assert (problem.kind, problem.name) == ("Service", "home")
+    assert problem.field == "metadata.annotations[contour.heptio.com/max-connections]"
+    assert "0-4294967295" in problem.reason
+    [cluster] = dag.clusters()
+    assert cluster.circuit_breakers.max_connections is None
