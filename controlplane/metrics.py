@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
-__all__ = ["XdsMetrics", "xds_metrics"]
+__all__ = ["PipelineMetrics", "XdsMetrics", "pipeline_metrics", "xds_metrics"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +57,53 @@ class XdsMetrics:
         )
 
 
-# A cache keyed by registry, not shared state: it only prevents double registration.
-_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, XdsMetrics] = weakref.WeakKeyDictionary()
+@dataclass(frozen=True, slots=True)
+class PipelineMetrics:
+    """Metrics of the build → translate → publish pipeline: what it had to leave out."""
+
+    internal_errors: Counter
+    rejected: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> PipelineMetrics:
+        return cls(
+            internal_errors=Counter(
+                "controlplane_internal_errors_total",
+                "Objects left out because building them hit a bug, by kind (the log has the "
+                "traceback).",
+                ["kind"],
+                registry=registry,
+            ),
+            rejected=Counter(
+                "controlplane_rejected_values_total",
+                "Values left out before publishing because Envoy would reject them, by resource "
+                "type (cds, eds, sds, lds, rds).",
+                ["type"],
+                registry=registry,
+            ),
+        )
+
+
+# Caches keyed by registry, not shared state: they only prevent double registration.
+_XDS: weakref.WeakKeyDictionary[CollectorRegistry, XdsMetrics] = weakref.WeakKeyDictionary()
+_PIPELINE: weakref.WeakKeyDictionary[CollectorRegistry, PipelineMetrics] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def xds_metrics(registry: CollectorRegistry | None = None) -> XdsMetrics:
     """The xDS metrics registered in ``registry`` (default: the process-wide registry)."""
     registry = REGISTRY if registry is None else registry
-    metrics = _BY_REGISTRY.get(registry)
+    metrics = _XDS.get(registry)
     if metrics is None:
-        metrics = _BY_REGISTRY[registry] = XdsMetrics.create(registry)
+        metrics = _XDS[registry] = XdsMetrics.create(registry)
+    return metrics
+
+
+def pipeline_metrics(registry: CollectorRegistry | None = None) -> PipelineMetrics:
+    """The pipeline metrics registered in ``registry`` (default: the process-wide registry)."""
+    registry = REGISTRY if registry is None else registry
+    metrics = _PIPELINE.get(registry)
+    if metrics is None:
+        metrics = _PIPELINE[registry] = PipelineMetrics.create(registry)
     return metrics

@@ -28,12 +28,13 @@ from collections.abc import Sequence
 import structlog
 
 from controlplane.config import ServeSettings
-from controlplane.dag import BuildOptions, DagBuilder, Problem
+from controlplane.dag import INTERNAL_ERROR, BuildOptions, DagBuilder, Problem
 from controlplane.envoy import TranslateOptions
 from controlplane.health import start_health_server
 from controlplane.holdoff import Holdoff
 from controlplane.kube_wiring import BuildListener, start_kube_sources
 from controlplane.logging import configure_logging
+from controlplane.metrics import pipeline_metrics
 from controlplane.publisher import Publisher, PublishReport
 from controlplane.sources import FileSource
 from controlplane.store import Change, NamespacedName, Store
@@ -61,6 +62,7 @@ class Runtime:
         self.holdoff = Holdoff(self.rebuild, delay=holdoff_delay, max_delay=holdoff_max_delay)
         self.build_listeners: list[BuildListener] = []
         self._problems: set[Problem] = set()
+        self.metrics = pipeline_metrics()
         self._sources_pending = 0
         self._synced = asyncio.Event()
         self.ready = asyncio.Event()
@@ -144,6 +146,16 @@ class Runtime:
     def _log_new_problems(self, problems: Sequence[Problem]) -> None:
         current = set(problems)
         for problem in sorted(current - self._problems, key=repr):
+            if problem.field == INTERNAL_ERROR:
+                self.metrics.internal_errors.labels(kind=problem.kind).inc()
+                log.error(
+                    "object.internal_error",
+                    kind=problem.kind,
+                    namespace=problem.namespace,
+                    name=problem.name,
+                    traceback=problem.reason,
+                )
+                continue
             log.warning(
                 "object.problem",
                 kind=problem.kind,

@@ -58,6 +58,7 @@ from controlplane.dag.status import shown
 from controlplane.dag.types import (
     CATCH_ALL,
     Cluster,
+    Origin,
     PathMatch,
     PathMatchKind,
     Problem,
@@ -173,7 +174,7 @@ class RouteClaim:
 
     def plain_route(self) -> Route | None:
         if self.redirect:
-            return Route(self.route.match, https_redirect=True)
+            return Route(self.route.match, https_redirect=True, origin=self.route.origin)
         return self.route if self.plain else None
 
 
@@ -366,6 +367,7 @@ class _IngressReader:
             websocket=websocket,
             timeout_seconds=self.policy.timeout_seconds,
             retry=self.policy.retry,
+            origin=Origin(self.ingress.KIND, self.ingress.namespace, self.ingress.name, field),
         )
         redirect = self.policy.force_ssl_redirect and host in self.tls_hosts
         return RouteClaim(self.ingress, index, field, host, route, redirect, self.policy.allow_http)
@@ -455,10 +457,17 @@ def read_ingress(
     options: BuildOptions,
     backends: _Backends | None = None,
 ) -> IngressReading:
-    """One Ingress of our class turned into claims; `backends` shares resolutions in a build."""
+    """One Ingress of our class turned into claims; `backends` shares resolutions in a build.
+
+    A bug met while reading costs this Ingress only: it claims nothing, and the problem carries
+    the traceback."""
     problems = _Problems()
-    reader = _IngressReader(backends or _Backends(objects, options), ingress, problems)
-    reader.read()
+    try:
+        reader = _IngressReader(backends or _Backends(objects, options), ingress, problems)
+        reader.read()
+    except Exception as error:  # blast radius of one
+        found = Problem.internal_error(ingress.KIND, ingress.namespace, ingress.name, error)
+        return IngressReading(ingress, (*problems.result(), found), (), None, ())
     return IngressReading(
         ingress, problems.result(), tuple(reader.rules), reader.default, tuple(reader.tls)
     )
@@ -551,8 +560,10 @@ def host_values(
             routes=tuple(claim.route for claim in claims),
             secret=tls.secret,
             minimum_tls_version=tls.minimum_tls_version,
+            origin=Origin(tls.ingress.KIND, tls.ingress.namespace, tls.ingress.name, tls.field),
         )
-    return (VirtualHost(host, plain) if plain else None), secure
+    origin = claims[0].route.origin if claims else None
+    return (VirtualHost(host, plain, origin) if plain else None), secure
 
 
 def overridden_by_ingressroute(fqdn: str, listener: str) -> Problem:

@@ -49,14 +49,16 @@ from controlplane.dag.ingressroute_spec import (
 )
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.reads import BuildInputs
-from controlplane.dag.status import StatusWarning, fqdn_taken, invalid, orphaned, valid
+from controlplane.dag.status import KIND, StatusWarning, fqdn_taken, invalid, orphaned, valid
 from controlplane.dag.types import (
     ObjectStatus,
+    Origin,
     Problem,
     Route,
     SecureVirtualHost,
     TCPProxy,
     VirtualHost,
+    internal_error_description,
 )
 from controlplane.model import IngressRoute, NamespacedName, ObjectSet
 
@@ -85,6 +87,9 @@ def compile_unit(
         return compile_ingressroute(route, inputs, options, problems), tuple(problems)
     except SpecError as error:
         return str(error), tuple(problems)
+    except Exception as error:  # a bug costs this object, never the build (blast radius of one)
+        found = Problem.internal_error(KIND, route.namespace, route.name, error)
+        return internal_error_description(error), (*problems, found)
 
 
 def oldest(claimants: Iterable[IngressRoute]) -> IngressRoute:
@@ -136,6 +141,7 @@ def root_hosts(
         key=lambda route: (route.route.match.specificity, route.route.match.value),
     )
     http_routes = [route.route for route in routes]
+    origin = Origin(KIND, *root.key)
     secure = None
     if vhost.enforces_tls:
         http_routes = [_insecure(route) for route in routes]
@@ -147,8 +153,9 @@ def root_hosts(
                 secret=vhost.secret,
                 minimum_tls_version=vhost.minimum_tls_version,
                 tcp_proxy=tcp_proxy,
+                origin=origin,
             )
-    plain = VirtualHost(vhost.fqdn, tuple(http_routes)) if http_routes else None
+    plain = VirtualHost(vhost.fqdn, tuple(http_routes), origin) if http_routes else None
     return plain, secure
 
 
@@ -156,4 +163,4 @@ def _insecure(route: CompiledRoute) -> Route:
     """A TLS host's route on the HTTP listener: itself if permitInsecure, else a redirect."""
     if route.permit_insecure:
         return route.route
-    return Route(match=route.route.match, https_redirect=True)
+    return Route(match=route.route.match, https_redirect=True, origin=route.route.origin)

@@ -52,7 +52,14 @@ from controlplane.dag.reads import (
     discard,
     replace_host,
 )
-from controlplane.dag.types import ObjectStatus, Problem, SecureVirtualHost, VirtualHost
+from controlplane.dag.status import KIND
+from controlplane.dag.types import (
+    ObjectStatus,
+    Problem,
+    SecureVirtualHost,
+    VirtualHost,
+    internal_error_description,
+)
 from controlplane.model import IngressRoute, NamespacedName, ObjectSet
 
 
@@ -115,6 +122,8 @@ class IngressRouteProcessor:
         self._host_of: dict[NamespacedName, str] = {}
         """Serving root → the fqdn it emitted hosts for."""
         self._unit_problems: dict[NamespacedName, tuple[Problem, ...]] = {}
+        self._walk_problems: dict[NamespacedName, Problem] = {}
+        """Roots whose delegation walk hit a bug → the problem reporting it."""
         self._problems: tuple[Problem, ...] = ()
         self._problems_stale = False
 
@@ -153,7 +162,8 @@ class IngressRouteProcessor:
     def problems(self) -> tuple[Problem, ...]:
         """The problems of the IngressRoute part, in the order the full build finds them."""
         if self._problems_stale:
-            ordered = (p for key in sorted(self._unit_problems) for p in self._unit_problems[key])
+            ordered = [p for key in sorted(self._unit_problems) for p in self._unit_problems[key]]
+            ordered += (self._walk_problems[key] for key in sorted(self._walk_problems))
             self._problems = tuple(dict.fromkeys(ordered))
             self._problems_stale = False
         return self._problems
@@ -284,6 +294,8 @@ class IngressRouteProcessor:
             root = pending.pop()
             walked.add(root)
             self._component.pop(root, None)
+            if self._walk_problems.pop(root, None) is not None:
+                self._problems_stale = True
             old = self._closure.pop(root, frozenset())
             objects |= old
             for key in old:
@@ -346,7 +358,14 @@ class IngressRouteProcessor:
                 reason = self._invalid_before_walk(key)
                 if reason is not None:
                     invalid[key] = reason
-        outcome = walk_delegations(roots, self._compiled, invalid)
+        try:
+            outcome = walk_delegations(roots, self._compiled, invalid)
+        except Exception as error:  # a bug costs these roots, never the build
+            description = internal_error_description(error)
+            outcome = Outcome({**invalid, **dict.fromkeys(roots, description)}, frozenset(), {}, ())
+            for root in roots:
+                self._walk_problems[root] = Problem.internal_error(KIND, *root, error)
+            self._problems_stale = True
         contents = {content.root: content for content in outcome.hosts}
         component = _Component(roots, outcome, contents)
         for root in roots:

@@ -38,6 +38,7 @@ from controlplane.dag.reads import BuildInputs
 from controlplane.dag.secrets import ca_certificate, split_secret_name, tls_secret
 from controlplane.dag.services import ServiceError, resolve_cluster
 from controlplane.dag.status import (
+    KIND,
     ROOT_NAMESPACE,
     ROOT_TO_ROOT,
     StatusWarning,
@@ -49,6 +50,7 @@ from controlplane.dag.status import (
 from controlplane.dag.types import (
     HealthCheck,
     LoadBalancerPolicy,
+    Origin,
     PathMatch,
     PathMatchKind,
     Problem,
@@ -130,6 +132,7 @@ class _Context:
     inputs: BuildInputs
     options: BuildOptions
     namespace: str
+    name: str
     problems: list[Problem]
     warnings: list[StatusWarning]
 
@@ -161,7 +164,7 @@ def compile_ingressroute(
     """
     if route.parse_error is not None:
         raise SpecError(route.parse_error)
-    ctx = _Context(inputs, options, route.namespace, problems, [])
+    ctx = _Context(inputs, options, route.namespace, route.name, problems, [])
     virtual_host = None
     tcp_spec = route.spec.tcpproxy
     if route.spec.virtualhost is not None:
@@ -337,6 +340,7 @@ def _route(route: spec.Route, ctx: _Context) -> CompiledRoute | Delegation | Non
             websocket=route.enable_websockets,
             timeout_seconds=timeout,
             retry=retry,
+            origin=Origin(KIND, ctx.namespace, ctx.name, where),
         ),
         permit_insecure=route.permit_insecure,
     )

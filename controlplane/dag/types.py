@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import traceback
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -177,6 +178,23 @@ INFINITE = math.inf
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """The Kubernetes object (and the part of it) a DAG value came from.
+
+    Carried for reports only: a value Envoy would reject is attributed to its origin. It takes no
+    part in equality or hashing, so two equal routes of two objects share one encoding.
+    """
+
+    kind: str
+    namespace: str
+    name: str
+    field: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One route of a virtual host: a path match and where matching requests go."""
 
@@ -190,6 +208,7 @@ class Route:
     timeout_seconds: float | None = None
     """None: Envoy's default (15 s); INFINITE: no timeout."""
     retry: RetryPolicy | None = None
+    origin: Origin | None = field(default=None, compare=False, repr=False)
 
     @property
     def has_cookie_affinity(self) -> bool:
@@ -202,6 +221,7 @@ class VirtualHost:
 
     fqdn: str
     routes: tuple[Route, ...] = ()
+    origin: Origin | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +243,7 @@ class SecureVirtualHost:
     secret: TLSSecret | None = None
     minimum_tls_version: TLSVersion = TLSVersion.V1_2
     tcp_proxy: TCPProxy | None = None
+    origin: Origin | None = field(default=None, compare=False, repr=False)
 
     @property
     def passthrough(self) -> bool:
@@ -270,15 +291,38 @@ class ObjectStatus:
         return self.status.conditions
 
 
+INTERNAL_ERROR = "internal error"
+"""The `field` of a Problem that reports a bug met while building one object."""
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """A log-only finding about an object whose kind has no status (Ingress, Service, Secret)."""
+    """A log-only finding about an object whose kind has no status (Ingress, Service, Secret).
+
+    With `field == INTERNAL_ERROR` it reports a bug: `reason` holds the traceback, the object
+    was left out (an IngressRoute is invalid), and the operator's log gets it as an error.
+    """
 
     kind: str
     namespace: str
     name: str
     field: str
     reason: str
+
+    @classmethod
+    def internal_error(cls, kind: str, namespace: str, name: str, error: Exception) -> Problem:
+        """A bug met while building one object, with its traceback (outside any except block
+        too: `error.__traceback__` is kept)."""
+        trace = "".join(traceback.format_exception(error)).rstrip()
+        return cls(kind, namespace, name, INTERNAL_ERROR, trace)
+
+
+def internal_error_description(error: Exception) -> str:
+    """The status of an object whose build hit a bug: short, no traceback, points at the log."""
+    return (
+        f"internal error while building this object ({type(error).__name__}); "
+        "the controller's log has the details"
+    )
 
 
 @dataclass(frozen=True)
