@@ -54,7 +54,7 @@ def health_app(ready: asyncio.Event, publisher: Publisher, cache: SnapshotCache)
 
     async def statuses(_: web.Request) -> web.Response:
         report = publisher.last
-        rows = () if report is None else report.dag.statuses
+        rows = () if report is None else report.statuses
         return web.json_response([status_row(status) for status in rows])
 
     app = web.Application()

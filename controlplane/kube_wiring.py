@@ -14,8 +14,9 @@ from collections.abc import Callable
 import structlog
 
 from controlplane.config import ServeSettings
-from controlplane.dag import DAG, BuildOptions, ingresses_of_our_class
+from controlplane.dag import BuildOptions, ingresses_of_our_class
 from controlplane.model import ObjectSet
+from controlplane.publisher import PublishReport
 from controlplane.sources import (
     IngressStatusWriter,
     KubeSource,
@@ -31,7 +32,7 @@ log = structlog.get_logger(__name__)
 
 __all__ = ["BuildListener", "start_kube_sources"]
 
-BuildListener = Callable[[DAG, ObjectSet], None]
+BuildListener = Callable[[PublishReport, ObjectSet], None]
 """Called after each published build (status writers): must not block."""
 
 
@@ -69,11 +70,11 @@ async def start_kube_sources(
         )
         writers.append(ingress_status)
 
-    def after_build(dag: DAG, objects: ObjectSet) -> None:
+    def after_build(report: PublishReport, objects: ObjectSet) -> None:
         status.submit(
             [
                 StatusUpdate(s.namespace, s.name, s.status)
-                for s in dag.statuses
+                for s in report.statuses
                 if s.kind == "IngressRoute"
             ]
         )

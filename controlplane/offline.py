@@ -43,7 +43,9 @@ def translate_manifests(
     """Manifests in; Envoy resources (as `serve` would publish them) and statuses out."""
     objects = load_manifests(paths).object_set()
     dag = build(objects, build_options or BuildOptions())
-    snapshot = Publisher(translate_options or TranslateOptions()).translate(dag, objects)
+    publisher = Publisher(translate_options or TranslateOptions())
+    snapshot = publisher.translate(dag, objects)
+    report = publisher.report(dag, snapshot)
     config = EnvoyConfig.decode(
         {
             type_url: {
@@ -53,7 +55,7 @@ def translate_manifests(
         }
     )
     result: dict[str, Any] = to_json(config)
-    result["status"] = [status_row(status) for status in dag.statuses]
+    result["status"] = [status_row(status) for status in report.statuses]
     result["problems"] = [
         {
             "kind": p.kind,
@@ -62,6 +64,6 @@ def translate_manifests(
             "field": p.field,
             "reason": p.reason,
         }
-        for p in dag.problems
+        for p in report.problems
     ]
     return result

@@ -133,12 +133,13 @@ class Runtime:
             sequence=report.sequence,
             virtual_hosts=len(dag.virtual_hosts),
             secure_virtual_hosts=len(dag.secure_virtual_hosts),
-            statuses=len(dag.statuses),
+            statuses=len(report.statuses),
+            rejected=len(report.rejections),
             duration_ms=report.duration_ms,
         )
-        self._log_new_problems(dag.problems)
+        self._log_new_problems(report.problems)
         for listener in self.build_listeners:
-            listener(dag, objects)
+            listener(report, objects)
         if self._synced.is_set() and not self.ready.is_set():
             self.ready.set()
             log.info("controlplane.ready")

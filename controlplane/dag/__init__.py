@@ -10,6 +10,7 @@ Pure: no I/O, no clocks, deterministic output order. `reference.py` is a test or
 from controlplane.dag.builder import DagBuilder, build
 from controlplane.dag.ingress import ingresses_of_our_class
 from controlplane.dag.options import BuildOptions
+from controlplane.dag.status import with_rejections
 from controlplane.dag.types import (
     CATCH_ALL,
     DAG,
@@ -68,4 +69,5 @@ __all__ = [
     "build",
     "host_order",
     "ingresses_of_our_class",
+    "with_rejections",
 ]

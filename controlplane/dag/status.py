@@ -19,12 +19,12 @@ Conditions (the list is atomic: it is rewritten whole on every change, so a type
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from controlplane.dag.types import ObjectStatus, StatusKind
+from controlplane.dag.types import ObjectStatus, Origin, Problem, StatusKind
 from controlplane.model import Condition, IngressRoute, IngressRouteStatus
 
 KIND = "IngressRoute"
@@ -56,6 +56,8 @@ class WarningReason(StrEnum):
     """`minimumProtocolVersion` is below TLS 1.2 or unknown: TLS 1.2 is served instead."""
     VALUE_IGNORED = "ValueIgnored"
     """A value Contour accepted does not parse (a timeout): the default is used instead."""
+    REJECTED_BY_ENVOY = "RejectedByEnvoyRules"
+    """A route (or host) was left out before publishing because Envoy would reject it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,70 @@ def _status(
             current_status=kind.value,
             description=description,
             observed_generation=route.metadata.generation,
+            conditions=conditions,
+        ),
+    )
+
+
+def with_rejections(
+    statuses: Sequence[ObjectStatus], rejected: Mapping[Origin, Sequence[str]]
+) -> tuple[tuple[ObjectStatus, ...], tuple[Problem, ...]]:
+    """Statuses and problems once values Envoy would reject were left out of what is published.
+
+    An IngressRoute whose route (or host) was left out stays as the DAG judged it, with a
+    `RejectedByEnvoyRules` warning per value naming the route and the reason; any other object
+    (an Ingress, a Service, a Secret) gets a Problem. `rejected`: origin → reasons.
+    """
+    by_key = {(s.namespace, s.name): s for s in statuses if s.kind == KIND}
+    changed: dict[tuple[str, str], ObjectStatus] = {}
+    problems: list[Problem] = []
+    for origin, reasons in rejected.items():
+        status = changed.get((origin.namespace, origin.name)) or by_key.get(
+            (origin.namespace, origin.name)
+        )
+        if origin.kind == KIND and status is not None:
+            warnings = [
+                StatusWarning(
+                    WarningReason.REJECTED_BY_ENVOY, f"{origin.field or 'host'}: not served: {r}"
+                )
+                for r in reasons
+            ]
+            changed[(origin.namespace, origin.name)] = _with_warnings(status, warnings)
+            continue
+        problems.extend(
+            Problem(origin.kind, origin.namespace, origin.name, origin.field, f"not served: {r}")
+            for r in reasons
+        )
+    if not changed:
+        return tuple(statuses), tuple(problems)
+    return (
+        tuple(changed.get((s.namespace, s.name), s) if s.kind == KIND else s for s in statuses),
+        tuple(problems),
+    )
+
+
+def _with_warnings(status: ObjectStatus, warnings: Sequence[StatusWarning]) -> ObjectStatus:
+    if status.current_status is not StatusKind.VALID:
+        return status  # an invalid or orphaned object contributes nothing to be left out
+    known = [
+        StatusWarning(WarningReason(c.reason), c.message)
+        for c in status.conditions
+        if c.type == CONDITION_WARNING
+    ]
+    unique = tuple(dict.fromkeys((*known, *warnings)))
+    description = VALID + ", with warnings: " + "; ".join(w.message for w in unique)
+    conditions = (
+        _condition(CONDITION_VALID, "True", "Valid", description),
+        *(_condition(CONDITION_WARNING, "True", w.reason.value, w.message) for w in unique),
+    )
+    return ObjectStatus(
+        status.kind,
+        status.namespace,
+        status.name,
+        IngressRouteStatus.model_construct(
+            current_status=StatusKind.VALID.value,
+            description=description,
+            observed_generation=status.status.observed_generation,
             conditions=conditions,
         ),
     )

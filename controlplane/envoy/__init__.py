@@ -12,6 +12,7 @@ and the wire-level leaves `controlplane.protowire` and `controlplane.typeurls` o
 """
 
 from controlplane.envoy.bootstrap import XdsMode, render_bootstrap, write_bootstrap
+from controlplane.envoy.checked import Rejection, Rejections
 from controlplane.envoy.endpoints import EdsTopology, cluster_load_assignment, load_assignments
 from controlplane.envoy.incremental import Encoded, IncrementalTranslator
 from controlplane.envoy.jsonview import static_bootstrap, to_json
@@ -23,6 +24,8 @@ __all__ = [
     "Encoded",
     "EnvoyConfig",
     "IncrementalTranslator",
+    "Rejection",
+    "Rejections",
     "Timeouts",
     "TranslateOptions",
     "XdsMode",

@@ -26,19 +26,23 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Generic, TypeVar
 
 from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc
 
 from controlplane.dag import (
     DAG,
     Cluster,
+    Origin,
     Route,
     SecureVirtualHost,
     TLSSecret,
     VirtualHost,
     host_order,
 )
+from controlplane.envoy.checked import Rejection, Rejections, checked
 from controlplane.envoy.clusters import cluster
 from controlplane.envoy.endpoints import EdsTopology, cluster_load_assignment
 from controlplane.envoy.listeners import (
@@ -51,7 +55,7 @@ from controlplane.envoy.listeners import (
     secure_host_order,
 )
 from controlplane.envoy.options import CommonMessages, TranslateOptions
-from controlplane.envoy.routes import https_hosts, virtual_host
+from controlplane.envoy.routes import https_hosts, route, virtual_host_of
 from controlplane.envoy.secrets import secret
 from controlplane.model import Endpoints, EndpointSlice, ObjectSet
 from controlplane.protowire import field_bytes
@@ -74,6 +78,18 @@ HostKey = tuple[str, tuple[Route, ...]]
 K = TypeVar("K", bound=Hashable)
 
 
+@dataclass(frozen=True, slots=True)
+class _Encoding:
+    """One value's encoded field or resource (b"" when it contributes nothing), and the parts of
+    it left out because Envoy would reject them."""
+
+    body: bytes
+    rejections: Rejections = ()
+
+
+_NOTHING = _Encoding(b"")
+
+
 class _ValueCache(Generic[K]):
     """Encodings by DAG value, keeping only what the current generation used.
 
@@ -91,12 +107,12 @@ class _ValueCache(Generic[K]):
     __slots__ = ("_current", "_ids_current", "_ids_next", "_next")
 
     def __init__(self) -> None:
-        self._current: dict[int, tuple[K, bytes]] = {}
-        self._next: dict[int, tuple[K, bytes]] = {}
-        self._ids_current: dict[int, tuple[object, int, K, bytes]] = {}
-        self._ids_next: dict[int, tuple[object, int, K, bytes]] = {}
+        self._current: dict[int, tuple[K, _Encoding]] = {}
+        self._next: dict[int, tuple[K, _Encoding]] = {}
+        self._ids_current: dict[int, tuple[object, int, K, _Encoding]] = {}
+        self._ids_next: dict[int, tuple[object, int, K, _Encoding]] = {}
 
-    def get(self, key: K, anchor: object | None = None) -> tuple[int, bytes | None]:
+    def get(self, key: K, anchor: object | None = None) -> tuple[int, _Encoding | None]:
         anchor = key if anchor is None else anchor
         for ids in (self._ids_next, self._ids_current):
             hit = ids.get(id(anchor))
@@ -113,7 +129,7 @@ class _ValueCache(Generic[K]):
                 return digest, entry[1]
         return digest, None
 
-    def put(self, digest: int, key: K, encoded: bytes, anchor: object | None = None) -> None:
+    def put(self, digest: int, key: K, encoded: _Encoding, anchor: object | None = None) -> None:
         anchor = key if anchor is None else anchor
         self._next.setdefault(digest, (key, encoded))
         self._ids_next[id(anchor)] = (anchor, digest, key, encoded)
@@ -155,7 +171,8 @@ class IncrementalTranslator:
         # builder hands back the very same tuples when nothing of a kind changed, so an identity
         # check skips a whole type (and hands back the same mapping, which the runtime's
         # snapshot diff skips in turn).
-        self._last: dict[str, tuple[tuple[object, ...], dict[str, bytes]]] = {}
+        self._last: dict[str, tuple[tuple[object, ...], dict[str, bytes], Rejections]] = {}
+        self._rejections: dict[str, Rejections] = {}
         self._endpoint_inputs: tuple[object, object] | None = None
         self._topology: tuple[object, EdsTopology] = ((), EdsTopology())
 
@@ -177,89 +194,136 @@ class IncrementalTranslator:
             and len(last[0]) == len(inputs)
             and all(a is b for a, b in zip(last[0], inputs, strict=True))
         ):
+            self._rejections[kind] = last[2]
             return last[1]
         return None
 
-    def _remember(self, kind: str, inputs: tuple[object, ...], result: dict[str, bytes]) -> None:
-        self._last[kind] = (inputs, result)
+    def _remember(
+        self,
+        kind: str,
+        inputs: tuple[object, ...],
+        result: dict[str, bytes],
+        rejections: list[Rejection],
+    ) -> None:
+        self._last[kind] = (inputs, result, tuple(rejections))
+        self._rejections[kind] = tuple(rejections)
+
+    def rejections(self) -> Rejections:
+        """What the last `translate` left out because Envoy would reject it."""
+        return tuple(r for found in self._rejections.values() for r in found)
 
     def translate(self, dag: DAG, objects: ObjectSet | None = None) -> Encoded:
         """Every resource of `dag` (and its endpoints, when `objects` is given), serialized."""
+        secrets = self._encode_secrets(dag)  # first: a chain whose secret is left out goes too
         result: Encoded = {
-            LISTENER_TYPE: self._listeners(dag),
+            LISTENER_TYPE: self._listeners(dag, secrets),
             ROUTE_TYPE: self._routes(dag),
             CLUSTER_TYPE: self._encode_clusters(dag),
-            SECRET_TYPE: self._encode_secrets(dag),
+            SECRET_TYPE: secrets,
         }
         if objects is not None:
             result[ENDPOINT_TYPE] = self._encode_assignments(dag, objects)
+        else:
+            self._rejections.pop("assignments", None)
         return result
 
     # -- routes --------------------------------------------------------------------------
 
+    def _encode_host(self, host: VirtualHost | SecureVirtualHost) -> _Encoding:
+        """A virtual host, route by route: a route Envoy would reject is left out alone."""
+        routes: list[rc.Route] = []
+        rejections: list[Rejection] = []
+        for value in host.routes:
+            message, found = checked(
+                partial(route, value, self._shared), value.origin, ROUTE_TYPE, host.fqdn
+            )
+            rejections.extend(found)
+            if message is not None:
+                routes.append(message)
+        if rejections and not routes:
+            return _Encoding(b"", tuple(rejections))
+        message, found = checked(
+            partial(virtual_host_of, host, []), host.origin, ROUTE_TYPE, host.fqdn
+        )
+        if message is None:
+            return _Encoding(b"", (*rejections, *found))
+        message.routes.extend(routes)
+        body = message.SerializeToString(deterministic=True)
+        return _Encoding(field_bytes(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, body), tuple(rejections))
+
     def _route_configuration(
-        self, name: str, hosts: Sequence[VirtualHost | SecureVirtualHost]
+        self,
+        name: str,
+        hosts: Sequence[VirtualHost | SecureVirtualHost],
+        rejections: list[Rejection],
     ) -> bytes:
         parts = [field_bytes(_ROUTE_CONFIGURATION_NAME, name.encode())]
         for host in sorted(hosts, key=lambda h: host_order(h.fqdn)):
             key = (host.fqdn, host.routes)
             digest, encoded = self._hosts.get(key, anchor=host)
             if encoded is None:
-                body = virtual_host(host, self._shared).SerializeToString(deterministic=True)
-                encoded = field_bytes(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, body)
+                encoded = self._encode_host(host)
                 self._hosts.put(digest, key, encoded, anchor=host)
-            parts.append(encoded)
+            parts.append(encoded.body)
+            rejections.extend(encoded.rejections)
         return b"".join(parts)
 
     def _routes(self, dag: DAG) -> dict[str, bytes]:
         inputs = (dag.virtual_hosts, dag.secure_virtual_hosts)
         if (same := self._unchanged("routes", *inputs)) is not None:
             return same
-        result = self._assemble_routes(dag)
-        self._remember("routes", inputs, result)
-        return result
-
-    def _assemble_routes(self, dag: DAG) -> dict[str, bytes]:
+        rejections: list[Rejection] = []
         result = {
-            HTTP_LISTENER: self._route_configuration(HTTP_LISTENER, dag.virtual_hosts),
+            HTTP_LISTENER: self._route_configuration(HTTP_LISTENER, dag.virtual_hosts, rejections),
             HTTPS_LISTENER: self._route_configuration(
-                HTTPS_LISTENER, https_hosts(dag.secure_virtual_hosts)
+                HTTPS_LISTENER, https_hosts(dag.secure_virtual_hosts), rejections
             ),
         }
         self._hosts.end_generation()
+        self._remember("routes", inputs, result, rejections)
         return result
 
     # -- listeners -----------------------------------------------------------------------
 
-    def _listeners(self, dag: DAG) -> dict[str, bytes]:
-        if (same := self._unchanged("listeners", dag.secure_virtual_hosts)) is not None:
+    def _listeners(self, dag: DAG, secrets: dict[str, bytes]) -> dict[str, bytes]:
+        inputs = (dag.secure_virtual_hosts, secrets)
+        if (same := self._unchanged("listeners", *inputs)) is not None:
             return same
-        result = self._assemble_listeners(dag)
-        self._remember("listeners", (dag.secure_virtual_hosts,), result)
-        return result
-
-    def _assemble_listeners(self, dag: DAG) -> dict[str, bytes]:
+        rejections: list[Rejection] = []
         result = {HTTP_LISTENER: self._http_listener}
         chains: list[bytes] = []
         for host in secure_host_order(dag.secure_virtual_hosts):
+            if host.secret is not None and host.secret.sds_name not in secrets:
+                # Its certificate was left out: a chain naming it would hold the listener
+                # warming (and every other tenant's HTTPS changes with it).
+                reason = f"its TLS secret {host.secret.namespace}/{host.secret.name} is left out"
+                rejections.append(Rejection(host.origin, LISTENER_TYPE, host.fqdn, "", reason))
+                continue
             digest, encoded = self._chains.get(host)
             if encoded is None:
-                chain = filter_chain(host, self._shared, self._manager_filter)
-                # b"": the host serves nothing, so it has no chain (cached like any other).
-                encoded = (
-                    b""
-                    if chain is None
-                    else field_bytes(
-                        _LISTENER_FILTER_CHAINS, chain.SerializeToString(deterministic=True)
-                    )
-                )
+                encoded = self._encode_chain(host)
                 self._chains.put(digest, host, encoded)
-            if encoded:
-                chains.append(encoded)
+            if encoded.body:
+                chains.append(encoded.body)
+            rejections.extend(encoded.rejections)
         self._chains.end_generation()
         if chains:
             result[HTTPS_LISTENER] = b"".join([self._https_head, *chains, self._https_tail])
+        self._remember("listeners", inputs, result, rejections)
         return result
+
+    def _encode_chain(self, host: SecureVirtualHost) -> _Encoding:
+        chain, found = checked(
+            lambda: filter_chain(host, self._shared, self._manager_filter),
+            host.origin,
+            LISTENER_TYPE,
+            host.fqdn,
+        )
+        # b"": the host serves nothing (or nothing Envoy would take), so it has no chain.
+        if chain is None:
+            return _Encoding(b"", found)
+        body = chain.SerializeToString(deterministic=True)
+        return _Encoding(field_bytes(_LISTENER_FILTER_CHAINS, body))
 
     # -- clusters, secrets, endpoints ----------------------------------------------------
 
@@ -267,28 +331,47 @@ class IncrementalTranslator:
         if (same := self._unchanged("clusters", dag.clusters())) is not None:
             return same
         result: dict[str, bytes] = {}
+        rejections: list[Rejection] = []
         for value in dag.clusters():  # sorted by name
             digest, encoded = self._clusters.get(value)
             if encoded is None:
-                encoded = cluster(value, self._shared).SerializeToString(deterministic=True)
+                origin = Origin("Service", value.namespace, value.service)
+                message, found = checked(
+                    partial(cluster, value, self._shared),
+                    origin,
+                    CLUSTER_TYPE,
+                    value.name,
+                )
+                body = b"" if message is None else message.SerializeToString(deterministic=True)
+                encoded = _Encoding(body, found)
                 self._clusters.put(digest, value, encoded)
-            result[value.name] = encoded
+            if encoded.body:
+                result[value.name] = encoded.body
+            rejections.extend(encoded.rejections)
         self._clusters.end_generation()
-        self._remember("clusters", (dag.clusters(),), result)
+        self._remember("clusters", (dag.clusters(),), result, rejections)
         return result
 
     def _encode_secrets(self, dag: DAG) -> dict[str, bytes]:
         if (same := self._unchanged("secrets", dag.secrets())) is not None:
             return same
         result: dict[str, bytes] = {}
+        rejections: list[Rejection] = []
         for value in dag.secrets():  # sorted by SDS name
             digest, encoded = self._secrets.get(value)
             if encoded is None:
-                encoded = secret(value).SerializeToString(deterministic=True)
+                origin = Origin("Secret", value.namespace, value.name)
+                message, found = checked(
+                    partial(secret, value), origin, SECRET_TYPE, value.sds_name
+                )
+                body = b"" if message is None else message.SerializeToString(deterministic=True)
+                encoded = _Encoding(body, found)
                 self._secrets.put(digest, value, encoded)
-            result[value.sds_name] = encoded
+            if encoded.body:
+                result[value.sds_name] = encoded.body
+            rejections.extend(encoded.rejections)
         self._secrets.end_generation()
-        self._remember("secrets", (dag.secrets(),), result)
+        self._remember("secrets", (dag.secrets(),), result, rejections)
         return result
 
     def _encode_assignments(self, dag: DAG, objects: ObjectSet) -> dict[str, bytes]:
@@ -321,5 +404,5 @@ class IncrementalTranslator:
         self._assignments = used
         self._endpoint_inputs = (objects.endpoint_slices, objects.endpoints)
         result = {name: cached.body for name, cached in used.items()}
-        self._remember("assignments", (clusters,), result)
+        self._remember("assignments", (clusters,), result, [])
         return result

@@ -172,11 +172,14 @@ def route(route: Route, shared: CommonMessages) -> rc.Route:
 
 
 def virtual_host(host: VirtualHost | SecureVirtualHost, shared: CommonMessages) -> rc.VirtualHost:
-    return rc.VirtualHost(
-        name=host.fqdn,
-        domains=[host.fqdn],
-        routes=[route(r, shared) for r in host.routes],
-    )
+    return virtual_host_of(host, [route(r, shared) for r in host.routes])
+
+
+def virtual_host_of(
+    host: VirtualHost | SecureVirtualHost, routes: list[rc.Route]
+) -> rc.VirtualHost:
+    """The virtual host of `host` serving `routes` (already translated, possibly fewer)."""
+    return rc.VirtualHost(name=host.fqdn, domains=[host.fqdn], routes=routes)
 
 
 def https_hosts(hosts: Iterable[SecureVirtualHost]) -> list[SecureVirtualHost]:

@@ -28,15 +28,17 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from controlplane.dag import DAG
+from controlplane.dag import DAG, ObjectStatus, Origin, Problem, with_rejections
 from controlplane.envoy import (
     EdsTopology,
     IncrementalTranslator,
+    Rejections,
     TranslateOptions,
     cluster_load_assignment,
 )
+from controlplane.metrics import pipeline_metrics
 from controlplane.model import Endpoints, EndpointSlice, NamespacedName, ObjectSet
-from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE
+from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE, TYPE_NAMES
 from controlplane.xds import Resource, Snapshot, SnapshotCache
 
 log = structlog.get_logger(__name__)
@@ -46,12 +48,19 @@ __all__ = ["PublishReport", "Publisher"]
 
 @dataclass(frozen=True)
 class PublishReport:
-    """What one publish of a build did, for logs, tests and the debug endpoints."""
+    """What one publish of a build did, for logs, tests, the status writers and debug pages.
+
+    `statuses` and `problems` are the DAG's, plus what was left out because Envoy would reject
+    it (`rejections`): those are what users and operators are told.
+    """
 
     dag: DAG
     sequence: int
     duration_ms: float
     versions: Mapping[str, str] = field(default_factory=dict)
+    rejections: Rejections = ()
+    statuses: tuple[ObjectStatus, ...] = ()
+    problems: tuple[Problem, ...] = ()
 
 
 class Publisher:
@@ -66,6 +75,8 @@ class Publisher:
         self._published: dict[str, dict[str, Resource]] = {}
         self._translated: dict[str, dict[str, bytes]] = {}
         self._topology = EdsTopology()
+        self.metrics = pipeline_metrics()
+        self._counted: Rejections = ()
 
     @property
     def options(self) -> TranslateOptions:
@@ -121,13 +132,33 @@ class Publisher:
         if self.cache is not None:
             self.cache.publish(snapshot)
         self.sequence += 1
-        self.last = PublishReport(
+        self.last = self.report(dag, snapshot, round((time.perf_counter() - started) * 1000, 2))
+        return self.last
+
+    def report(self, dag: DAG, snapshot: Snapshot, duration_ms: float = 0.0) -> PublishReport:
+        """What publishing `snapshot` (translated from `dag`) tells users and operators."""
+        rejections = self.translator.rejections()
+        if rejections != self._counted:
+            for rejection in set(rejections) - set(self._counted):
+                self.metrics.rejected.labels(type=TYPE_NAMES[rejection.type_url]).inc()
+            self._counted = rejections
+        statuses, problems = dag.statuses, dag.problems
+        if rejections:
+            by_origin: dict[Origin, list[str]] = {}
+            for rejection in rejections:
+                origin = rejection.origin or Origin("Envoy", "", rejection.resource)
+                by_origin.setdefault(origin, []).append(rejection.describe())
+            statuses, rejected = with_rejections(statuses, by_origin)
+            problems = (*problems, *rejected)
+        return PublishReport(
             dag,
             self.sequence,
-            round((time.perf_counter() - started) * 1000, 2),
+            duration_ms,
             {t: snapshot.version(t) for t in sorted(snapshot.type_urls)},
+            rejections,
+            tuple(statuses),
+            tuple(problems),
         )
-        return self.last
 
     # -- the EDS fast path -------------------------------------------------------------------
 
