@@ -152,7 +152,8 @@ class DagBuilder:
             _status_order
         )
         self._upstreams = ClustersAndSecrets()
-        self._conflicts: dict[str, set[str]] = {"HTTP": set(), "HTTPS": set()}
+        self._contested: dict[str, tuple[NamespacedName, tuple[NamespacedName, ...]]] = {}
+        """fqdn an IngressRoute owns → (its owner, the Ingresses that claim it too)."""
         self._conflict_problems: tuple[Problem, ...] = ()
         self._dag = DAG()
 
@@ -193,55 +194,41 @@ class DagBuilder:
         return self._dag
 
     def _merge(self, fqdns: Iterable[str]) -> bool:
-        """Merge the two halves for `fqdns`; whether the set of contested hosts changed."""
+        """Merge the two halves for `fqdns`; whether the contested hosts changed.
+
+        An fqdn an IngressRoute owns (its oldest root claimant, valid or not) takes the
+        IngressRoute's hosts on both listeners, even none: an Ingress never adds routes or TLS
+        to it. Every other fqdn takes the Ingress hosts."""
         changed = False
+        owners = self._routes.owners
         for fqdn in fqdns:
-            before = self._plain.get(fqdn)
-            changed |= _merge_host(
-                fqdn,
-                self._routes.plain,
-                self._ingresses.plain,
-                self._plain,
-                self._conflicts["HTTP"],
-            )
-            after = self._plain.get(fqdn)
-            if after is not before:
-                self._upstreams.plain_changed(fqdn, after)
-            secure_before = self._secure.get(fqdn)
-            changed |= _merge_host(
-                fqdn,
-                self._routes.secure,
-                self._ingresses.secure,
-                self._secure,
-                self._conflicts["HTTPS"],
-            )
-            secure_after = self._secure.get(fqdn)
-            if secure_after is not secure_before:
-                self._upstreams.secure_changed(fqdn, secure_after)
+            owner = owners.get(fqdn)
+            source = self._routes if owner is not None else self._ingresses
+            plain, secure = source.plain.get(fqdn), source.secure.get(fqdn)
+            if plain is not self._plain.get(fqdn):
+                self._plain.set(fqdn, plain)
+                self._upstreams.plain_changed(fqdn, plain)
+            if secure is not self._secure.get(fqdn):
+                self._secure.set(fqdn, secure)
+                self._upstreams.secure_changed(fqdn, secure)
+            losers: tuple[NamespacedName, ...] = ()
+            if owner is not None and (
+                fqdn in self._ingresses.plain or fqdn in self._ingresses.secure
+            ):
+                losers = self._ingresses.claimants(fqdn)
+            contest = (owner, losers) if owner is not None and losers else None
+            if self._contested.get(fqdn) != contest:
+                changed = True
+                if contest is None:
+                    del self._contested[fqdn]
+                else:
+                    self._contested[fqdn] = contest
         return changed
 
     def _merge_problems(self) -> tuple[Problem, ...]:
         return tuple(
-            overridden_by_ingressroute(fqdn, listener)
-            for listener in ("HTTP", "HTTPS")
-            for fqdn in sorted(self._conflicts[listener], key=host_order)
+            overridden_by_ingressroute(fqdn, owner, ingress)
+            for fqdn in sorted(self._contested, key=host_order)
+            for owner, ingresses in [self._contested[fqdn]]
+            for ingress in ingresses
         )
-
-
-H = TypeVar("H", VirtualHost, SecureVirtualHost)
-
-
-def _merge_host(
-    fqdn: str,
-    preferred: Mapping[str, H],
-    other: Mapping[str, H],
-    merged: _SortedValues[str, tuple[bool, str], H],
-    contested: set[str],
-) -> bool:
-    """Merge one host of one listener (the IngressRoute's wins); whether `contested` changed."""
-    mine, theirs = preferred.get(fqdn), other.get(fqdn)
-    merged.set(fqdn, mine if mine is not None else theirs)
-    if (mine is not None and theirs is not None) == (fqdn in contested):
-        return False
-    contested.symmetric_difference_update((fqdn,))
-    return True

@@ -566,13 +566,15 @@ def host_values(
     return (VirtualHost(host, plain, origin) if plain else None), secure
 
 
-def overridden_by_ingressroute(fqdn: str, listener: str) -> Problem:
-    """The problem of Ingress rules for a host an IngressRoute serves (the IngressRoute wins)."""
+def overridden_by_ingressroute(
+    fqdn: str, owner: NamespacedName, ingress: NamespacedName
+) -> Problem:
+    """The problem of an Ingress claiming a host an IngressRoute owns (the IngressRoute wins,
+    on HTTP and HTTPS alike, whether or not it is valid)."""
     return Problem(
         "Ingress",
-        "",
-        "",
+        *ingress,
         "spec.rules[].host",
-        f'host "{fqdn}" on {listener} is served by an IngressRoute; '
-        "the Ingress rules for it are ignored",
+        f'host "{fqdn}" belongs to IngressRoute {owner[0]}/{owner[1]}; this Ingress\'s rules '
+        "and TLS for it are ignored",
     )

@@ -83,7 +83,8 @@ class IngressProcessor:
     def update(
         self, objects: ObjectSet, changes: Mapping[str, Collection[NamespacedName]]
     ) -> set[str]:
-        """Bring the Ingress hosts up to date with `objects`; returns the hosts that changed.
+        """Bring the Ingress hosts up to date with `objects`; returns the hosts whose claims
+        changed (their values may or may not have).
 
         `changes`: per ObjectSet field, the keys added, modified or deleted since last time.
         """
@@ -93,11 +94,13 @@ class IngressProcessor:
         touched: set[str] = set()
         for key in dirty:
             self._read(key, objects, recording, touched)
-        changed: set[str] = set()
         for host in touched:
-            if self._settle(host):
-                changed.add(host)
-        return changed
+            self._settle(host)
+        return touched
+
+    def claimants(self, host: str) -> tuple[NamespacedName, ...]:
+        """The Ingresses of our class claiming a route or a certificate for `host`, sorted."""
+        return tuple(sorted(self._host_units.get(host, ())))
 
     def problems(self) -> tuple[Problem, ...]:
         """The problems of the Ingress part, in the order the full build finds them."""

@@ -42,7 +42,7 @@ from controlplane.dag.ingressroute import (
     route_status,
     settle_fqdn,
 )
-from controlplane.dag.ingressroute_spec import CompiledIngressRoute
+from controlplane.dag.ingressroute_spec import CompiledIngressRoute, claimed_fqdn
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.reads import (
     BuildInputs,
@@ -77,13 +77,8 @@ class _Compilation:
     def compiled(self) -> CompiledIngressRoute | None:
         return self.result if isinstance(self.result, CompiledIngressRoute) else None
 
-    @property
-    def fqdn(self) -> str | None:
-        """The fqdn it claims: a compiled root's."""
-        compiled = self.compiled
-        if compiled is None or compiled.virtual_host is None:
-            return None
-        return compiled.virtual_host.fqdn
+    claim: str | None = None
+    """The fqdn it claims as a root, valid or not (`claimed_fqdn`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +142,7 @@ class IngressRouteProcessor:
         for key in dirty:
             if self._compile(key, objects, recording):
                 changed_units.add(key)
-        taken_changed, roots_changed = self._claim_fqdns(changed_units)
+        taken_changed, roots_changed, owners_changed = self._claim_fqdns(changed_units)
         affected_keys = changed_units | taken_changed
         roots = set(roots_changed)
         for key in affected_keys:
@@ -155,7 +150,7 @@ class IngressRouteProcessor:
             if key in self._served or key in self._closure:
                 roots.add(key)
         walked, in_closures = self._rewalk(roots)
-        fqdns = self._update_hosts(walked)
+        fqdns = self._update_hosts(walked) | owners_changed
         statuses = self._update_statuses(affected_keys | in_closures)
         return fqdns, statuses
 
@@ -209,7 +204,9 @@ class IngressRouteProcessor:
         self._dependents.record(key, recording.stop())
         if old is not None and old.result is not None and old.result == result:
             result = old.result
-        unit = _Compilation(route, ours, result, problems)
+        unit = _Compilation(
+            route, ours, result, problems, claimed_fqdn(route, self.options) if ours else None
+        )
         self._units[key] = unit
         compiled = unit.compiled
         if compiled is not None:
@@ -232,9 +229,10 @@ class IngressRouteProcessor:
 
     def _claim_fqdns(
         self, changed_units: Iterable[NamespacedName]
-    ) -> tuple[set[NamespacedName], set[NamespacedName]]:
+    ) -> tuple[set[NamespacedName], set[NamespacedName], set[str]]:
         """Settle the fqdns the changed units claim or claimed. Returns the keys whose lost
-        claim changed, and the roots that started or stopped serving."""
+        claim changed, the roots that started or stopped serving, and the fqdns whose owner
+        changed (an IngressRoute-owned fqdn is closed to Ingresses, served or not)."""
         fqdns: set[str] = set()
         for key in changed_units:
             old_fqdn = self._claim_of.pop(key, None)
@@ -242,7 +240,7 @@ class IngressRouteProcessor:
                 discard(self._claims, old_fqdn, key)
                 fqdns.add(old_fqdn)
             unit = self._units.get(key)
-            fqdn = unit.fqdn if unit is not None else None
+            fqdn = unit.claim if unit is not None else None
             if fqdn is not None:
                 self._claims.setdefault(fqdn, set()).add(key)
                 self._claim_of[key] = fqdn
@@ -254,8 +252,9 @@ class IngressRouteProcessor:
         old_owners = {fqdn: self._owner.pop(fqdn, None) for fqdn in fqdns}
         for old_owner in old_owners.values():
             if old_owner is not None:
-                del self._served[old_owner]
+                self._served.pop(old_owner, None)
         roots_changed: set[NamespacedName] = set()
+        owners_changed: set[str] = set()
         for fqdn, old_owner in old_owners.items():
             claimants = self._claims.get(fqdn, set())
             owner = None
@@ -263,9 +262,11 @@ class IngressRouteProcessor:
             if claimants:
                 owner, losers = settle_fqdn(fqdn, (self._units[key].route for key in claimants))
                 self._owner[fqdn] = owner
-                self._served[owner] = fqdn
+                if owner in self._compiled:  # an invalid owner keeps the fqdn, serving nothing
+                    self._served[owner] = fqdn
             if owner != old_owner:
                 roots_changed.update(key for key in (old_owner, owner) if key is not None)
+                owners_changed.add(fqdn)
             for key in claimants:
                 reason = losers.get(key)
                 if self._taken.get(key) != reason:
@@ -274,7 +275,12 @@ class IngressRouteProcessor:
                         del self._taken[key]
                     else:
                         self._taken[key] = reason
-        return taken_changed, roots_changed
+        return taken_changed, roots_changed, owners_changed
+
+    @property
+    def owners(self) -> Mapping[str, NamespacedName]:
+        """fqdn → the root IngressRoute that owns it (the oldest claimant, valid or not)."""
+        return self._owner
 
     # -- walking -------------------------------------------------------------------------
 

@@ -190,18 +190,34 @@ def compile_ingressroute(
     )
 
 
-def _virtual_host(vhost: spec.VirtualHost, ctx: _Context) -> CompiledVirtualHost:
-    roots = ctx.options.root_namespaces
-    if roots and ctx.namespace not in roots:
+def claimed_fqdn(route: IngressRoute, options: BuildOptions) -> str | None:
+    """The fqdn a root IngressRoute claims, valid or not in every other respect: its
+    `virtualhost.fqdn`, canonical, if the object parses, may be a root in its namespace, and
+    names a proper hostname. Whoever claimed an fqdn first keeps it while it exists."""
+    if route.parse_error is not None or route.spec.virtualhost is None:
+        return None
+    try:
+        return _fqdn(route.spec.virtualhost, route.namespace, options)
+    except SpecError:
+        return None
+
+
+def _fqdn(vhost: spec.VirtualHost, namespace: str, options: BuildOptions) -> str:
+    roots = options.root_namespaces
+    if roots and namespace not in roots:
         raise SpecError(ROOT_NAMESPACE)
     fqdn = (vhost.fqdn or "").strip()
     if not fqdn:
         raise SpecError("Spec.VirtualHost.Fqdn must be specified")
     if "*" in fqdn:
-        raise SpecError(f'Spec.VirtualHost.Fqdn "{fqdn}" cannot use wildcards')
+        raise SpecError(f'Spec.VirtualHost.Fqdn "{shown(fqdn)}" cannot use wildcards')
     if not _is_hostname(fqdn.lower()):
-        raise SpecError(f'Spec.VirtualHost.Fqdn "{fqdn}" is not a valid hostname')
-    canonical = fqdn.lower().removesuffix(".")
+        raise SpecError(f'Spec.VirtualHost.Fqdn "{shown(fqdn)}" is not a valid hostname')
+    return fqdn.lower().removesuffix(".")
+
+
+def _virtual_host(vhost: spec.VirtualHost, ctx: _Context) -> CompiledVirtualHost:
+    canonical = _fqdn(vhost, ctx.namespace, ctx.options)
     tls = vhost.tls
     if tls is None:
         return CompiledVirtualHost(canonical)

@@ -12,9 +12,6 @@ Nothing in `controlplane` imports it (an import-linter contract says so).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
-
 from controlplane.dag.delegation import walk_delegations
 from controlplane.dag.ingress import (
     host_order,
@@ -32,7 +29,7 @@ from controlplane.dag.ingressroute import (
     route_status,
     settle_fqdn,
 )
-from controlplane.dag.ingressroute_spec import CompiledIngressRoute
+from controlplane.dag.ingressroute_spec import CompiledIngressRoute, claimed_fqdn
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.reads import BuildInputs, certificate_targets
 from controlplane.dag.types import DAG, Problem, SecureVirtualHost, VirtualHost
@@ -40,50 +37,61 @@ from controlplane.model import NamespacedName, ObjectSet
 
 __all__ = ["build_ingresses", "build_ingressroutes", "reference_build"]
 
-Host = TypeVar("Host", VirtualHost, SecureVirtualHost)
-
 
 def reference_build(objects: ObjectSet, options: BuildOptions | None = None) -> DAG:
-    """The whole DAG: IngressRoute hosts win over Ingress hosts of the same fqdn."""
+    """The whole DAG: an fqdn an IngressRoute owns (served or not) is closed to Ingresses."""
     options = options or BuildOptions()
-    routes = build_ingressroutes(objects, options)
-    ingresses = build_ingresses(objects, options)
-    problems = [*routes.problems, *ingresses.problems]
-    return DAG(
-        virtual_hosts=_merge(routes.virtual_hosts, ingresses.virtual_hosts, "HTTP", problems),
-        secure_virtual_hosts=_merge(
-            routes.secure_virtual_hosts, ingresses.secure_virtual_hosts, "HTTPS", problems
+    routes, owners = build_ingressroutes_and_owners(objects, options)
+    ingresses, claimants = _build_ingresses(objects, options)
+    plain = {h.fqdn: h for h in ingresses.virtual_hosts if h.fqdn not in owners}
+    plain.update((h.fqdn, h) for h in routes.virtual_hosts)
+    secure = {h.fqdn: h for h in ingresses.secure_virtual_hosts if h.fqdn not in owners}
+    secure.update((h.fqdn, h) for h in routes.secure_virtual_hosts)
+    served_by_ingresses = {h.fqdn for h in ingresses.virtual_hosts} | {
+        h.fqdn for h in ingresses.secure_virtual_hosts
+    }
+    contested = sorted((fqdn for fqdn in owners if fqdn in served_by_ingresses), key=host_order)
+    problems = [
+        *routes.problems,
+        *ingresses.problems,
+        *(
+            overridden_by_ingressroute(fqdn, owners[fqdn], ingress)
+            for fqdn in contested
+            for ingress in sorted(claimants[fqdn])
         ),
+    ]
+    return DAG(
+        virtual_hosts=tuple(plain[fqdn] for fqdn in sorted(plain, key=host_order)),
+        secure_virtual_hosts=tuple(secure[fqdn] for fqdn in sorted(secure, key=host_order)),
         statuses=tuple(sorted(routes.statuses, key=lambda status: status.key)),
         problems=tuple(problems),
     )
 
 
-def _merge(
-    preferred: Sequence[Host], other: Sequence[Host], listener: str, problems: list[Problem]
-) -> tuple[Host, ...]:
-    merged = {host.fqdn: host for host in preferred}
-    contested = []
-    for host in other:
-        if host.fqdn in merged:
-            contested.append(host.fqdn)
-            continue
-        merged[host.fqdn] = host
-    problems.extend(
-        overridden_by_ingressroute(fqdn, listener) for fqdn in sorted(contested, key=host_order)
-    )
-    return tuple(merged[fqdn] for fqdn in sorted(merged, key=host_order))
-
-
 def build_ingresses(objects: ObjectSet, options: BuildOptions) -> DAG:
     """The virtual hosts (plain and TLS) and problems of every Ingress of our class."""
+    return _build_ingresses(objects, options)[0]
+
+
+def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
+    """Hosts and statuses of every IngressRoute of our class (see `ingressroute.py`)."""
+    return build_ingressroutes_and_owners(objects, options)[0]
+
+
+def _build_ingresses(
+    objects: ObjectSet, options: BuildOptions
+) -> tuple[DAG, dict[str, set[NamespacedName]]]:
+    """The Ingress hosts and problems, and which Ingresses claim each host."""
     ours = (i for i in objects.ingresses.values() if ingress_is_ours(i, objects, options))
     problems: list[Problem] = []
     readings = []
+    claimants: dict[str, set[NamespacedName]] = {}
     for ingress in sorted(ours, key=lambda ingress: ingress.age_key):
         reading = read_ingress(ingress, objects, options)
         problems.extend(reading.problems)
         readings.append(reading)
+        for host in reading.hosts:
+            claimants.setdefault(host, set()).add((ingress.namespace, ingress.name))
     routes_by_host, route_losers = settle_routes(readings)
     tls_by_host, tls_losers = settle_tls(readings)
     problems.extend(problem for _, problem in route_losers)
@@ -95,15 +103,18 @@ def build_ingresses(objects: ObjectSet, options: BuildOptions) -> DAG:
             virtual_hosts.append(plain)
         if secure is not None:
             secure_virtual_hosts.append(secure)
-    return DAG(
+    dag = DAG(
         virtual_hosts=tuple(virtual_hosts),
         secure_virtual_hosts=tuple(secure_virtual_hosts),
         problems=tuple(dict.fromkeys(problems)),
     )
+    return dag, claimants
 
 
-def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
-    """Hosts and statuses of every IngressRoute of our class (see `ingressroute.py`)."""
+def build_ingressroutes_and_owners(
+    objects: ObjectSet, options: BuildOptions
+) -> tuple[DAG, dict[str, NamespacedName]]:
+    """Hosts and statuses of every IngressRoute of our class, and who owns each fqdn."""
     ours = {
         key: route
         for key, route in sorted(objects.ingress_routes.items())
@@ -125,14 +136,19 @@ def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
         else:
             compiled[key] = result
     claims: dict[str, list[NamespacedName]] = {}
-    for key, unit in compiled.items():
-        if unit.virtual_host is not None:
-            claims.setdefault(unit.virtual_host.fqdn, []).append(key)
+    for key, route in ours.items():
+        fqdn = claimed_fqdn(route, options)
+        if fqdn is not None:
+            claims.setdefault(fqdn, []).append(key)
     roots = []
+    owners: dict[str, NamespacedName] = {}
     for fqdn in sorted(claims):
         owner, losers = settle_fqdn(fqdn, (ours[key] for key in claims[fqdn]))
-        roots.append(owner)
-        failed.update(losers)
+        owners[fqdn] = owner
+        if owner in compiled:  # an invalid owner keeps its fqdn, serving nothing
+            roots.append(owner)
+        for key, reason in losers.items():
+            failed.setdefault(key, reason)  # its own fault first, as the status says
     outcome = walk_delegations(roots, compiled, failed)
     plain: list[VirtualHost] = []
     secure: list[SecureVirtualHost] = []
@@ -154,9 +170,10 @@ def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
                 outcome.warnings.get(key, ()),
             )
         )
-    return DAG(
+    dag = DAG(
         virtual_hosts=tuple(plain),
         secure_virtual_hosts=tuple(secure),
         statuses=tuple(statuses),
         problems=tuple(dict.fromkeys(problems)),
     )
+    return dag, owners

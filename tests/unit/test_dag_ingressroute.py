@@ -207,7 +207,7 @@ ROWS = [
         http={WWW: ["/a -> default/home:80"]},
     ),
     row(
-        "an invalid root does not hold its fqdn",
+        "an invalid root keeps its fqdn: a squatter never inherits it",
         HOME,
         ingressroute(
             "old", fqdn=WWW, routes=[route("/", to("missing"))], created="2023-01-01T00:00:00Z"
@@ -215,9 +215,26 @@ ROWS = [
         ingressroute("new", fqdn=WWW, routes=[route("/", to("home"))]),
         statuses={
             "default/old": invalid("Service [missing:80] is invalid or missing"),
+            "default/new": invalid(f'fqdn "{WWW}" is already used by IngressRoute default/old'),
+        },
+    ),
+    row(
+        "a root in a namespace that may not hold roots claims nothing",
+        HOME,
+        ingressroute(
+            "old",
+            namespace="tenant",
+            fqdn=WWW,
+            routes=[route("/", to("home"))],
+            created="2023-01-01T00:00:00Z",
+        ),
+        ingressroute("new", fqdn=WWW, routes=[route("/", to("home"))]),
+        statuses={
+            "tenant/old": invalid("root IngressRoute cannot be defined in this namespace"),
             "default/new": VALID,
         },
         http={WWW: ["/ -> default/home:80"]},
+        options=BuildOptions(root_namespaces=frozenset({"default"})),
     ),
     # --- routes and services -----------------------------------------------------------------
     row(
@@ -1609,3 +1626,61 @@ def test_circuit_breaker_out_of_range_is_a_service_problem(value: str) -> None:
     assert "0-4294967295" in problem.reason
     [cluster] = dag.clusters()
     assert cluster.circuit_breakers.max_connections is None
+
+
+def _tls_ingress(namespace: str, host: str) -> JSON:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "squat", "namespace": namespace},
+        "spec": {
+            "tls": [{"hosts": [host], "secretName": "tls"}],
+            "rules": [
+                {
+                    "host": host,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "home", "port": {"number": 80}}},
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_an_ingress_never_adds_tls_or_routes_to_a_host_an_ingressroute_owns() -> None:
+    """The IngressRoute in `good` serves www on HTTP only; an Ingress in `bad` asking for
+    www with its own certificate and backend gets neither listener."""
+    dag = build(
+        [
+            service("home", "good"),
+            service("home", "bad"),
+            tls_secret("tls", "bad"),
+            ingressroute("www", "good", fqdn=WWW, routes=[route("/", to("home"))]),
+            _tls_ingress("bad", WWW),
+        ]
+    )
+    assert http_hosts(dag) == {WWW: ["/ -> good/home:80"]}
+    assert https_hosts(dag) == {}
+    [problem] = dag.problems
+    assert (problem.kind, problem.namespace, problem.name) == ("Ingress", "bad", "squat")
+    assert problem.reason.startswith(f'host "{WWW}" belongs to IngressRoute good/www')
+
+
+def test_an_invalid_ingressroute_still_closes_its_host_to_ingresses() -> None:
+    dag = build(
+        [
+            service("home", "bad"),
+            tls_secret("tls", "bad"),
+            ingressroute("www", "good", fqdn=WWW, routes=[route("/", to("missing"))]),
+            _tls_ingress("bad", WWW),
+        ]
+    )
+    assert statuses(dag)["good/www"][0] == "invalid"
+    assert (http_hosts(dag), https_hosts(dag)) == ({}, {})
+    assert [p.name for p in dag.problems] == ["squat"]
