@@ -5,8 +5,8 @@ Metric names are public surface (dashboards depend on them): change them only de
 Families are created per ``CollectorRegistry``: a component takes a metrics object in its
 constructor, so tests hand each component a fresh registry and never collide, while the
 runtime passes one registry (normally ``prometheus_client.REGISTRY``) to everything.
-``xds_metrics(registry)`` returns the same object for the same registry, because
-prometheus-client refuses to register a name twice.
+``xds_metrics(registry)`` (and ``publisher_metrics(registry)``) returns the same object for the
+same registry, because prometheus-client refuses to register a name twice.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
-__all__ = ["XdsMetrics", "xds_metrics"]
+__all__ = ["PublisherMetrics", "XdsMetrics", "publisher_metrics", "xds_metrics"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,4 +67,38 @@ def xds_metrics(registry: CollectorRegistry | None = None) -> XdsMetrics:
     metrics = _BY_REGISTRY.get(registry)
     if metrics is None:
         metrics = _BY_REGISTRY[registry] = XdsMetrics.create(registry)
+    return metrics
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherMetrics:
+    """Metrics of the publisher (what it leaves out of what Envoys are sent)."""
+
+    endpoints_refused: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> PublisherMetrics:
+        return cls(
+            endpoints_refused=Counter(
+                "controlplane_endpoints_refused_total",
+                "Endpoints left out of every ClusterLoadAssignment, counted once each time one "
+                "is newly refused, by reason (fqdn_address_type, not_an_ip_address, "
+                "port_out_of_range, refused_network).",
+                ["reason"],
+                registry=registry,
+            ),
+        )
+
+
+_PUBLISHER_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, PublisherMetrics] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def publisher_metrics(registry: CollectorRegistry | None = None) -> PublisherMetrics:
+    """The publisher metrics registered in ``registry`` (default: the process-wide registry)."""
+    registry = REGISTRY if registry is None else registry
+    metrics = _PUBLISHER_BY_REGISTRY.get(registry)
+    if metrics is None:
+        metrics = _PUBLISHER_BY_REGISTRY[registry] = PublisherMetrics.create(registry)
     return metrics

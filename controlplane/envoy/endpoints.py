@@ -16,59 +16,181 @@ Rules:
   only on the set of ready endpoints, not on slice order.
 - An EDS name with no ready endpoints still gets a (empty) ClusterLoadAssignment, so a cluster
   never sits warming in Envoy.
+
+Nothing Envoy would reject reaches a ClusterLoadAssignment, and nothing that leads back into the
+pod does either. Each ready endpoint is checked, and left out with a `RefusedEndpoint` (which
+Service, which object, which address, why) when:
+- its slice has `addressType: FQDN` (Envoy's EDS takes IP addresses only);
+- its address is not an IP literal Envoy parses (`addresses.ip_literal`);
+- its port (slice or core Endpoints) is outside 1..65535 (then every address at that port);
+- its address is in one of `TranslateOptions.refused_endpoint_networks` (cluster mode: loopback,
+  0.0.0.0/8, link-local, and what `--refuse-endpoint-cidrs` adds).
+Every other endpoint of the Service is served as usual. The decision is a value: this layer never
+logs; the publisher reports each refusal once (log line and metric). Only endpoints that would
+have been sent are checked: not-ready endpoints, and slice ports no Service port names, are not.
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from envoy.config.core.v3 import address_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
 from envoy.config.endpoint.v3 import endpoint_pb2
 
+from controlplane.addresses import NetworkSet, ip_literal
 from controlplane.dag import DAG, Cluster
 from controlplane.model import Endpoints, EndpointSlice, ObjectSet
 
 NamespacedName = tuple[str, str]
+Target = tuple[str, int]
+"""(address, port) of one endpoint, as Envoy dials it."""
+
+NO_NETWORKS = NetworkSet()
+MAX_PORT = 65535
 
 
-def _address_key(target: tuple[str, int]) -> tuple[int, bytes, str, int]:
-    # inet_pton (a pure C parser) instead of `ipaddress`, which costs ~8 µs per address.
-    host, port = target
-    for rank, family in ((4, socket.AF_INET), (6, socket.AF_INET6)):
-        try:
-            return (rank, socket.inet_pton(family, host), host, port)
-        except OSError:
-            continue
-    return (9, b"", host, port)
+class RefusalReason(StrEnum):
+    """Why an endpoint was left out (the `reason` label of the refusal metric)."""
+
+    FQDN = "fqdn_address_type"
+    NOT_AN_IP = "not_an_ip_address"
+    PORT_OUT_OF_RANGE = "port_out_of_range"
+    REFUSED_NETWORK = "refused_network"
 
 
-def ready_addresses(
-    port_name: str, slices: Sequence[EndpointSlice], endpoints: Endpoints | None
-) -> list[tuple[str, int]]:
-    """(address, port) of every ready endpoint serving the Service port named `port_name`."""
-    found: set[tuple[str, int]] = set()
+@dataclass(frozen=True, slots=True)
+class RefusedEndpoint:
+    """An endpoint left out of every ClusterLoadAssignment of its Service, and why."""
+
+    namespace: str
+    service: str
+    source: str
+    """The object it came from: `EndpointSlice/<name>` or `Endpoints/<name>`."""
+    address: str
+    """The address as written; `*` when a port is refused (every address at it is left out)."""
+    port: int | None
+    """The port refused, or None when the address is refused at every port."""
+    reason: RefusalReason
+    detail: str
+    """One sentence for the log: what is wrong with it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadAssignment:
+    """A ClusterLoadAssignment and the endpoints left out of it."""
+
+    message: endpoint_pb2.ClusterLoadAssignment
+    refused: tuple[RefusedEndpoint, ...] = ()
+
+
+Where = tuple[str, str, str]
+"""(namespace, service, source object) of the endpoints being checked."""
+
+
+class _Checker:
+    """Checks the endpoints of one Service port, judging each distinct address once."""
+
+    __slots__ = ("bad", "keys", "networks", "refused")
+
+    def __init__(self, networks: NetworkSet) -> None:
+        self.networks = networks
+        self.keys: dict[str, tuple[int, bytes]] = {}
+        """Usable address → its sort key (IPv4 before IPv6, then numerically)."""
+        self.bad: dict[str, tuple[RefusalReason, str]] = {}
+        self.refused: dict[RefusedEndpoint, None] = {}
+
+    def refuse(
+        self, where: Where, address: str, port: int | None, reason: RefusalReason, detail: str
+    ) -> None:
+        namespace, service, source = where
+        refusal = RefusedEndpoint(namespace, service, source, address, port, reason, detail)
+        self.refused[refusal] = None
+
+    def port_ok(self, where: Where, port: int) -> bool:
+        if 1 <= port <= MAX_PORT:
+            return True
+        detail = f"port {port} is outside 1-{MAX_PORT}"
+        self.refuse(where, "*", port, RefusalReason.PORT_OUT_OF_RANGE, detail)
+        return False
+
+    def address_ok(self, where: Where, address: str) -> bool:
+        if address in self.keys:
+            return True
+        bad = self.bad.get(address)
+        if bad is None:
+            packed = ip_literal(address)
+            if packed is None:
+                bad = (RefusalReason.NOT_AN_IP, "not an IP address (Envoy dials IP addresses only)")
+            elif self.networks and (network := self.networks.match(packed)) is not None:
+                bad = (RefusalReason.REFUSED_NETWORK, f"in {network}, where no endpoint may be")
+            else:
+                self.keys[address] = (4 if len(packed) == 4 else 6, packed)
+                return True
+            self.bad[address] = bad
+        self.refuse(where, address, None, *bad)
+        return False
+
+
+def ready_endpoints(
+    port_name: str,
+    slices: Sequence[EndpointSlice],
+    endpoints: Endpoints | None,
+    refused_networks: NetworkSet = NO_NETWORKS,
+) -> tuple[list[Target], tuple[RefusedEndpoint, ...]]:
+    """Every usable ready endpoint of the Service port named `port_name`, sorted, and those
+    left out (see the module docstring)."""
+    check = _Checker(refused_networks)
+    found: set[Target] = set()
     if slices:
         for endpoint_slice in slices:
+            where = (
+                endpoint_slice.namespace,
+                endpoint_slice.service_name or "",
+                f"EndpointSlice/{endpoint_slice.name}",
+            )
             ports = [
                 p.port
                 for p in endpoint_slice.ports
-                if (p.name or "") == port_name and p.port is not None
+                if (p.name or "") == port_name
+                and p.port is not None
+                and check.port_ok(where, p.port)
             ]
             if not ports:
                 continue
+            fqdn = endpoint_slice.address_type == "FQDN"
             for endpoint in endpoint_slice.endpoints:
-                if endpoint.is_ready:
-                    found.update(
-                        (address, port) for address in endpoint.addresses for port in ports
-                    )
+                if not endpoint.is_ready:
+                    continue
+                for address in endpoint.addresses:
+                    if fqdn:
+                        check.refuse(
+                            where,
+                            address,
+                            None,
+                            RefusalReason.FQDN,
+                            "the slice has addressType FQDN (Envoy dials IP addresses only)",
+                        )
+                    elif check.address_ok(where, address):
+                        found.update((address, port) for port in ports)
     elif endpoints is not None:
+        where = (endpoints.namespace, endpoints.name, f"Endpoints/{endpoints.name}")
         for subset in endpoints.subsets:
-            ports = [p.port for p in subset.ports if (p.name or "") == port_name]
-            found.update((a.ip, port) for a in subset.addresses for port in ports)
-    return sorted(found, key=_address_key)
+            ports = [
+                p.port
+                for p in subset.ports
+                if (p.name or "") == port_name and check.port_ok(where, p.port)
+            ]
+            if not ports:
+                continue
+            for a in subset.addresses:
+                if check.address_ok(where, a.ip):
+                    found.update((a.ip, port) for port in ports)
+    keys = check.keys
+    targets = sorted(found, key=lambda target: (keys[target[0]], target))
+    return targets, tuple(check.refused)
 
 
 def cluster_load_assignment(
@@ -76,12 +198,13 @@ def cluster_load_assignment(
     port_name: str,
     slices: Sequence[EndpointSlice],
     endpoints: Endpoints | None,
-) -> endpoint_pb2.ClusterLoadAssignment:
-    """The load assignment for one EDS name: the ready endpoints of one Service port."""
-    targets = ready_addresses(port_name, slices, endpoints)
+    refused_networks: NetworkSet = NO_NETWORKS,
+) -> LoadAssignment:
+    """The load assignment for one EDS name: the usable ready endpoints of one Service port."""
+    targets, refused = ready_endpoints(port_name, slices, endpoints, refused_networks)
     if not targets:
-        return endpoint_pb2.ClusterLoadAssignment(cluster_name=eds_name)
-    return endpoint_pb2.ClusterLoadAssignment(
+        return LoadAssignment(endpoint_pb2.ClusterLoadAssignment(cluster_name=eds_name), refused)
+    message = endpoint_pb2.ClusterLoadAssignment(
         cluster_name=eds_name,
         endpoints=[
             ec.LocalityLbEndpoints(
@@ -100,6 +223,7 @@ def cluster_load_assignment(
             )
         ],
     )
+    return LoadAssignment(message, refused)
 
 
 @dataclass(frozen=True)
@@ -133,7 +257,11 @@ class EdsTopology:
 
 
 def load_assignments(
-    dag: DAG, objects: ObjectSet, *, services: Iterable[NamespacedName] | None = None
+    dag: DAG,
+    objects: ObjectSet,
+    *,
+    services: Iterable[NamespacedName] | None = None,
+    refused_networks: NetworkSet = NO_NETWORKS,
 ) -> dict[str, endpoint_pb2.ClusterLoadAssignment]:
     """A load assignment for every EDS cluster of `dag`, by EDS name, in name order.
 
@@ -147,6 +275,10 @@ def load_assignments(
         if wanted is not None and service not in wanted:
             continue
         result[eds_name] = cluster_load_assignment(
-            eds_name, port_name, slices.get(service, ()), objects.endpoints.get(service)
-        )
+            eds_name,
+            port_name,
+            slices.get(service, ()),
+            objects.endpoints.get(service),
+            refused_networks,
+        ).message
     return result
