@@ -15,6 +15,9 @@ beyond deciding *when* things happen:
   first snapshot, so an Envoy restarting never receives a half-empty configuration.
 - After each publish, `build_listeners` get the DAG (the status writers in a cluster); problems
   of kinds without status are logged once each, when they first appear.
+- Where no backend may point (`refused_networks_from`): one NetworkSet, decided here from the
+  source (a cluster refuses the local networks, the file source none) and the flags, and given
+  to both the DAG (ExternalName targets) and the translator (endpoint addresses).
 """
 
 from __future__ import annotations

@@ -9,16 +9,20 @@ endpoints of the same Service are published as usual.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
+import yaml
 from envoy.config.endpoint.v3 import endpoint_pb2
 from prometheus_client import CollectorRegistry
 
 import manifests
-from controlplane.addresses import refused_networks
+from controlplane.addresses import ip_literal, refused_networks
+from controlplane.cli import main
 from controlplane.config import ServeSettings
 from controlplane.dag.options import BuildOptions
 from controlplane.envoy import TranslateOptions
@@ -251,8 +255,6 @@ async def test_a_refusal_in_two_ports_of_one_service_is_one_line(rig: Rig) -> No
 def test_settings_choose_the_refused_networks(
     settings: dict[str, Any], refused: list[str], allowed: list[str]
 ) -> None:
-    from controlplane.addresses import ip_literal
-
     parsed = ServeSettings(**settings)
     networks = translate_options_from(parsed).refused_endpoint_networks
     assert build_options_from(parsed).refused_networks == networks
@@ -267,3 +269,71 @@ def test_settings_choose_the_refused_networks(
 def test_a_malformed_cidr_is_a_settings_error() -> None:
     with pytest.raises(ValueError, match="refuse_endpoint_cidrs"):
         ServeSettings(refuse_endpoint_cidrs="10.0.0.1/8")
+
+
+# -- `controlplane translate`: the same decisions, offline -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "sent", "problems"),
+    [
+        pytest.param(
+            [],
+            ["10.0.0.1:8080", "127.0.0.1:8080"],
+            [("EndpointSlice", "fqdn", "addressType", '"example.com"')],
+            id="file-mode",
+        ),
+        pytest.param(
+            ["--refuse-local-endpoints"],
+            ["10.0.0.1:8080"],
+            [
+                ("EndpointSlice", "bad", "endpoints.addresses", '"127.0.0.1"'),
+                ("EndpointSlice", "fqdn", "addressType", '"example.com"'),
+            ],
+            id="cluster-mode",
+        ),
+        pytest.param(
+            ["--refuse-endpoint-cidrs", "10.0.0.0/24"],
+            ["127.0.0.1:8080"],
+            [
+                ("EndpointSlice", "fqdn", "addressType", '"example.com"'),
+                ("EndpointSlice", "good", "endpoints.addresses", '"10.0.0.1"'),
+            ],
+            id="widened",
+        ),
+    ],
+)
+def test_translate_prints_what_is_left_out(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    sent: list[str],
+    problems: list[tuple[str, str, str, str]],
+) -> None:
+    documents = [
+        manifests.service("kuard", ports=[("http", 80, 8080)]),
+        INGRESS,
+        endpoint_slice("good", ["10.0.0.1"]),
+        endpoint_slice("bad", ["127.0.0.1"]),
+        endpoint_slice("fqdn", ["example.com"], address_type="FQDN"),
+    ]
+    (tmp_path / "all.yaml").write_text(yaml.safe_dump_all(documents), encoding="utf-8")
+    assert main(["translate", "-f", str(tmp_path), *flags]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    (assignment,) = printed["endpoints"]
+    assert [
+        f"{e['endpoint']['address']['socket_address']['address']}:"
+        f"{e['endpoint']['address']['socket_address']['port_value']}"
+        for e in assignment["endpoints"][0]["lb_endpoints"]
+    ] == sent
+    assert [
+        (p["kind"], p["name"], p["field"], p["reason"].partition(":")[0])
+        for p in printed["problems"]
+    ] == problems
+
+
+def test_translate_refuses_a_malformed_cidr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["translate", "-f", str(tmp_path), "--refuse-endpoint-cidrs", "10.0.0.1/8"]) == 2
+    assert "--refuse-endpoint-cidrs" in capsys.readouterr().err
