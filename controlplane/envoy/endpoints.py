@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import product
 
 from envoy.config.core.v3 import address_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
@@ -93,10 +94,10 @@ Where = tuple[str, str, str]
 class _Checker:
     """Checks the endpoints of one Service port, judging each distinct address once."""
 
-    __slots__ = ("bad", "keys", "networks", "refused")
+    __slots__ = ("bad", "keys", "match", "refused")
 
     def __init__(self, networks: NetworkSet) -> None:
-        self.networks = networks
+        self.match = networks.match if networks else None
         self.keys: dict[str, tuple[int, bytes]] = {}
         """Usable address → its sort key (IPv4 before IPv6, then numerically)."""
         self.bad: dict[str, tuple[RefusalReason, str]] = {}
@@ -109,29 +110,43 @@ class _Checker:
         refusal = RefusedEndpoint(namespace, service, source, address, port, reason, detail)
         self.refused[refusal] = None
 
-    def port_ok(self, where: Where, port: int) -> bool:
-        if 1 <= port <= MAX_PORT:
-            return True
-        detail = f"port {port} is outside 1-{MAX_PORT}"
-        self.refuse(where, "*", port, RefusalReason.PORT_OUT_OF_RANGE, detail)
-        return False
-
-    def address_ok(self, where: Where, address: str) -> bool:
-        if address in self.keys:
-            return True
-        bad = self.bad.get(address)
-        if bad is None:
-            packed = ip_literal(address)
-            if packed is None:
-                bad = (RefusalReason.NOT_AN_IP, "not an IP address (Envoy dials IP addresses only)")
-            elif self.networks and (network := self.networks.match(packed)) is not None:
-                bad = (RefusalReason.REFUSED_NETWORK, f"in {network}, where no endpoint may be")
+    def ports(self, where: Where, ports: Iterable[int]) -> list[int]:
+        """The ports Envoy can dial; the others are refused."""
+        usable = []
+        for port in ports:
+            if 1 <= port <= MAX_PORT:
+                usable.append(port)
             else:
-                self.keys[address] = (4 if len(packed) == 4 else 6, packed)
-                return True
-            self.bad[address] = bad
-        self.refuse(where, address, None, *bad)
-        return False
+                detail = f"port {port} is outside 1-{MAX_PORT}"
+                self.refuse(where, "*", port, RefusalReason.PORT_OUT_OF_RANGE, detail)
+        return usable
+
+    def addresses(self, where: Where, addresses: set[str]) -> set[str]:
+        """`addresses` (a set the caller owns, changed in place) without the refused ones."""
+        unknown = addresses.difference(self.keys)
+        if not unknown:
+            return addresses
+        bad = self.bad
+        for address in unknown:
+            if address not in bad and self._usable(address):
+                continue
+            addresses.discard(address)
+        for address in sorted(unknown.difference(addresses)):
+            self.refuse(where, address, None, *bad[address])
+        return addresses
+
+    def _usable(self, address: str) -> bool:
+        packed = ip_literal(address)
+        if packed is None:
+            detail = "not an IP address (Envoy dials IP addresses only)"
+            self.bad[address] = (RefusalReason.NOT_AN_IP, detail)
+            return False
+        if self.match is not None and (network := self.match(packed)) is not None:
+            detail = f"in {network}, where no endpoint may be"
+            self.bad[address] = (RefusalReason.REFUSED_NETWORK, detail)
+            return False
+        self.keys[address] = (4 if len(packed) == 4 else 6, packed)
+        return True
 
 
 def ready_endpoints(
@@ -146,48 +161,36 @@ def ready_endpoints(
     found: set[Target] = set()
     if slices:
         for endpoint_slice in slices:
+            named = [
+                p.port
+                for p in endpoint_slice.ports
+                if (p.name or "") == port_name and p.port is not None
+            ]
+            if not named:
+                continue
             where = (
                 endpoint_slice.namespace,
                 endpoint_slice.service_name or "",
                 f"EndpointSlice/{endpoint_slice.name}",
             )
-            ports = [
-                p.port
-                for p in endpoint_slice.ports
-                if (p.name or "") == port_name
-                and p.port is not None
-                and check.port_ok(where, p.port)
-            ]
-            if not ports:
+            ports = check.ports(where, named)
+            ready = {a for e in endpoint_slice.endpoints if e.is_ready for a in e.addresses}
+            if not ports or not ready:
                 continue
-            fqdn = endpoint_slice.address_type == "FQDN"
-            for endpoint in endpoint_slice.endpoints:
-                if not endpoint.is_ready:
-                    continue
-                for address in endpoint.addresses:
-                    if fqdn:
-                        check.refuse(
-                            where,
-                            address,
-                            None,
-                            RefusalReason.FQDN,
-                            "the slice has addressType FQDN (Envoy dials IP addresses only)",
-                        )
-                    elif check.address_ok(where, address):
-                        found.update((address, port) for port in ports)
+            if endpoint_slice.address_type == "FQDN":
+                detail = "the slice has addressType FQDN (Envoy dials IP addresses only)"
+                for address in sorted(ready):
+                    check.refuse(where, address, None, RefusalReason.FQDN, detail)
+                continue
+            found.update(product(check.addresses(where, ready), ports))
     elif endpoints is not None:
         where = (endpoints.namespace, endpoints.name, f"Endpoints/{endpoints.name}")
         for subset in endpoints.subsets:
-            ports = [
-                p.port
-                for p in subset.ports
-                if (p.name or "") == port_name and check.port_ok(where, p.port)
-            ]
-            if not ports:
-                continue
-            for a in subset.addresses:
-                if check.address_ok(where, a.ip):
-                    found.update((a.ip, port) for port in ports)
+            named = [p.port for p in subset.ports if (p.name or "") == port_name]
+            ports = check.ports(where, named) if named else []
+            ready = {a.ip for a in subset.addresses}
+            if ports and ready:
+                found.update(product(check.addresses(where, ready), ports))
     keys = check.keys
     targets = sorted(found, key=lambda target: (keys[target[0]], target))
     return targets, tuple(check.refused)
