@@ -115,6 +115,7 @@ async def measure() -> list[dict[str, Any]]:
     http_port, xds_port = free_port(), free_port()
     settings = ServeSettings(
         kubeconfig=kubeconfig,
+        refuse_local_endpoints=False,  # the backends run on 127.0.0.1
         xds_address=f"127.0.0.1:{xds_port}",
         health_address=f"127.0.0.1:{free_port()}",
         envoy_http_port=http_port,

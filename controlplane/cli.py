@@ -15,6 +15,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, get_args
 
@@ -109,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--ingress-class", default="contour")
     translate.add_argument("--root-namespaces", default="", help="comma-separated")
     translate.add_argument("--enable-external-name-services", action="store_true")
+    translate.add_argument(
+        "--refuse-local-endpoints",
+        action="store_true",
+        help="refuse what serve refuses in cluster mode (off, as with serve --manifests)",
+    )
+    translate.add_argument(
+        "--refuse-endpoint-cidrs", default="", metavar="CIDRS", help="comma-separated, as serve"
+    )
     translate.add_argument("--envoy-http-port", type=int, default=8080)
     translate.add_argument("--envoy-https-port", type=int, default=8443)
 
@@ -211,10 +220,16 @@ def _bootstrap(args: argparse.Namespace) -> int:
 
 
 def _translate(args: argparse.Namespace) -> int:
+    from controlplane.addresses import refused_networks
     from controlplane.dag import BuildOptions
     from controlplane.envoy import TranslateOptions
     from controlplane.offline import translate_manifests
 
+    try:
+        extra = [ip_network(c.strip()) for c in args.refuse_endpoint_cidrs.split(",") if c.strip()]
+    except ValueError as error:
+        raise UsageError(f"--refuse-endpoint-cidrs: {error}") from None
+    networks = refused_networks(local=args.refuse_local_endpoints, extra=extra)
     try:
         result: dict[str, Any] = translate_manifests(
             [Path(p) for p in args.filename],
@@ -222,8 +237,13 @@ def _translate(args: argparse.Namespace) -> int:
                 ingress_class=args.ingress_class,
                 root_namespaces=frozenset(n for n in args.root_namespaces.split(",") if n),
                 enable_external_name_services=args.enable_external_name_services,
+                refused_networks=networks,
             ),
-            TranslateOptions(http_port=args.envoy_http_port, https_port=args.envoy_https_port),
+            TranslateOptions(
+                http_port=args.envoy_http_port,
+                https_port=args.envoy_https_port,
+                refused_endpoint_networks=networks,
+            ),
         )
     except (OSError, yaml.YAMLError) as error:
         raise UsageError(_one_line(error)) from None

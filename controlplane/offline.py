@@ -5,6 +5,10 @@ Manifests → the same `Store` the file source fills → `dag.build` (the one bu
 every resource, decoded into protobuf JSON. What this prints is what `serve --manifests DIR`
 streams for the same files, resource for resource (tests/e2e/test_serve_equals_translate.py).
 No I/O beyond reading the files; no clocks.
+
+`problems` lists the log-only findings of the build (`dag.problems`) and, after them, every
+endpoint the translator left out (what `serve` logs as `endpoint.refused`), attributed to its
+EndpointSlice or Endpoints object.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.dag import BuildOptions, build
-from controlplane.envoy import EnvoyConfig, TranslateOptions, to_json
+from controlplane.envoy import (
+    EnvoyConfig,
+    RefusalReason,
+    RefusedEndpoint,
+    TranslateOptions,
+    to_json,
+)
 from controlplane.health import status_row
 from controlplane.model import model_type_for
 from controlplane.publisher import Publisher
@@ -66,4 +76,29 @@ def translate_manifests(
         }
         for p in report.problems
     ]
+    refused = {r for rs in publisher.translator.endpoint_refusals.values() for r in rs}
+    result["problems"] += [_refusal_row(r) for r in sorted(refused, key=_refusal_key)]
     return result
+
+
+_REFUSED_FIELD = {
+    RefusalReason.FQDN: "addressType",
+    RefusalReason.PORT_OUT_OF_RANGE: "ports.port",
+}
+
+
+def _refusal_row(refusal: RefusedEndpoint) -> dict[str, str]:
+    kind, _, name = refusal.source.partition("/")
+    subject = f"port {refusal.port}" if refusal.port is not None else f'"{refusal.address}"'
+    default_field = "endpoints.addresses" if kind == "EndpointSlice" else "subsets.addresses"
+    return {
+        "kind": kind,
+        "namespace": refusal.namespace,
+        "name": name,
+        "field": _REFUSED_FIELD.get(refusal.reason, default_field),
+        "reason": f"{subject}: {refusal.detail}; left out of Service {refusal.service}",
+    }
+
+
+def _refusal_key(refusal: RefusedEndpoint) -> tuple[str, str, str, int, str]:
+    return (refusal.namespace, refusal.source, refusal.address, refusal.port or 0, refusal.reason)

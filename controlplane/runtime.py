@@ -15,6 +15,9 @@ beyond deciding *when* things happen:
   first snapshot, so an Envoy restarting never receives a half-empty configuration.
 - After each publish, `build_listeners` get the DAG (the status writers in a cluster); problems
   of kinds without status are logged once each, when they first appear.
+- Where no backend may point (`refused_networks_from`): one NetworkSet, decided here from the
+  source (a cluster refuses the local networks, the file source none) and the flags, and given
+  to both the DAG (ExternalName targets) and the translator (endpoint addresses).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from controlplane.addresses import NetworkSet, refused_networks
 from controlplane.config import ServeSettings
 from controlplane.dag import INTERNAL_ERROR, BuildOptions, DagBuilder, Problem
 from controlplane.envoy import TranslateOptions
@@ -34,7 +38,7 @@ from controlplane.health import start_health_server
 from controlplane.holdoff import Holdoff
 from controlplane.kube_wiring import BuildListener, start_kube_sources
 from controlplane.logging import configure_logging
-from controlplane.metrics import pipeline_metrics
+from controlplane.metrics import PipelineMetrics, pipeline_metrics
 from controlplane.publisher import Publisher, PublishReport
 from controlplane.sources import FileSource
 from controlplane.store import Change, NamespacedName, Store
@@ -53,16 +57,17 @@ class Runtime:
         holdoff_delay: float = 0.1,
         holdoff_max_delay: float = 0.5,
         store: Store | None = None,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         self.store = store or Store()
         self.cache = cache
         self.build_options = build_options
         self.dag_builder = DagBuilder()
-        self.publisher = Publisher(translate_options, cache)
+        self.publisher = Publisher(translate_options, cache, metrics)
         self.holdoff = Holdoff(self.rebuild, delay=holdoff_delay, max_delay=holdoff_max_delay)
         self.build_listeners: list[BuildListener] = []
         self._problems: set[Problem] = set()
-        self.metrics = pipeline_metrics()
+        self.metrics = metrics if metrics is not None else pipeline_metrics()
         self._sources_pending = 0
         self._synced = asyncio.Event()
         self.ready = asyncio.Event()
@@ -188,11 +193,31 @@ async def cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
 # -- entry points (used by cli.py) ---------------------------------------------------------
 
 
+def refused_networks_from(settings: ServeSettings) -> NetworkSet:
+    """Where no endpoint (or ExternalName target) may point: the local networks in cluster mode
+    (or as `--refuse-local-endpoints` says), plus `--refuse-endpoint-cidrs`. The file source
+    refuses no network by default: its manifests are the operator's own (docs/security.md)."""
+    local = settings.refuse_local_endpoints
+    if local is None:
+        local = settings.manifests is None
+    return refused_networks(local=local, extra=settings.refuse_endpoint_cidrs)
+
+
 def build_options_from(settings: ServeSettings) -> BuildOptions:
     return BuildOptions(
         ingress_class=settings.ingress_class,
         root_namespaces=frozenset(settings.root_namespaces),
         enable_external_name_services=settings.enable_external_name_services,
+        refused_networks=refused_networks_from(settings),
+    )
+
+
+def translate_options_from(settings: ServeSettings) -> TranslateOptions:
+    return TranslateOptions(
+        http_port=settings.envoy_http_port,
+        https_port=settings.envoy_https_port,
+        xds_mode=settings.xds_mode,
+        refused_endpoint_networks=refused_networks_from(settings),
     )
 
 
@@ -208,11 +233,7 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
     cache = SnapshotCache()
     runtime = Runtime(
         build_options=build_options_from(settings),
-        translate_options=TranslateOptions(
-            http_port=settings.envoy_http_port,
-            https_port=settings.envoy_https_port,
-            xds_mode=settings.xds_mode,
-        ),
+        translate_options=translate_options_from(settings),
         cache=cache,
         holdoff_delay=settings.holdoff_delay,
         holdoff_max_delay=settings.holdoff_max_delay,
@@ -228,6 +249,9 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
         xds_address=settings.xds_address,
         xds_port=xds_port,
         health_address=settings.health_address,
+        refused_endpoint_networks=[
+            str(n) for n in runtime.publisher.options.refused_endpoint_networks.networks
+        ],
     )
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -53,7 +53,12 @@ from controlplane.dag.classes import class_matches
 from controlplane.dag.ingress_annotations import WEBSOCKET_ROUTES, IngressPolicy, ingress_policy
 from controlplane.dag.ingress_tls import ingress_secret
 from controlplane.dag.options import BuildOptions
-from controlplane.dag.services import Resolved, ServiceError, resolve_cluster
+from controlplane.dag.services import (
+    Resolved,
+    ServiceError,
+    refused_external_name,
+    resolve_cluster,
+)
 from controlplane.dag.status import shown
 from controlplane.dag.types import (
     CATCH_ALL,
@@ -390,6 +395,7 @@ class _IngressReader:
             self.problems.add(
                 self.ingress, f"{field}.service.{self._faulty(service.name)}", str(resolved)
             )
+            self.problems.extend(resolved.problems)
             return None
         self.problems.extend(resolved.problems)
         return resolved.cluster
@@ -400,7 +406,9 @@ class _IngressReader:
         if service is None:
             return "name"
         if service.is_external_name and (
-            not self.options.enable_external_name_services or not service.spec.external_name
+            not self.options.enable_external_name_services
+            or not service.spec.external_name
+            or refused_external_name(service.spec.external_name, self.options.refused_networks)
         ):
             return "name"
         return "port"

@@ -407,6 +407,7 @@ def _services(
                 validation=validation,
             )
         except ServiceError as error:
+            ctx.problems.extend(error.problems)
             raise SpecError(str(error)) from None
         ctx.problems.extend(found.problems)
         resolved.append((found.cluster, service.weight))

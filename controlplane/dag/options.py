@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from controlplane.addresses import NetworkSet
+
 DEFAULT_INGRESS_CLASS = "contour"
 CONTROLLER_NAMES = frozenset(
     {"projectcontour.io/ingress-controller", "contour.heptio.com/ingress-controller"}
@@ -18,3 +20,8 @@ class BuildOptions:
     """Namespaces where root IngressRoutes may live; empty means anywhere."""
     enable_external_name_services: bool = False
     """ExternalName Services can point Envoy anywhere (its admin port too): off by default."""
+    refused_networks: NetworkSet = field(default_factory=NetworkSet)
+    """An ExternalName whose IP (any spelling) is in these networks is refused; so is any name
+    of this host (`localhost`, ...) when they hold loopback. `serve` in cluster mode passes
+    `addresses.LOCAL_NETWORKS` plus `--refuse-endpoint-cidrs` (the same set the translator
+    refuses endpoint addresses in); empty by default and in file mode."""

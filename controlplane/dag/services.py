@@ -8,13 +8,21 @@ listing port numbers or names) and circuit-breaker thresholds (`max-connections`
 ignored; it never stops the Service from being used.
 
 ExternalName Services are refused unless `--enable-external-name-services` is given: they can point
-Envoy at any name, its own admin listener included.
+Envoy at any name, its own admin listener included. When they are enabled, an `externalName` that
+leads back into Envoy's pod is still refused when `BuildOptions.refused_networks` says so (cluster
+mode): an IP in those networks, however it is spelled (`127.1`, `::ffff:127.0.0.1`, `[::1]`), and,
+when they hold loopback, a name of this host (`localhost`, `*.localhost`, the aliases of common
+`/etc/hosts` files, `local.projectcontour.io`). The refusal is a `ServiceError` (whoever uses
+the Service is invalid, or has a problem, with the usual `Service [name:port]` wording) that
+carries a `Problem` on the Service itself. Names are not resolved: the DAG does no I/O, and DNS
+answers change under it; docs/security.md says what that leaves to RBAC.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controlplane.addresses import NetworkSet, lenient_ip
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import (
     CircuitBreakers,
@@ -33,9 +41,29 @@ _BREAKERS = ("max-connections", "max-pending-requests", "max-requests", "max-ret
 MAX_THRESHOLD = 2**32 - 1
 """Envoy's circuit-breaker thresholds are uint32."""
 
+LOCAL_NAMES = frozenset(
+    {
+        "localhost",
+        "localhost.localdomain",
+        "localhost4",
+        "localhost4.localdomain4",
+        "localhost6",
+        "localhost6.localdomain6",
+        "ip6-localhost",
+        "ip6-loopback",
+        "local.projectcontour.io",  # public DNS answers 127.0.0.1 (Contour refuses it too)
+    }
+)
+"""Names that resolve to this host (besides `*.localhost`, RFC 6761)."""
+
 
 class ServiceError(ValueError):
-    """The backend cannot be used; `str()` is a sentence fit for a status."""
+    """The backend cannot be used; `str()` is a sentence fit for a status. `problems` are
+    findings about the Service itself, for whoever reports problems (they are log-only)."""
+
+    def __init__(self, message: str, problems: tuple[Problem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +114,20 @@ def circuit_breakers(service: Service) -> tuple[CircuitBreakers, tuple[Problem, 
     return CircuitBreakers(**values), tuple(problems)
 
 
+def refused_external_name(external_name: str, refused: NetworkSet) -> str | None:
+    """Why `external_name` leads where no backend may point (a phrase), or None if it does not."""
+    if not refused:
+        return None
+    packed = lenient_ip(external_name)
+    if packed is not None:
+        network = refused.match(packed)
+        return None if network is None else f"in {network}"
+    name = external_name.strip().rstrip(".").lower()
+    if (name in LOCAL_NAMES or name.endswith(".localhost")) and refused.refuses_loopback():
+        return "a name of Envoy's own host"
+    return None
+
+
 def resolve_cluster(
     objects: ObjectSet,
     options: BuildOptions,
@@ -109,6 +151,22 @@ def resolve_cluster(
             )
         if not service.spec.external_name:
             raise ServiceError(f"Service [{name}:{port}] is invalid or missing")
+        external = service.spec.external_name
+        why = refused_external_name(external, options.refused_networks)
+        if why is not None:
+            raise ServiceError(
+                f'Service [{name}:{port}] is of type ExternalName and points at "{external}" '
+                f"({why}), which is refused",
+                (
+                    Problem(
+                        "Service",
+                        namespace,
+                        name,
+                        "spec.externalName",
+                        f'"{external}" ({why}) is refused: no backend may point there',
+                    ),
+                ),
+            )
     service_port = service.find_port(port)
     if service_port is None:
         if service.is_external_name and isinstance(port, int):

@@ -3,17 +3,26 @@
     encoded = IncrementalTranslator(options).translate(dag, objects)   # the one translator: bytes
     config = translate(dag, TranslateOptions(), objects)   # the same, cold, decoded to messages
     topology = EdsTopology.of(dag.clusters())              # which EDS names feed which clusters
+    translator.endpoint_refusals                           # endpoints left out, and why (values)
 
 Modules, one job each: `options` (TranslateOptions, Timeouts, common sub-messages), `routes`,
 `listeners`, `clusters`, `endpoints`, `secrets`, `incremental` (IncrementalTranslator),
 `translate` (EnvoyConfig, the decoded view), `jsonview` (to_json, static_bootstrap), and
 `bootstrap` (the Envoy bootstrap). This package imports `controlplane.dag`, `controlplane.model`
-and the wire-level leaves `controlplane.protowire` and `controlplane.typeurls` only.
+the wire-level leaves `controlplane.protowire` and `controlplane.typeurls`, and
+`controlplane.addresses` (IP literals, refused networks) only.
 """
 
 from controlplane.envoy.bootstrap import XdsMode, render_bootstrap, write_bootstrap
 from controlplane.envoy.checked import Rejection, Rejections
-from controlplane.envoy.endpoints import EdsTopology, cluster_load_assignment, load_assignments
+from controlplane.envoy.endpoints import (
+    EdsTopology,
+    LoadAssignment,
+    RefusalReason,
+    RefusedEndpoint,
+    cluster_load_assignment,
+    load_assignments,
+)
 from controlplane.envoy.incremental import Encoded, IncrementalTranslator
 from controlplane.envoy.jsonview import static_bootstrap, to_json
 from controlplane.envoy.options import Timeouts, TranslateOptions
@@ -24,6 +33,9 @@ __all__ = [
     "Encoded",
     "EnvoyConfig",
     "IncrementalTranslator",
+    "LoadAssignment",
+    "RefusalReason",
+    "RefusedEndpoint",
     "Rejection",
     "Rejections",
     "Timeouts",

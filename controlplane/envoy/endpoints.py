@@ -16,59 +16,184 @@ Rules:
   only on the set of ready endpoints, not on slice order.
 - An EDS name with no ready endpoints still gets a (empty) ClusterLoadAssignment, so a cluster
   never sits warming in Envoy.
+
+Nothing Envoy would reject reaches a ClusterLoadAssignment, and nothing that leads back into the
+pod does either. Each ready endpoint is checked, and left out with a `RefusedEndpoint` (which
+Service, which object, which address, why) when:
+- its slice has `addressType: FQDN` (Envoy's EDS takes IP addresses only);
+- its address is not an IP literal Envoy parses (`addresses.ip_literal`);
+- its port (slice or core Endpoints) is outside 1..65535 (then every address at that port);
+- its address is in one of `TranslateOptions.refused_endpoint_networks` (cluster mode: loopback,
+  0.0.0.0/8, link-local, and what `--refuse-endpoint-cidrs` adds).
+Every other endpoint of the Service is served as usual. The decision is a value: this layer never
+logs; the publisher reports each refusal once (log line and metric). Only endpoints that would
+have been sent are checked: not-ready endpoints, and slice ports no Service port names, are not.
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
+from itertools import product
 
 from envoy.config.core.v3 import address_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
 from envoy.config.endpoint.v3 import endpoint_pb2
 
+from controlplane.addresses import NetworkSet, ip_literal
 from controlplane.dag import DAG, Cluster
 from controlplane.model import Endpoints, EndpointSlice, ObjectSet
 
 NamespacedName = tuple[str, str]
+Target = tuple[str, int]
+"""(address, port) of one endpoint, as Envoy dials it."""
+
+NO_NETWORKS = NetworkSet()
+MAX_PORT = 65535
 
 
-def _address_key(target: tuple[str, int]) -> tuple[int, bytes, str, int]:
-    # inet_pton (a pure C parser) instead of `ipaddress`, which costs ~8 µs per address.
-    host, port = target
-    for rank, family in ((4, socket.AF_INET), (6, socket.AF_INET6)):
-        try:
-            return (rank, socket.inet_pton(family, host), host, port)
-        except OSError:
-            continue
-    return (9, b"", host, port)
+class RefusalReason(StrEnum):
+    """Why an endpoint was left out (the `reason` label of the refusal metric)."""
+
+    FQDN = "fqdn_address_type"
+    NOT_AN_IP = "not_an_ip_address"
+    PORT_OUT_OF_RANGE = "port_out_of_range"
+    REFUSED_NETWORK = "refused_network"
 
 
-def ready_addresses(
-    port_name: str, slices: Sequence[EndpointSlice], endpoints: Endpoints | None
-) -> list[tuple[str, int]]:
-    """(address, port) of every ready endpoint serving the Service port named `port_name`."""
-    found: set[tuple[str, int]] = set()
+@dataclass(frozen=True, slots=True)
+class RefusedEndpoint:
+    """An endpoint left out of every ClusterLoadAssignment of its Service, and why."""
+
+    namespace: str
+    service: str
+    source: str
+    """The object it came from: `EndpointSlice/<name>` or `Endpoints/<name>`."""
+    address: str
+    """The address as written; `*` when a port is refused (every address at it is left out)."""
+    port: int | None
+    """The port refused, or None when the address is refused at every port."""
+    reason: RefusalReason
+    detail: str
+    """One sentence for the log: what is wrong with it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadAssignment:
+    """A ClusterLoadAssignment and the endpoints left out of it."""
+
+    message: endpoint_pb2.ClusterLoadAssignment
+    refused: tuple[RefusedEndpoint, ...] = ()
+
+
+Where = tuple[str, str, str]
+"""(namespace, service, source object) of the endpoints being checked."""
+
+
+class _Checker:
+    """Checks the endpoints of one Service port, judging each distinct address once."""
+
+    __slots__ = ("bad", "keys", "match", "refused")
+
+    def __init__(self, networks: NetworkSet) -> None:
+        self.match = networks.match if networks else None
+        self.keys: dict[str, tuple[int, bytes]] = {}
+        """Usable address → its sort key (IPv4 before IPv6, then numerically)."""
+        self.bad: dict[str, tuple[RefusalReason, str]] = {}
+        self.refused: dict[RefusedEndpoint, None] = {}
+
+    def refuse(
+        self, where: Where, address: str, port: int | None, reason: RefusalReason, detail: str
+    ) -> None:
+        namespace, service, source = where
+        refusal = RefusedEndpoint(namespace, service, source, address, port, reason, detail)
+        self.refused[refusal] = None
+
+    def ports(self, where: Where, ports: Iterable[int]) -> list[int]:
+        """The ports Envoy can dial; the others are refused."""
+        usable = []
+        for port in ports:
+            if 1 <= port <= MAX_PORT:
+                usable.append(port)
+            else:
+                detail = f"port {port} is outside 1-{MAX_PORT}"
+                self.refuse(where, "*", port, RefusalReason.PORT_OUT_OF_RANGE, detail)
+        return usable
+
+    def addresses(self, where: Where, addresses: set[str]) -> set[str]:
+        """`addresses` (a set the caller owns, changed in place) without the refused ones."""
+        unknown = addresses.difference(self.keys)
+        if not unknown:
+            return addresses
+        bad = self.bad
+        for address in unknown:
+            if address not in bad and self._usable(address):
+                continue
+            addresses.discard(address)
+        for address in sorted(unknown.difference(addresses)):
+            self.refuse(where, address, None, *bad[address])
+        return addresses
+
+    def _usable(self, address: str) -> bool:
+        packed = ip_literal(address)
+        if packed is None:
+            detail = "not an IP address (Envoy dials IP addresses only)"
+            self.bad[address] = (RefusalReason.NOT_AN_IP, detail)
+            return False
+        if self.match is not None and (network := self.match(packed)) is not None:
+            detail = f"in {network}, where no endpoint may be"
+            self.bad[address] = (RefusalReason.REFUSED_NETWORK, detail)
+            return False
+        self.keys[address] = (4 if len(packed) == 4 else 6, packed)
+        return True
+
+
+def ready_endpoints(
+    port_name: str,
+    slices: Sequence[EndpointSlice],
+    endpoints: Endpoints | None,
+    refused_networks: NetworkSet = NO_NETWORKS,
+) -> tuple[list[Target], tuple[RefusedEndpoint, ...]]:
+    """Every usable ready endpoint of the Service port named `port_name`, sorted, and those
+    left out (see the module docstring)."""
+    check = _Checker(refused_networks)
+    found: set[Target] = set()
     if slices:
         for endpoint_slice in slices:
-            ports = [
+            named = [
                 p.port
                 for p in endpoint_slice.ports
                 if (p.name or "") == port_name and p.port is not None
             ]
-            if not ports:
+            if not named:
                 continue
-            for endpoint in endpoint_slice.endpoints:
-                if endpoint.is_ready:
-                    found.update(
-                        (address, port) for address in endpoint.addresses for port in ports
-                    )
+            where = (
+                endpoint_slice.namespace,
+                endpoint_slice.service_name or "",
+                f"EndpointSlice/{endpoint_slice.name}",
+            )
+            ports = check.ports(where, named)
+            ready = {a for e in endpoint_slice.endpoints if e.is_ready for a in e.addresses}
+            if not ports or not ready:
+                continue
+            if endpoint_slice.address_type == "FQDN":
+                detail = "the slice has addressType FQDN (Envoy dials IP addresses only)"
+                for address in sorted(ready):
+                    check.refuse(where, address, None, RefusalReason.FQDN, detail)
+                continue
+            found.update(product(check.addresses(where, ready), ports))
     elif endpoints is not None:
+        where = (endpoints.namespace, endpoints.name, f"Endpoints/{endpoints.name}")
         for subset in endpoints.subsets:
-            ports = [p.port for p in subset.ports if (p.name or "") == port_name]
-            found.update((a.ip, port) for a in subset.addresses for port in ports)
-    return sorted(found, key=_address_key)
+            named = [p.port for p in subset.ports if (p.name or "") == port_name]
+            ports = check.ports(where, named) if named else []
+            ready = {a.ip for a in subset.addresses}
+            if ports and ready:
+                found.update(product(check.addresses(where, ready), ports))
+    keys = check.keys
+    targets = sorted(found, key=lambda target: (keys[target[0]], target))
+    return targets, tuple(check.refused)
 
 
 def cluster_load_assignment(
@@ -76,12 +201,13 @@ def cluster_load_assignment(
     port_name: str,
     slices: Sequence[EndpointSlice],
     endpoints: Endpoints | None,
-) -> endpoint_pb2.ClusterLoadAssignment:
-    """The load assignment for one EDS name: the ready endpoints of one Service port."""
-    targets = ready_addresses(port_name, slices, endpoints)
+    refused_networks: NetworkSet = NO_NETWORKS,
+) -> LoadAssignment:
+    """The load assignment for one EDS name: the usable ready endpoints of one Service port."""
+    targets, refused = ready_endpoints(port_name, slices, endpoints, refused_networks)
     if not targets:
-        return endpoint_pb2.ClusterLoadAssignment(cluster_name=eds_name)
-    return endpoint_pb2.ClusterLoadAssignment(
+        return LoadAssignment(endpoint_pb2.ClusterLoadAssignment(cluster_name=eds_name), refused)
+    message = endpoint_pb2.ClusterLoadAssignment(
         cluster_name=eds_name,
         endpoints=[
             ec.LocalityLbEndpoints(
@@ -100,6 +226,7 @@ def cluster_load_assignment(
             )
         ],
     )
+    return LoadAssignment(message, refused)
 
 
 @dataclass(frozen=True)
@@ -133,7 +260,11 @@ class EdsTopology:
 
 
 def load_assignments(
-    dag: DAG, objects: ObjectSet, *, services: Iterable[NamespacedName] | None = None
+    dag: DAG,
+    objects: ObjectSet,
+    *,
+    services: Iterable[NamespacedName] | None = None,
+    refused_networks: NetworkSet = NO_NETWORKS,
 ) -> dict[str, endpoint_pb2.ClusterLoadAssignment]:
     """A load assignment for every EDS cluster of `dag`, by EDS name, in name order.
 
@@ -147,6 +278,10 @@ def load_assignments(
         if wanted is not None and service not in wanted:
             continue
         result[eds_name] = cluster_load_assignment(
-            eds_name, port_name, slices.get(service, ()), objects.endpoints.get(service)
-        )
+            eds_name,
+            port_name,
+            slices.get(service, ()),
+            objects.endpoints.get(service),
+            refused_networks,
+        ).message
     return result

@@ -13,7 +13,8 @@ DAG values are frozen and compared by value, so they are their own cache keys:
 - Cluster → encoded Cluster; TLSSecret → encoded Secret;
 - EDS name → encoded ClusterLoadAssignment, reused while the Service's slices, Endpoints and port
   name are the same objects (the store's objects are immutable, so identity means unchanged; the
-  cache holds them, so an id is never reused while it is a key).
+  cache holds them, so an id is never reused while it is a key). The endpoints left out of it
+  (`RefusedEndpoint`, see `endpoints.py`) are cached with it and listed by `endpoint_refusals`.
 
 Each `translate` keeps only the entries the current DAG used, so memory follows the DAG, not its
 history. A translator is bound to one `TranslateOptions` (the cached bytes depend on them).
@@ -24,7 +25,7 @@ The output is what the snapshot needs: type URL → name → serialized resource
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Generic, TypeVar
@@ -44,7 +45,7 @@ from controlplane.dag import (
 )
 from controlplane.envoy.checked import Rejection, Rejections, checked
 from controlplane.envoy.clusters import cluster
-from controlplane.envoy.endpoints import EdsTopology, cluster_load_assignment
+from controlplane.envoy.endpoints import EdsTopology, RefusedEndpoint, cluster_load_assignment
 from controlplane.envoy.listeners import (
     HTTP_LISTENER,
     HTTPS_LISTENER,
@@ -146,6 +147,7 @@ class _CachedAssignment:
     slices: Sequence[EndpointSlice]
     endpoints: Endpoints | None
     body: bytes
+    refused: tuple[RefusedEndpoint, ...]
 
 
 class IncrementalTranslator:
@@ -167,6 +169,7 @@ class IncrementalTranslator:
         self._clusters: _ValueCache[Cluster] = _ValueCache()
         self._secrets: _ValueCache[TLSSecret] = _ValueCache()
         self._assignments: dict[str, _CachedAssignment] = {}
+        self._refusals: dict[str, tuple[RefusedEndpoint, ...]] = {}
         # Per type: the DAG inputs of the last translation and its result. The incremental DAG
         # builder hands back the very same tuples when nothing of a kind changed, so an identity
         # check skips a whole type (and hands back the same mapping, which the runtime's
@@ -179,6 +182,12 @@ class IncrementalTranslator:
     @property
     def options(self) -> TranslateOptions:
         return self._shared.options
+
+    @property
+    def endpoint_refusals(self) -> Mapping[str, tuple[RefusedEndpoint, ...]]:
+        """EDS name → the endpoints left out of its ClusterLoadAssignment, as of the last
+        translation with objects; only names that left any out (usually none)."""
+        return self._refusals
 
     def eds_topology(self, dag: DAG) -> EdsTopology:
         """The EDS topology of `dag`'s clusters, computed once per clusters tuple."""
@@ -382,10 +391,14 @@ class IncrementalTranslator:
         if endpoints_same and (same := self._unchanged("assignments", clusters)) is not None:
             return same
         used: dict[str, _CachedAssignment] = {}
+        refusals: dict[str, tuple[RefusedEndpoint, ...]] = {}
+        networks = self._shared.options.refused_endpoint_networks
         for eds_name, (service, port_name) in self.eds_topology(dag).by_eds_name.items():
             cached = self._assignments.get(eds_name)
             if endpoints_same and cached is not None and cached.port_name == port_name:
                 used[eds_name] = cached
+                if cached.refused:
+                    refusals[eds_name] = cached.refused
                 continue
             slices = objects.endpoint_slices.get(service, ())
             endpoints = objects.endpoints.get(service)
@@ -396,12 +409,21 @@ class IncrementalTranslator:
                 or len(cached.slices) != len(slices)
                 or any(a is not b for a, b in zip(cached.slices, slices, strict=True))
             ):
-                assignment = cluster_load_assignment(eds_name, port_name, slices, endpoints)
+                assignment = cluster_load_assignment(
+                    eds_name, port_name, slices, endpoints, networks
+                )
                 cached = _CachedAssignment(
-                    port_name, slices, endpoints, assignment.SerializeToString(deterministic=True)
+                    port_name,
+                    slices,
+                    endpoints,
+                    assignment.message.SerializeToString(deterministic=True),
+                    assignment.refused,
                 )
             used[eds_name] = cached
+            if cached.refused:
+                refusals[eds_name] = cached.refused
         self._assignments = used
+        self._refusals = refusals
         self._endpoint_inputs = (objects.endpoint_slices, objects.endpoints)
         result = {name: cached.body for name, cached in used.items()}
         self._remember("assignments", (clusters,), result, [])

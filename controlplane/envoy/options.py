@@ -1,4 +1,5 @@
-"""What a translation may be told: ports, the xDS mode, access logging and timeouts.
+"""What a translation may be told: ports, the xDS mode, access logging, timeouts, and the
+networks no endpoint may be in.
 
 `TranslateOptions` is a frozen value, so a translator (and the incremental cache in
 `incremental.py`) can key its work on it: the same DAG and the same options always give the
@@ -25,6 +26,7 @@ from envoy.extensions.access_loggers.stream.v3 import stream_pb2
 from google.protobuf import any_pb2, duration_pb2, json_format
 from google.protobuf.message import Message
 
+from controlplane.addresses import NetworkSet
 from controlplane.dag import INFINITE
 from controlplane.envoy.bootstrap import XDS_MODES, XdsMode, resource_config_source
 
@@ -86,6 +88,10 @@ class TranslateOptions:
     access_log: bool = True
     """Log every request to Envoy's stdout (Envoy's default text format)."""
     timeouts: Timeouts = field(default_factory=Timeouts)
+    refused_endpoint_networks: NetworkSet = field(default_factory=NetworkSet)
+    """Endpoint addresses in these networks are left out of every ClusterLoadAssignment
+    (`endpoints.py`). Empty (the default, and file mode): only invalid endpoints are. `serve`
+    in cluster mode passes `addresses.LOCAL_NETWORKS` plus `--refuse-endpoint-cidrs`."""
 
     def __post_init__(self) -> None:
         if self.xds_mode not in XDS_MODES:

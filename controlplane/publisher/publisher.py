@@ -11,7 +11,12 @@ It owns, and nobody else keeps a copy of:
   Service's endpoints feed which ClusterLoadAssignments (the fast path) and which cluster
   subscribes to which EDS name (attached to cluster resources for the server's ordering);
 - the EDS fast path: an endpoint change re-encodes that Service's ClusterLoadAssignments only
-  and publishes them at once, without a DAG build.
+  and publishes them at once, without a DAG build;
+- the endpoints currently refused (`envoy.RefusedEndpoint`, by Service): the translator decides,
+  as values, which endpoints it leaves out (invalid, or in a refused network); the publisher
+  logs each one (`endpoint.refused`) and counts it (`controlplane_endpoints_refused_total`)
+  when it is newly refused, by a build or by the fast path, and never again while it stays
+  refused. One that goes away and comes back is reported again.
 
 `sequence` counts publishes (builds and endpoint updates that changed something): tests wait for
 "sequence > n" instead of sleeping, as Contour's tests wait on its event handler's sequence.
@@ -32,11 +37,12 @@ from controlplane.dag import DAG, ObjectStatus, Origin, Problem, with_rejections
 from controlplane.envoy import (
     EdsTopology,
     IncrementalTranslator,
+    RefusedEndpoint,
     Rejections,
     TranslateOptions,
     cluster_load_assignment,
 )
-from controlplane.metrics import pipeline_metrics
+from controlplane.metrics import PipelineMetrics, pipeline_metrics
 from controlplane.model import Endpoints, EndpointSlice, NamespacedName, ObjectSet
 from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE, TYPE_NAMES
 from controlplane.xds import Resource, Snapshot, SnapshotCache
@@ -66,21 +72,32 @@ class PublishReport:
 class Publisher:
     """Translates DAGs into snapshots and publishes them; see the module docstring."""
 
-    def __init__(self, options: TranslateOptions, cache: SnapshotCache | None = None) -> None:
+    def __init__(
+        self,
+        options: TranslateOptions,
+        cache: SnapshotCache | None = None,
+        metrics: PipelineMetrics | None = None,
+    ) -> None:
         self.translator = IncrementalTranslator(options)
         self.cache = cache
+        self.metrics = metrics if metrics is not None else pipeline_metrics()
         self.snapshot: Snapshot | None = None
         self.sequence = 0
         self.last: PublishReport | None = None
         self._published: dict[str, dict[str, Resource]] = {}
         self._translated: dict[str, dict[str, bytes]] = {}
         self._topology = EdsTopology()
-        self.metrics = pipeline_metrics()
         self._counted: Rejections = ()
+        self._refused: dict[NamespacedName, frozenset[RefusedEndpoint]] = {}
 
     @property
     def options(self) -> TranslateOptions:
         return self.translator.options
+
+    @property
+    def refused_endpoints(self) -> tuple[RefusedEndpoint, ...]:
+        """The endpoints left out of what is published now, in a stable order."""
+        return tuple(sorted((r for rs in self._refused.values() for r in rs), key=_refusal_order))
 
     # -- the rebuild path --------------------------------------------------------------------
 
@@ -131,6 +148,11 @@ class Publisher:
         snapshot = self.translate(dag, objects)
         if self.cache is not None:
             self.cache.publish(snapshot)
+        refused: dict[NamespacedName, set[RefusedEndpoint]] = {}
+        for refusals in self.translator.endpoint_refusals.values():
+            for refusal in refusals:
+                refused.setdefault((refusal.namespace, refusal.service), set()).add(refusal)
+        self._report_refused({service: frozenset(rs) for service, rs in refused.items()})
         self.sequence += 1
         self.last = self.report(dag, snapshot, round((time.perf_counter() - started) * 1000, 2))
         return self.last
@@ -173,14 +195,18 @@ class Publisher:
         if not names or self.snapshot is None:
             return 0
         published = self._published.setdefault(ENDPOINT_TYPE, {})
+        networks = self.options.refused_endpoint_networks
         changes: dict[str, Resource | None] = {}
+        refused: set[RefusedEndpoint] = set()
         for eds_name, port_name in names:
-            assignment = cluster_load_assignment(eds_name, port_name, slices, endpoints)
-            resource = Resource.encode(ENDPOINT_TYPE, eds_name, assignment)
+            assignment = cluster_load_assignment(eds_name, port_name, slices, endpoints, networks)
+            refused.update(assignment.refused)
+            resource = Resource.encode(ENDPOINT_TYPE, eds_name, assignment.message)
             old = published.get(eds_name)
             if old is None or old.version != resource.version:
                 changes[eds_name] = resource
                 published[eds_name] = resource
+        self._report_refused({service: frozenset(refused)}, only=service)
         if not changes:
             return 0
         if self.cache is not None:
@@ -190,3 +216,48 @@ class Publisher:
             self.snapshot = self.snapshot.with_changes(ENDPOINT_TYPE, changes)
         self.sequence += 1
         return len(changes)
+
+    # -- refused endpoints -------------------------------------------------------------------
+
+    def _report_refused(
+        self,
+        current: Mapping[NamespacedName, frozenset[RefusedEndpoint]],
+        *,
+        only: NamespacedName | None = None,
+    ) -> None:
+        """Log and count what `current` refuses that was not refused before; remember it.
+
+        `current` covers every Service (a build), or only the Service `only` (the fast path)."""
+        services = current.keys() | (self._refused.keys() if only is None else {only})
+        for service in sorted(services):
+            now = current.get(service, frozenset())
+            before = self._refused.get(service, frozenset())
+            if now == before:
+                continue
+            for refusal in sorted(now - before, key=_refusal_order):
+                log.warning(
+                    "endpoint.refused",
+                    namespace=refusal.namespace,
+                    service=refusal.service,
+                    address=refusal.address,
+                    port=refusal.port,
+                    reason=refusal.reason.value,
+                    detail=refusal.detail,
+                    source=refusal.source,
+                )
+                self.metrics.endpoints_refused.labels(reason=refusal.reason.value).inc()
+            if now:
+                self._refused[service] = now
+            else:
+                del self._refused[service]
+
+
+def _refusal_order(refusal: RefusedEndpoint) -> tuple[str, str, str, str, int, str]:
+    return (
+        refusal.namespace,
+        refusal.service,
+        refusal.source,
+        refusal.address,
+        refusal.port or 0,
+        refusal.reason.value,
+    )

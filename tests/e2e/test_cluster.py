@@ -66,7 +66,10 @@ async def test_kubectl_apply_status_columns_and_routing_follow_edits(
                 {"name": "blue", "port": 80}]}]),
         )  # fmt: skip
         async with Pipeline(
-            None, kubeconfig=tmp_path / "kubeconfig", leader_election=False
+            None,
+            kubeconfig=tmp_path / "kubeconfig",
+            leader_election=False,
+            refuse_local_endpoints=False,  # the backends run on 127.0.0.1
         ) as pipe:
             await pipe.eventually("web.example.com", "/", lambda a: a.backend == "blue")
 

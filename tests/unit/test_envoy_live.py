@@ -67,7 +67,7 @@ def _bootstrap(
             "ports": [{"port": backend_port}],
         }
     )
-    assignment = cluster_load_assignment(KUARD.eds_name, "", [endpoint_slice], None)
+    assignment = cluster_load_assignment(KUARD.eds_name, "", [endpoint_slice], None).message
     config = replace(translate(_dag(), options), endpoints={KUARD.eds_name: assignment})
     return static_bootstrap(config)
 
