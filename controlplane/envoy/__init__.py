@@ -11,7 +11,17 @@ Modules, one job each: `options` (TranslateOptions, Timeouts, common sub-message
 and the wire-level leaves `controlplane.protowire` and `controlplane.typeurls` only.
 """
 
-from controlplane.envoy.bootstrap import XdsMode, render_bootstrap, write_bootstrap
+from controlplane.envoy.bootstrap import (
+    ADMIN_CLUSTER,
+    DEFAULT_ADMIN_ADDRESS,
+    DEFAULT_STATS_ADDRESS,
+    STATS_LISTENER,
+    STATS_PATHS,
+    XdsMode,
+    render_bootstrap,
+    unix_socket_path,
+    write_bootstrap,
+)
 from controlplane.envoy.endpoints import EdsTopology, cluster_load_assignment, load_assignments
 from controlplane.envoy.incremental import Encoded, IncrementalTranslator
 from controlplane.envoy.jsonview import static_bootstrap, to_json
@@ -19,6 +29,11 @@ from controlplane.envoy.options import Timeouts, TranslateOptions
 from controlplane.envoy.translate import EnvoyConfig, translate
 
 __all__ = [
+    "ADMIN_CLUSTER",
+    "DEFAULT_ADMIN_ADDRESS",
+    "DEFAULT_STATS_ADDRESS",
+    "STATS_LISTENER",
+    "STATS_PATHS",
     "EdsTopology",
     "Encoded",
     "EnvoyConfig",
@@ -32,5 +47,6 @@ __all__ = [
     "static_bootstrap",
     "to_json",
     "translate",
+    "unix_socket_path",
     "write_bootstrap",
 ]
