@@ -155,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let the controller read the examples directly (no API server, no kubectl)",
     )
+    demo.add_argument(
+        "--admin-socket",
+        action="store_true",
+        help="Envoy's admin API on the unix socket .demo/envoy/admin.sock (default: "
+        "127.0.0.1:9001, which a browser can open)",
+    )
 
     testapi = commands.add_parser(
         "testapi", help="run the Kubernetes API test server (for tests and the demo)"
@@ -272,12 +278,20 @@ def _xds(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from controlplane.demo import run_demo
+    from controlplane.demo import demo_bootstrap, run_demo
 
     examples = Path(args.examples)
     if not examples.is_dir():
         raise UsageError(f"--examples {examples}: not a directory")
-    asyncio.run(run_demo(examples, lambda line: print(line, flush=True), files=args.files))
+    try:
+        bootstrap = demo_bootstrap(admin_socket=args.admin_socket)
+    except ValueError as error:
+        raise UsageError(_one_line(error)) from None
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    asyncio.run(run_demo(examples, say, files=args.files, bootstrap=bootstrap))
     return 0
 
 
