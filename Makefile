@@ -27,8 +27,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# The defaults: xDS 127.0.0.1:8001, admin on the unix socket /tmp/envoy-admin.sock, stats on :8002.
 envoy-bootstrap: $(STAMP)
-	$(BIN)/controlplane bootstrap envoy-bootstrap/envoy.yaml --xds-address 127.0.0.1:8001 --admin-address 127.0.0.1:9001
+	$(BIN)/controlplane bootstrap envoy-bootstrap/envoy.yaml
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

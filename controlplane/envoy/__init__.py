@@ -13,7 +13,17 @@ the wire-level leaves `controlplane.protowire` and `controlplane.typeurls`, and
 `controlplane.addresses` (IP literals, refused networks) only.
 """
 
-from controlplane.envoy.bootstrap import XdsMode, render_bootstrap, write_bootstrap
+from controlplane.envoy.bootstrap import (
+    ADMIN_CLUSTER,
+    DEFAULT_ADMIN_ADDRESS,
+    DEFAULT_STATS_ADDRESS,
+    STATS_LISTENER,
+    STATS_PATHS,
+    XdsMode,
+    render_bootstrap,
+    unix_socket_path,
+    write_bootstrap,
+)
 from controlplane.envoy.checked import Rejection, Rejections
 from controlplane.envoy.endpoints import (
     EdsTopology,
@@ -29,6 +39,11 @@ from controlplane.envoy.options import Timeouts, TranslateOptions
 from controlplane.envoy.translate import EnvoyConfig, translate
 
 __all__ = [
+    "ADMIN_CLUSTER",
+    "DEFAULT_ADMIN_ADDRESS",
+    "DEFAULT_STATS_ADDRESS",
+    "STATS_LISTENER",
+    "STATS_PATHS",
     "EdsTopology",
     "Encoded",
     "EnvoyConfig",
@@ -47,5 +62,6 @@ __all__ = [
     "static_bootstrap",
     "to_json",
     "translate",
+    "unix_socket_path",
     "write_bootstrap",
 ]

@@ -1,10 +1,32 @@
 """The Envoy v3 bootstrap: how an Envoy finds this control plane.
 
 The bootstrap is the only configuration Envoy reads from disk. It names the node, opens the admin
-listener, and defines one static cluster, ``xds_cluster``, through which everything else
-(listeners, routes, clusters, endpoints, secrets) arrives over gRPC. ``render_bootstrap`` is pure:
-it returns a plain JSON-able ``dict`` (the protobuf JSON mapping, snake_case field names) and does
-no I/O; ``write_bootstrap`` is the one explicit write.
+interface, defines the static cluster ``xds_cluster`` through which everything else (listeners,
+routes, clusters, endpoints, secrets) arrives over gRPC, and the static stats listener.
+``render_bootstrap`` is pure: it returns a plain JSON-able ``dict`` (the protobuf JSON mapping,
+snake_case field names) and does no I/O; ``write_bootstrap`` is the one explicit write.
+
+The admin interface, and what reaches it
+----------------------------------------
+Envoy's admin API can dump every configuration (``/config_dump``), change runtime values, drain
+or stop the server (``/quitquitquit``): nothing on the network may reach it. As Contour does:
+
+- The admin listens on a unix socket (``--admin-address unix:PATH``, the default
+  ``DEFAULT_ADMIN_ADDRESS``), created with mode 0600: only Envoy's own user can connect. Being no
+  IP address, no route, EndpointSlice or ExternalName Service can ever point Envoy back at it.
+  A TCP address stays possible for local use (the demo) but only on loopback: anything else is
+  refused.
+- A static listener, ``stats-health`` on ``--stats-address`` (``0.0.0.0:8002``), serves exactly
+  ``GET /ready`` (the readiness probe), ``GET /stats`` and ``GET /stats/prometheus`` (metrics) by
+  routing them to the static cluster ``envoy-admin``, whose one endpoint is the admin address.
+  The routes match whole paths (``path``, not ``prefix``), so ``/stats/recentlookups/clear`` and
+  friends stay out; any query string is passed on (``/stats?format=json``). The connection
+  manager normalizes the path first (``normalize_path``, ``merge_slashes``; an escaped slash is
+  refused), so ``/stats/../config_dump`` or ``//config_dump`` is matched as ``/config_dump``: no
+  route, a 404 from Envoy's router, and the admin never sees it. Any other method is a 404 too.
+- Static listeners and clusters cannot be replaced over xDS, and no name we translate collides
+  with them: dynamic listeners are ``ingress_http``/``ingress_https``, dynamic clusters always
+  contain a ``/``.
 
 Invariants, each measured on Envoy 1.40 (ARCHITECTURE.md §8):
 
@@ -54,9 +76,23 @@ XdsMode = Literal["ads", "delta", "separate"]
 XDS_MODES: Final[tuple[XdsMode, ...]] = get_args(XdsMode)
 XDS_CLUSTER: Final = "xds_cluster"
 DEFAULT_XDS_ADDRESS: Final = "127.0.0.1:8001"
-DEFAULT_ADMIN_ADDRESS: Final = "127.0.0.1:9001"
+DEFAULT_ADMIN_ADDRESS: Final = "unix:/tmp/envoy-admin.sock"
+"""Writable for anyone running Envoy locally; pods pass a path in a shared ``emptyDir``."""
+DEFAULT_STATS_ADDRESS: Final = "0.0.0.0:8002"
+UNIX_PREFIX: Final = "unix:"
+ADMIN_SOCKET_MODE: Final = 0o600
+ADMIN_CLUSTER: Final = "envoy-admin"
+STATS_LISTENER: Final = "stats-health"
+STATS_PATHS: Final = ("/ready", "/stats", "/stats/prometheus")
+"""The only admin paths the stats listener routes (whole paths, ``GET`` only)."""
 
 _HTTP_PROTOCOL_OPTIONS: Final = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+_HTTP_CONNECTION_MANAGER: Final = (
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+)
+_ROUTER: Final = "envoy.extensions.filters.http.router.v3.Router"
+# sun_path holds 108 bytes on Linux (104 on macOS), the terminating NUL included.
+_MAX_SOCKET_PATH_BYTES: Final = 103
 _DOWNSTREAM_CONNECTIONS_MONITOR: Final = "envoy.resource_monitors.global_downstream_max_connections"
 _DOWNSTREAM_CONNECTIONS_CONFIG: Final = (
     "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig"
@@ -88,6 +124,113 @@ def socket_address(address: str) -> dict[str, Any]:
     """An Envoy ``Address`` for ``HOST:PORT``."""
     host, port = parse_address(address)
     return {"socket_address": {"address": host, "port_value": port}}
+
+
+def unix_socket_path(address: str) -> str | None:
+    """The path of ``unix:PATH``; ``None`` for any other address; ``ValueError`` if unusable."""
+    if not address.startswith(UNIX_PREFIX):
+        return None
+    path = address.removeprefix(UNIX_PREFIX)
+    if not path.startswith("/"):
+        # Envoy would resolve a relative path against its working directory, which nobody reads
+        # from the bootstrap; an abstract socket ("@name") has no file permissions at all.
+        raise ValueError(f"address {address!r}: the socket path must be absolute")
+    if "\x00" in path or len(path.encode()) > _MAX_SOCKET_PATH_BYTES:
+        raise ValueError(
+            f"address {address!r}: a unix socket path must be at most "
+            f"{_MAX_SOCKET_PATH_BYTES} bytes without NUL"
+        )
+    return path
+
+
+def _admin_endpoint(address: str) -> dict[str, Any]:
+    """The admin interface's ``Address``: a pipe for ``unix:PATH``, else a loopback ``IP:PORT``."""
+    path = unix_socket_path(address)
+    if path is not None:
+        return {"pipe": {"path": path}}
+    host, _ = parse_address(address)
+    if not _is_ip(host) or not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(
+            f"admin address {address!r} is neither unix:PATH nor a loopback IP:PORT: the admin "
+            "API can reconfigure and stop Envoy, it must not be reachable from the network"
+        )
+    return socket_address(address)
+
+
+def _listener_address(address: str, what: str) -> dict[str, Any]:
+    host, _ = parse_address(address)
+    if not _is_ip(host):
+        raise ValueError(f"{what} address {address!r}: Envoy binds listeners to IP:PORT only")
+    return socket_address(address)
+
+
+def _overlaps(one: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two socket addresses would claim the same port (port 0 never clashes)."""
+    a, b = one.get("socket_address"), other.get("socket_address")
+    if a is None or b is None or a["port_value"] == 0 or a["port_value"] != b["port_value"]:
+        return False
+    wildcard = {"0.0.0.0", "::"}
+    return bool(a["address"] == b["address"] or {a["address"], b["address"]} & wildcard)
+
+
+def _stats_listener(address: dict[str, Any]) -> dict[str, Any]:
+    get_only = [{"name": ":method", "string_match": {"exact": "GET"}}]
+    manager = {
+        "@type": f"type.googleapis.com/{_HTTP_CONNECTION_MANAGER}",
+        "stat_prefix": "stats",
+        # Match the path a request resolves to, not the bytes it was spelled with.
+        "normalize_path": True,
+        "merge_slashes": True,
+        "path_with_escaped_slashes_action": "REJECT_REQUEST",
+        "route_config": {
+            "name": STATS_LISTENER,
+            "virtual_hosts": [
+                {
+                    "name": STATS_LISTENER,
+                    "domains": ["*"],
+                    "routes": [
+                        {
+                            "match": {"path": path, "headers": copy.deepcopy(get_only)},
+                            "route": {"cluster": ADMIN_CLUSTER},
+                        }
+                        for path in STATS_PATHS
+                    ],
+                }
+            ],
+        },
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": f"type.googleapis.com/{_ROUTER}"},
+            }
+        ],
+    }
+    return {
+        "name": STATS_LISTENER,
+        "address": address,
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def _admin_cluster(admin: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": ADMIN_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "0.25s",
+        "load_assignment": {
+            "cluster_name": ADMIN_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": copy.deepcopy(admin)}}]}],
+        },
+    }
 
 
 def _api_config_source(api_type: Literal["GRPC", "DELTA_GRPC"]) -> dict[str, Any]:
@@ -149,6 +292,7 @@ def render_bootstrap(
     *,
     xds_address: str = DEFAULT_XDS_ADDRESS,
     admin_address: str = DEFAULT_ADMIN_ADDRESS,
+    stats_address: str = DEFAULT_STATS_ADDRESS,
     mode: XdsMode = "ads",
     node_id: str = "envoy",
     cluster: str = "controlplane",
@@ -157,15 +301,27 @@ def render_bootstrap(
 ) -> dict[str, Any]:
     """Render an Envoy v3 bootstrap as a JSON-able dict.
 
+    ``admin_address`` is ``unix:PATH`` (the default) or a loopback ``IP:PORT``;
+    ``stats_address`` (``IP:PORT``) is where the stats listener serves ``STATS_PATHS``.
     ``max_downstream_connections`` adds an overload manager with the global downstream connection
     monitor (Envoy warns at start-up when there is none; production should set it).
     """
     if mode not in XDS_MODES:
         raise ValueError(f"unknown xDS mode {mode!r}; expected one of {', '.join(XDS_MODES)}")
+    admin = _admin_endpoint(admin_address)
+    stats = _listener_address(stats_address, "stats")
+    if _overlaps(admin, stats):
+        raise ValueError(f"stats address {stats_address!r} clashes with the admin address")
+    admin_listen = copy.deepcopy(admin)
+    if "pipe" in admin_listen:
+        admin_listen["pipe"]["mode"] = ADMIN_SOCKET_MODE
     bootstrap: dict[str, Any] = {
         "node": {"id": node_id, "cluster": cluster},
-        "admin": {"address": socket_address(admin_address)},
-        "static_resources": {"clusters": [_xds_cluster(xds_address, connect_timeout_s)]},
+        "admin": {"address": admin_listen},
+        "static_resources": {
+            "listeners": [_stats_listener(stats)],
+            "clusters": [_xds_cluster(xds_address, connect_timeout_s), _admin_cluster(admin)],
+        },
         "dynamic_resources": _dynamic_resources(mode),
         "layered_runtime": {
             "layers": [

@@ -2,14 +2,26 @@
 
 ``EnvoyProcess`` takes a bootstrap dict (see ``controlplane.envoy.bootstrap``), writes it into a
 work directory, launches the ``envoy`` binary and talks to its admin API over HTTP/1.1 (Envoy
-answers HTTP/1.0 with 426).
+answers HTTP/1.0 with 426), over the unix socket or the loopback port the bootstrap names.
 
 Design and invariants:
 
-- **No port races for admin.** The bootstrap's admin address is rewritten to ``127.0.0.1:0`` and
-  Envoy is started with ``--admin-address-path``; Envoy writes the port it actually bound there.
-  Listener ports come from the control plane's listeners, so tests pick them with
-  ``free_port()``/``free_ports()`` and pass them to the translator.
+- **The admin is where the bootstrap puts it, and callers need not know where.** Every admin
+  call (``admin_get``, ``config_dump``, ``wait_live``, …) goes through one client session that
+  speaks over the unix socket (``aiohttp.UnixConnector``) when the bootstrap's admin is a
+  ``pipe``, and over TCP otherwise. ``admin_address`` says which, in ``--admin-address`` syntax.
+- **Private addresses** (``isolated=True``, the default), so Envoys never clash. A socket admin is
+  moved into this process's own directory (the work directory, or a short temporary one when that
+  path is too long for a socket). A TCP admin is rewritten to ``127.0.0.1:0`` and Envoy reports
+  the port it bound through ``--admin-address-path``, unless the bootstrap has the stats
+  listener: its ``envoy-admin`` cluster must name the admin port up front, so a free port is
+  picked (the one racy case, and only for a TCP admin). The stats listener (``stats-health``) is
+  moved to ``127.0.0.1:0``; its port is read back from the admin's ``/listeners`` and served as
+  ``stats_url``. Bound at once, it accepts connections only once Envoy is initialized (has its
+  first configuration): before that a request there just waits. The ``envoy-admin`` cluster
+  always follows the admin. ``isolated=False`` keeps every address as the bootstrap gives it (the
+  demo's fixed ports). Listener ports come from the control plane's listeners, so tests pick them
+  with ``free_port()``/``free_ports()`` and pass them to the translator.
 - **Many Envoys side by side.** ``--disable-hot-restart`` and ``--use-dynamic-base-id`` mean no
   shared-memory region or domain socket is claimed, so concurrent test runs never collide.
   ``--concurrency 1`` keeps a 2-core machine usable; short drain and parent-shutdown times make
@@ -46,7 +58,7 @@ from typing import Any, Final, Self
 import aiohttp
 import structlog
 
-from controlplane.envoy import write_bootstrap
+from controlplane.envoy import ADMIN_CLUSTER, STATS_LISTENER, write_bootstrap
 
 __all__ = [
     "EnvoyError",
@@ -64,6 +76,10 @@ log = structlog.get_logger(__name__)
 
 _POLL_INTERVAL_S: Final = 0.02
 _LOG_TAIL_BYTES: Final = 64 * 1024
+# Below the 104-byte limit of sun_path on macOS (108 on Linux), with room to spare.
+_MAX_SOCKET_PATH: Final = 100
+# Any name works: the admin ignores Host, and over the socket it is never resolved.
+_SOCKET_BASE_URL: Final = "http://envoy-admin"
 
 
 class EnvoyError(RuntimeError):
@@ -127,11 +143,10 @@ class EnvoyProcess:
         log_level: str = "warn",
         startup_timeout_s: float = 20.0,
         extra_args: Sequence[str] = (),
+        isolated: bool = True,
     ) -> None:
         self._bootstrap = copy.deepcopy(dict(bootstrap))
-        self._bootstrap["admin"] = {
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}
-        }
+        self._isolated = isolated
         self._binary = str(binary) if binary is not None else None
         self._given_workdir = Path(workdir) if workdir is not None else None
         self._log_level = log_level
@@ -142,6 +157,9 @@ class EnvoyProcess:
         self._process: asyncio.subprocess.Process | None = None
         self._session: aiohttp.ClientSession | None = None
         self._admin_url: str | None = None
+        self._admin_socket: Path | None = None
+        self._socket_dir: Path | None = None
+        self._stats_url: str | None = None
         self._final_log = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -169,6 +187,9 @@ class EnvoyProcess:
         else:
             self._workdir = Path(tempfile.mkdtemp(prefix="envoy-"))
             self._owns_workdir = True
+        self._admin_url = self._stats_url = None
+        self._admin_socket = None
+        self._place_admin_and_stats()
         config_path = write_bootstrap(self._workdir / "envoy.json", self._bootstrap)
         address_path = self._workdir / "admin-address"
         address_path.unlink(missing_ok=True)
@@ -176,7 +197,7 @@ class EnvoyProcess:
             *_die_with_parent_prefix(),
             binary,
             "--config-path", str(config_path),
-            "--admin-address-path", str(address_path),
+            *(() if self._admin_socket else ("--admin-address-path", str(address_path))),
             "--log-level", self._log_level,
             "--concurrency", "1",
             "--drain-time-s", "1",
@@ -194,23 +215,84 @@ class EnvoyProcess:
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                 )
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+            connector = (
+                aiohttp.UnixConnector(path=str(self._admin_socket))
+                if self._admin_socket is not None
+                else None
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=10)
+            )
             await self._await_admin(address_path, started + self._startup_timeout_s)
+            await self._find_stats_listener()
         except BaseException:
             await self.stop()
             raise
         log.info(
             "envoy.started",
             pid=self._process.pid,
-            admin_url=self._admin_url,
+            admin=self.admin_address,
+            stats_url=self._stats_url,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
+
+    def _place_admin_and_stats(self) -> None:
+        """Settle the admin and stats addresses (module docstring) and point ``envoy-admin`` on."""
+        workdir = self.workdir
+        admin = self._bootstrap.setdefault("admin", {}).setdefault("address", {})
+        clusters = self._bootstrap.get("static_resources", {}).get("clusters", [])
+        admin_cluster = next((c for c in clusters if c.get("name") == ADMIN_CLUSTER), None)
+        if "pipe" in admin:
+            path = Path(admin["pipe"]["path"])
+            if self._isolated:
+                path = (workdir / "admin.sock").absolute()
+                if len(str(path).encode()) > _MAX_SOCKET_PATH:
+                    tmp = "/tmp" if Path("/tmp").is_dir() else None
+                    self._socket_dir = Path(tempfile.mkdtemp(prefix="envoy-", dir=tmp))
+                    path = self._socket_dir / "admin.sock"
+                path.unlink(missing_ok=True)  # a previous run's: wait for this Envoy's own
+                admin["pipe"]["path"] = str(path)
+            self._admin_socket = path
+            target = {"pipe": {"path": str(path)}}
+        else:
+            if self._isolated or "socket_address" not in admin:
+                port = free_port() if admin_cluster is not None else 0
+                admin.clear()
+                admin["socket_address"] = {"address": "127.0.0.1", "port_value": port}
+            target = copy.deepcopy(admin)
+        if admin_cluster is not None:
+            endpoints = admin_cluster["load_assignment"]["endpoints"]
+            endpoints[:] = [{"lb_endpoints": [{"endpoint": {"address": target}}]}]
+        if self._isolated:
+            for listener in self._bootstrap.get("static_resources", {}).get("listeners", []):
+                if listener.get("name") == STATS_LISTENER:
+                    listener["address"] = {
+                        "socket_address": {"address": "127.0.0.1", "port_value": 0}
+                    }
+
+    async def _find_stats_listener(self) -> None:
+        """``stats_url`` from the port Envoy actually bound (it may have been asked for 0)."""
+        listeners = self._bootstrap.get("static_resources", {}).get("listeners", [])
+        if not any(listener.get("name") == STATS_LISTENER for listener in listeners):
+            return
+        body = await self._admin_json("/listeners", {"format": "json"})
+        for status in body.get("listener_statuses", []):
+            if status.get("name") == STATS_LISTENER:
+                bound = status["local_address"]["socket_address"]
+                host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(bound["address"], bound["address"])
+                host = f"[{host}]" if ":" in host else host
+                self._stats_url = f"http://{host}:{bound['port_value']}"
+                return
+        raise EnvoyError(f"envoy did not report its {STATS_LISTENER} listener\n{self.log_tail()}")
 
     async def _await_admin(self, address_path: Path, deadline: float) -> None:
         while True:
             self._raise_if_exited("envoy exited during start-up")
+            if self._admin_socket is not None:
+                # Until Envoy binds it, connecting fails like any refused connection.
+                self._admin_url = _SOCKET_BASE_URL
             # A few bytes on local disk: cheaper than a hop to a thread.
-            if self._admin_url is None and address_path.is_file():  # noqa: ASYNC240
+            elif self._admin_url is None and address_path.is_file():  # noqa: ASYNC240
                 address = address_path.read_text(encoding="utf-8").strip()  # noqa: ASYNC240
                 if address:
                     self._admin_url = f"http://{address}"
@@ -243,6 +325,9 @@ class EnvoyProcess:
                     await process.wait()
             returncode = process.returncode
             log.info("envoy.stopped", pid=process.pid, returncode=returncode)
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
         if self._workdir is not None:
             self._final_log = self._read_log_tail()
             if self._owns_workdir:
@@ -254,11 +339,25 @@ class EnvoyProcess:
     # -- state -------------------------------------------------------------------------------
 
     @property
-    def admin_url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the admin API."""
+    def admin_address(self) -> str:
+        """Where the admin API listens, in ``--admin-address`` syntax: ``unix:PATH`` or ``H:P``."""
         if self._admin_url is None:
             raise RuntimeError("EnvoyProcess not started")
-        return self._admin_url
+        if self._admin_socket is not None:
+            return f"unix:{self._admin_socket}"
+        return self._admin_url.removeprefix("http://")
+
+    @property
+    def admin_socket(self) -> Path | None:
+        """The admin API's unix socket, or ``None`` when it listens on TCP."""
+        return self._admin_socket
+
+    @property
+    def stats_url(self) -> str:
+        """``http://HOST:PORT`` of the stats listener (``/ready``, ``/stats``, nothing else)."""
+        if self._stats_url is None:
+            raise RuntimeError("EnvoyProcess not started, or its bootstrap has no stats listener")
+        return self._stats_url
 
     @property
     def pid(self) -> int | None:
@@ -302,9 +401,9 @@ class EnvoyProcess:
         self, method: str, path: str, params: Mapping[str, str] | None = None
     ) -> tuple[int, str]:
         """Send one admin request; return (HTTP status, body)."""
-        if self._session is None:
+        if self._session is None or self._admin_url is None:
             raise RuntimeError("EnvoyProcess not started")
-        url = self.admin_url + path
+        url = self._admin_url + path
         async with self._session.request(method, url, params=params) as response:
             return response.status, await response.text()
 

@@ -41,7 +41,10 @@ async def test_envoy_starts_from_bootstrap_and_stops(envoy_binary: str) -> None:
     bootstrap = render_bootstrap(xds_address=f"127.0.0.1:{free_port()}", node_id="harness")
     envoy = EnvoyProcess(bootstrap, binary=envoy_binary)
     async with envoy:
-        assert envoy.admin_url.startswith("http://127.0.0.1:")
+        # The bootstrap's admin socket, moved into this Envoy's own directory.
+        assert envoy.admin_socket is not None and envoy.admin_socket.is_socket()
+        assert envoy.admin_address == f"unix:{envoy.admin_socket}"
+        assert envoy.stats_url.startswith("http://127.0.0.1:")
         assert await envoy.state() == "PRE_INITIALIZING"
         status, _ = await envoy.admin_get("/ready")
         assert status == 503
@@ -54,6 +57,33 @@ async def test_envoy_starts_from_bootstrap_and_stops(envoy_binary: str) -> None:
         assert envoy.pid is not None
     assert await envoy.stop() is None  # already stopped: a no-op
     assert "caught ENVOY_SIGTERM" in envoy.log_tail()
+
+
+@pytest.mark.parametrize("admin_address", ["unix:/tmp/envoy-admin.sock", "127.0.0.1:9001"])
+async def test_side_by_side_envoys_keep_their_admin_and_stats_apart(
+    admin_address: str, envoy_binary: str
+) -> None:
+    """Two Envoys from one bootstrap: each gets its own admin and stats port, and each stats
+    listener forwards to its own admin (socket or TCP alike)."""
+    bootstrap = render_bootstrap(admin_address=admin_address)
+    del bootstrap["dynamic_resources"]  # nothing to wait for: LIVE at once
+    async with (
+        EnvoyProcess(bootstrap, binary=envoy_binary, startup_timeout_s=30) as one,
+        EnvoyProcess(bootstrap, binary=envoy_binary, startup_timeout_s=30) as two,
+        aiohttp.ClientSession() as session,
+    ):
+        assert len({one.admin_address, two.admin_address, admin_address}) == 3
+        tcp = not admin_address.startswith("unix:")
+        assert (one.admin_socket is None, two.admin_socket is None) == (tcp, tcp)
+        assert one.stats_url != two.stats_url
+        for envoy in (one, two):
+            await envoy.wait_live()
+        await two.admin_post("/healthcheck/fail")  # two's /ready turns 503, one's does not
+        for envoy, expected in ((one, 200), (two, 503)):
+            async with session.get(f"{envoy.stats_url}/ready") as response:
+                assert response.status == expected
+            async with session.get(f"{envoy.stats_url}/config_dump") as response:
+                assert response.status == 404
 
 
 async def test_broken_bootstrap_fails_fast_with_envoy_log(envoy_binary: str) -> None:

@@ -10,9 +10,10 @@ Four kinds of check, all offline:
 - Pods: every container is non-root with a read-only root filesystem, no privilege escalation and
   no capabilities.
 - Wiring: the flags in the Deployment are flags the CLI knows, the addresses and ports agree
-  across the controller, the bootstrap, Envoy, the probes and the Services, and the Envoy
-  configuration the Deployment gives Envoy passes `envoy --mode validate` (when Envoy is
-  installed). The Dockerfile builds the image those containers expect (user, entrypoint).
+  across the controller, the bootstrap, Envoy, the probes and the Services, Envoy's admin API is
+  a unix socket in a volume shared only with the controller (whose preStop drain uses it), and
+  the Envoy configuration the Deployment gives Envoy passes `envoy --mode validate` (when Envoy
+  is installed). The Dockerfile builds the image those containers expect (user, entrypoint).
 
 And one check that is not offline: the real kubectl applies the directory, then the NodePort
 variant, to the Kubernetes API test server (skipped without kubectl).
@@ -37,10 +38,17 @@ import kubernetes_validate.utils
 import pytest
 import yaml
 
-from controlplane.cli import build_parser
+from controlplane.cli import build_parser, main
 from controlplane.config import ServeSettings
 from controlplane.dag.options import CONTROLLER_NAMES
-from controlplane.envoy.bootstrap import parse_address, render_bootstrap, write_bootstrap
+from controlplane.envoy.bootstrap import (
+    ADMIN_CLUSTER,
+    STATS_LISTENER,
+    STATS_PATHS,
+    parse_address,
+    render_bootstrap,
+    unix_socket_path,
+)
 from controlplane.model import MODEL_TYPES
 from controlplane.sources.kube import RESOURCES
 from controlplane.testing.apiserver import TestApiServer
@@ -359,10 +367,39 @@ def _bootstrap_args() -> list[str]:
     return expand(container("envoy-bootstrap")["args"], POD_ENV)
 
 
-def _envoy_extra_config() -> JSON:
-    args = container("envoy")["args"]
-    config: JSON = yaml.safe_load(args[args.index("--config-yaml") + 1])
-    return config
+def _bootstrap_config() -> JSON:
+    """The bootstrap the init container writes: its arguments, through the CLI's parser."""
+    args = build_parser().parse_args(_bootstrap_args())
+    return render_bootstrap(
+        xds_address=args.xds_address,
+        admin_address=args.admin_address,
+        stats_address=args.stats_address,
+        mode=args.xds_mode,
+        node_id=args.node_id,
+        cluster=args.cluster,
+    )
+
+
+def _admin_socket() -> str:
+    path = unix_socket_path(flags(_bootstrap_args())["--admin-address"])
+    assert path is not None, "Envoy's admin API must be a unix socket in the pod"
+    return path
+
+
+def _stats_listener() -> JSON:
+    listeners = _bootstrap_config()["static_resources"]["listeners"]
+    [listener] = [item for item in listeners if item["name"] == STATS_LISTENER]
+    return dict(listener)
+
+
+def _mounts(volume: str) -> dict[str, JSON]:
+    """container name → its mount of `volume`."""
+    return {
+        item["name"]: mount
+        for item in all_containers()
+        for mount in item.get("volumeMounts", [])
+        if mount["name"] == volume
+    }
 
 
 def test_serve_arguments_are_flags_the_cli_accepts() -> None:
@@ -395,7 +432,8 @@ def test_envoy_reaches_the_controller_and_nothing_else_does() -> None:
     xds_host, xds_port = parse_address(serve["--xds-address"])
     assert xds_host == "127.0.0.1", "xDS carries TLS keys: keep it inside the pod"
     assert parse_address(bootstrap["--xds-address"]) == ("127.0.0.1", xds_port)
-    assert parse_address(bootstrap["--admin-address"])[0] == "127.0.0.1"
+    # The admin API has no address at all: a unix socket, not a (loopback) port.
+    assert bootstrap["--admin-address"].startswith("unix:/")
 
 
 def test_probes_hit_the_ports_that_serve_them() -> None:
@@ -411,27 +449,44 @@ def test_probes_hit_the_ports_that_serve_them() -> None:
     envoy = container("envoy")
     envoy_ports = {p["name"]: p["containerPort"] for p in envoy["ports"]}
     probe = envoy["readinessProbe"]["httpGet"]
-    assert probe["path"] == "/ready"
-    [listener] = _envoy_extra_config()["static_resources"]["listeners"]
-    assert listener["address"]["socket_address"]["port_value"] == envoy_ports[probe["port"]]
+    assert probe["path"] == "/ready" and probe["path"] in STATS_PATHS
+    stats_host, stats_port = parse_address(flags(_bootstrap_args())["--stats-address"])
+    assert stats_host == "0.0.0.0"  # the kubelet and scrapers come over the pod IP
+    assert _stats_listener()["address"]["socket_address"]["port_value"] == stats_port
+    assert envoy_ports[probe["port"]] == stats_port
 
 
-def test_health_listener_exposes_only_ready_and_prometheus_stats_of_the_admin_api() -> None:
-    config = _envoy_extra_config()
-    [listener] = config["static_resources"]["listeners"]
-    [chain] = listener["filter_chains"]
+def test_stats_listener_exposes_only_ready_and_stats_of_the_admin_socket() -> None:
+    [chain] = _stats_listener()["filter_chains"]
     [manager] = chain["filters"]
     [vhost] = manager["typed_config"]["route_config"]["virtual_hosts"]
-    assert [r["match"]["path"] for r in vhost["routes"]] == ["/ready", "/stats/prometheus"]
+    assert [r["match"]["path"] for r in vhost["routes"]] == list(STATS_PATHS)
     for route in vhost["routes"]:
         assert set(route["match"]) == {"path", "headers"}  # exact paths, GET only
         assert route["match"]["headers"] == [{"name": ":method", "string_match": {"exact": "GET"}}]
-    [admin] = config["static_resources"]["clusters"]
-    assert {r["route"]["cluster"] for r in vhost["routes"]} == {admin["name"]}
-    [endpoint] = admin["load_assignment"]["endpoints"][0]["lb_endpoints"]
-    address = endpoint["endpoint"]["address"]["socket_address"]
-    admin_address = flags(_bootstrap_args())["--admin-address"]
-    assert (address["address"], address["port_value"]) == parse_address(admin_address)
+        assert route["route"] == {"cluster": ADMIN_CLUSTER}
+    clusters = {c["name"]: c for c in _bootstrap_config()["static_resources"]["clusters"]}
+    [endpoint] = clusters[ADMIN_CLUSTER]["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert endpoint["endpoint"]["address"] == {"pipe": {"path": _admin_socket()}}
+    # Nothing merged into the bootstrap on Envoy's command line can add a listener or route.
+    assert not {"--config-yaml", "--admin-address"} & set(container("envoy")["args"])
+
+
+def test_the_admin_socket_is_shared_with_the_controller_only() -> None:
+    socket_dir = str(Path(_admin_socket()).parent)
+    mounts = _mounts("envoy-admin")
+    assert set(mounts) == {"envoy", "controlplane"}
+    assert {name: mount["mountPath"] for name, mount in mounts.items()} == {
+        "envoy": socket_dir,
+        "controlplane": socket_dir,
+    }
+    assert not mounts["envoy"].get("readOnly")  # Envoy creates the socket
+    assert mounts["controlplane"]["readOnly"] is True  # connecting needs no write access
+    [volume] = [v for v in pod_spec()["volumes"] if v["name"] == "envoy-admin"]
+    assert set(volume) == {"name", "emptyDir"}
+    # Envoy creates the socket with mode 0600: both containers must run as the same user.
+    users = {container(name)["securityContext"]["runAsUser"] for name in mounts}
+    assert len(users) == 1
 
 
 def test_envoy_listens_where_the_controller_says_and_the_services_point() -> None:
@@ -468,9 +523,8 @@ def test_drain_fails_envoys_health_check_and_fits_in_the_grace_period() -> None:
     assert hook[:2] == ["python", "-c"]
     source = hook[2]
     compile(source, "preStop", "exec")  # the hook is Python; a syntax error would skip the drain
-    admin = flags(_bootstrap_args())["--admin-address"]
-    assert f"http://{admin}/healthcheck/fail" in source
-    assert 'method="POST"' in source
+    assert f'admin.connect("{_admin_socket()}")' in source
+    assert 'b"POST /healthcheck/fail HTTP/1.1' in source
     controller_wait = float(re.search(r"time\.sleep\((\d+)\)", source)[1])  # type: ignore[index]
     envoy_wait = container("envoy")["lifecycle"]["preStop"]["sleep"]["seconds"]
     # Envoy must outlive the drain the controller started, and both must end before SIGKILL.
@@ -524,16 +578,11 @@ def test_the_build_context_keeps_what_the_dockerfile_copies() -> None:
 def test_envoy_accepts_the_configuration_the_deployment_gives_it(
     envoy_binary: str, tmp_path: Path
 ) -> None:
-    """`envoy --mode validate` on the rendered bootstrap plus the Deployment's Envoy arguments."""
-    bootstrap_args = flags(_bootstrap_args())
+    """`envoy --mode validate` on what the init container writes plus Envoy's arguments."""
+    bootstrap_args = _bootstrap_args()
     config = tmp_path / "envoy.yaml"
-    write_bootstrap(
-        config,
-        render_bootstrap(
-            xds_address=bootstrap_args["--xds-address"],
-            admin_address=bootstrap_args["--admin-address"],
-        ),
-    )
+    assert bootstrap_args[:2] == ["bootstrap", "/config/envoy.yaml"]
+    assert main(["bootstrap", str(config), *bootstrap_args[2:]]) == 0
     envoy = container("envoy")
     args = expand(envoy["args"], POD_ENV)
     args[args.index("-c") + 1] = str(config)
