@@ -25,7 +25,8 @@ Test hooks, as methods and as HTTP endpoints under `/_test/` for tests in other 
 `refuse_connections` (POST /_test/refuse?seconds=N: the listening socket is closed, every open
 connection is aborted, and the server listens again on the same port after N seconds) and
 `request_count` (GET /_test/requests, DELETE /_test/requests to reset). Hook requests are not
-counted.
+counted. In-process tests also have `open_watches`, to wait until watches are registered (a
+watch request is counted before its watch is).
 """
 
 from __future__ import annotations
@@ -246,6 +247,11 @@ class TestApiServer:
 
     def reset_request_counts(self) -> None:
         self._requests.clear()
+
+    def open_watches(self) -> int:
+        """Watches registered now: each gets the events written from here on, and
+        `drop_watches` ends it."""
+        return self.store.watch_count
 
     @property
     def resource_version(self) -> int:
