@@ -20,9 +20,11 @@ to be (non-blocking; the latest wish per object wins), and a background task (`r
 - Our own write does not trigger a rebuild: the store ignores updates that touch only `.status`
   and `resourceVersion` (tested in tests/kube/test_status.py).
 - **Progress is observable.** `writes` counts the patches that succeeded, and `drain()` waits
-  until the writer is idle: nothing in flight and, while leading, nothing queued or waiting for a
-  retry. "Nothing more gets written" is checked against `writes` after a drain, never after a
-  sleep. The bucket and the retry timers run on the event loop's clock.
+  until the writer is idle: its loop waits for work and has none it could start (nothing in
+  flight and, while leading, nothing queued or waiting for a retry). Until a wish or the
+  leadership changes, an idle writer sends nothing, so "nothing more gets written" is checked
+  against `writes` after a drain, never after a sleep. The bucket and the retry timers run on the
+  event loop's clock.
 
 `StatusWriter` writes IngressRoute statuses (`StatusUpdate`s, built by the runtime from the DAG's
 statuses: sources never import the DAG). `IngressStatusWriter` puts the address Envoy is reached at
@@ -35,6 +37,7 @@ clear what another controller may now own).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import random
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -150,6 +153,7 @@ class PatchWriter:
         self._retrying: dict[Key, asyncio.TimerHandle] = {}
         self._wake = asyncio.Event()  # work for `run`: a wish, a lead, a write ended, a retry due
         self._progress = asyncio.Event()  # for `drain`: something may have become idle
+        self._parked = False  # `run` is waiting for `_wake`
         self._log = log.bind(kind=self.resource.kind)
 
     # -- what subclasses provide ----------------------------------------------------------
@@ -188,9 +192,9 @@ class PatchWriter:
         return len(self._pending) + len(self._inflight)
 
     def idle(self) -> bool:
-        """Nothing to do until a wish or the leadership changes: no write in flight and, while
-        leading, none queued or waiting for its retry (wishes wait for leadership otherwise)."""
-        if self._inflight:
+        """`run` waits for work and has none it could start: no write in flight and, while
+        leading, none queued or waiting for its retry (without leadership, wishes wait)."""
+        if not self._parked or self._wake.is_set() or self._inflight:
             return False
         return not self._leader or not (self._pending or self._retrying)
 
@@ -258,8 +262,10 @@ class PatchWriter:
         """Write wishes while leader, until cancelled."""
         try:
             while True:
+                self._parked = True
                 self._progress.set()  # the end of a pass: `drain` looks again
                 await self._wake.wait()
+                self._parked = False
                 self._wake.clear()
                 while (
                     self._leader
@@ -278,8 +284,11 @@ class PatchWriter:
                     body = self._desired.get(key)
                     if body is None or not self._needs_write(key):
                         continue
-                    self._inflight[key] = asyncio.create_task(self._write(key, body))
+                    task = asyncio.create_task(self._write(key, body))
+                    self._inflight[key] = task
+                    task.add_done_callback(functools.partial(self._write_done, key))
         finally:
+            self._parked = False
             tasks = list(self._inflight.values())
             for task in tasks:
                 task.cancel()
@@ -333,6 +342,15 @@ class PatchWriter:
                 self._retrying[key] = later
             elif key in self._desired and self._desired[key] is not body:
                 self._pending[key] = None  # a newer wish arrived while we wrote
+            self._wake.set()
+            self._progress.set()
+
+    def _write_done(self, key: Key, task: asyncio.Task[None]) -> None:
+        """A write cancelled before it started (leadership lost just after it was handed out)
+        never reaches its own `finally`: forget it here, and keep the wish for the next lead."""
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+            self._pending[key] = None
             self._wake.set()
             self._progress.set()
 
