@@ -26,7 +26,8 @@ Test hooks, as methods and as HTTP endpoints under `/_test/` for tests in other 
 connection is aborted, and the server listens again on the same port after N seconds) and
 `request_count` (GET /_test/requests, DELETE /_test/requests to reset). Hook requests are not
 counted. In-process tests also have `open_watches`, to wait until watches are registered (a
-watch request is counted before its watch is).
+watch request is counted before its watch is), and `listening()`, to wait for the end of a
+refusal.
 """
 
 from __future__ import annotations
@@ -213,6 +214,11 @@ class TestApiServer:
         await asyncio.sleep(seconds)
         await self._listen()
         log.info("testapi.listening_again", url=self.url)
+
+    async def listening(self) -> None:
+        """Wait until the server listens again after `refuse_connections` (at once if it does)."""
+        if self._reopen is not None:
+            await asyncio.shield(self._reopen)
 
     def request_count(
         self,
