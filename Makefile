@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean envoy-bootstrap
+.PHONY: demo test lint bench fuzz clean envoy-bootstrap
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The property tests with Hypothesis' large `fuzz` profile (minutes; not part of `make test`).
+fuzz: $(STAMP)
+	$(BIN)/python -m bench fuzz
 
 # The defaults: xDS 127.0.0.1:8001, admin on the unix socket /tmp/envoy-admin.sock, stats on :8002.
 envoy-bootstrap: $(STAMP)

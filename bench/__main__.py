@@ -2,7 +2,8 @@
 
 `python -m bench` runs them all and ends with a table of the targets; `python -m bench NAME...`
 runs some (names: ingress_scale, ingressroute_scale, ads_streams, propagation,
-kube_apply, validate_micro).
+kube_apply, validate_micro). `python -m bench fuzz` (`make fuzz`, never part of the default run)
+runs the property tests under the large Hypothesis profile instead (bench/fuzz.py).
 """
 
 from __future__ import annotations
@@ -149,6 +150,13 @@ def targets(results: Rows) -> None:
         write_results("targets", table)
 
 
+def fuzz(results: Rows) -> None:
+    """Not a measurement of the product: the property tests with many more examples."""
+    completed = subprocess.run([sys.executable, "-m", "bench.fuzz"], check=False)
+    if completed.returncode:
+        raise SystemExit(completed.returncode)
+
+
 SCENARIOS: dict[str, Callable[[Rows], None]] = {
     "ingress_scale": ingress_scale,
     "ingressroute_scale": ingressroute_scale,
@@ -157,12 +165,13 @@ SCENARIOS: dict[str, Callable[[Rows], None]] = {
     "kube_apply": kube_apply,
     "validate_micro": validate_micro,
 }
+OPT_IN: dict[str, Callable[[Rows], None]] = {"fuzz": fuzz}
 
 
 def main(names: list[str]) -> None:
     results: Rows = {}
     for name in names or list(SCENARIOS):
-        SCENARIOS[name](results)
+        {**SCENARIOS, **OPT_IN}[name](results)
     targets(results)
 
 

@@ -19,11 +19,15 @@ The connection pool is unlimited: a bounded pool (kubernetes-asyncio defaults to
 long-lived watch per kind and namespace would eventually starve every other request.
 
 `Backoff` is the capped, jittered exponential delay every retry loop here uses; its random source
-is injectable so tests can make it deterministic.
+is injectable so tests can make it deterministic. Durations in `sources/` (lease expiry, rate
+limits) are measured with `loop_time`, the running event loop's clock, the same clock
+`asyncio.sleep` and timeouts follow: tests run them on a fast-forwarded loop clock (looptime)
+instead of waiting on the wall clock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -194,6 +198,11 @@ async def watch_lines(
         yield lines()
     finally:
         response.release()
+
+
+def loop_time() -> float:
+    """The running event loop's clock (monotonic seconds); call it from inside the loop."""
+    return asyncio.get_running_loop().time()
 
 
 class Backoff:

@@ -21,8 +21,10 @@ leader writes status (the runtime toggles `StatusWriter.set_leader` from the cal
   its next retry instead of waiting out the lease. A crash releases nothing: the others wait for
   expiry (`release_on_exit=False` simulates that in tests).
 
-Lease durations are whole seconds in the API; fractional values are rounded up there. The
-clocks (`clock` for durations, `now` for the timestamps written) are injectable.
+Lease durations are whole seconds in the API; fractional values are rounded up there. Durations
+are measured on `clock`, by default the running event loop's (the clock the retry sleeps and the
+attempt timeouts follow), so a whole election runs on a test's fast-forwarded loop clock; `now`
+gives the timestamps written into the Lease. Both, and the jitter's `rand`, are injectable.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ import os
 import random
 import secrets
 import socket
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +42,13 @@ from typing import Any
 import structlog
 from kubernetes_asyncio import client
 
-from controlplane.sources.kubeclient import JSON, KubeApiError, request_json, resource_path
+from controlplane.sources.kubeclient import (
+    JSON,
+    KubeApiError,
+    loop_time,
+    request_json,
+    resource_path,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +82,7 @@ class LeaderElector:
         on_started_leading: Callback = lambda: None,
         on_stopped_leading: Callback = lambda: None,
         release_on_exit: bool = True,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = loop_time,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rand: Callable[[], float] = random.random,
     ) -> None:

@@ -19,6 +19,12 @@ to be (non-blocking; the latest wish per object wins), and a background task (`r
   wish changes.
 - Our own write does not trigger a rebuild: the store ignores updates that touch only `.status`
   and `resourceVersion` (tested in tests/kube/test_status.py).
+- **Progress is observable.** `writes` counts the patches that succeeded, and `drain()` waits
+  until the writer is idle: its loop waits for work and has none it could start (nothing in
+  flight and, while leading, nothing queued or waiting for a retry). Until a wish or the
+  leadership changes, an idle writer sends nothing, so "nothing more gets written" is checked
+  against `writes` after a drain, never after a sleep. The bucket and the retry timers run on the
+  event loop's clock.
 
 `StatusWriter` writes IngressRoute statuses (`StatusUpdate`s, built by the runtime from the DAG's
 statuses: sources never import the DAG). `IngressStatusWriter` puts the address Envoy is reached at
@@ -31,9 +37,9 @@ clear what another controller may now own).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import random
-import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +61,7 @@ from controlplane.sources.kubeclient import (
     Backoff,
     KubeApiError,
     is_transient,
+    loop_time,
     request_json,
     resource_path,
 )
@@ -77,22 +84,26 @@ class StatusUpdate:
 
 
 class TokenBucket:
-    """`rate` tokens a second, at most `burst` saved up. `clock` is injectable for tests."""
+    """`rate` tokens a second, at most `burst` saved up; it starts full.
 
-    def __init__(
-        self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    `clock` defaults to the running event loop's, the clock `acquire` sleeps on, so the bucket
+    runs on a test's fake loop clock too; it is first read at the first `reserve`, which may
+    therefore not be called outside a running loop unless another clock is given.
+    """
+
+    def __init__(self, rate: float, burst: int, *, clock: Callable[[], float] = loop_time) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("a token bucket needs rate > 0 and burst >= 1")
         self.rate, self.burst = rate, burst
         self._clock = clock
         self._tokens = float(burst)
-        self._updated = clock()
+        self._updated: float | None = None  # full until first used: refills beyond are capped
 
     def reserve(self) -> float:
         """Take a token, possibly one not there yet; returns how long to wait until it is."""
         now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate)
+        elapsed = 0.0 if self._updated is None else now - self._updated
+        self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
         self._updated = now
         self._tokens -= 1.0
         return max(0.0, -self._tokens / self.rate)
@@ -126,7 +137,7 @@ class PatchWriter:
         store: Store | None = None,
         options: WriterOptions | None = None,
         leader: bool = False,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = loop_time,
     ) -> None:
         self.api_client = api_client
         self.store = store
@@ -139,7 +150,10 @@ class PatchWriter:
         self._inflight: dict[Key, asyncio.Task[None]] = {}
         self._written: dict[Key, tuple[Hashable, str | None]] = {}
         self._retries: dict[Key, Backoff] = {}
-        self._wake = asyncio.Event()
+        self._retrying: dict[Key, asyncio.TimerHandle] = {}
+        self._wake = asyncio.Event()  # work for `run`: a wish, a lead, a write ended, a retry due
+        self._progress = asyncio.Event()  # for `drain`: something may have become idle
+        self._parked = False  # `run` is waiting for `_wake`
         self._log = log.bind(kind=self.resource.kind)
 
     # -- what subclasses provide ----------------------------------------------------------
@@ -174,11 +188,25 @@ class PatchWriter:
         else:
             for task in self._inflight.values():
                 task.cancel()
+        self._progress.set()
         self._log.info("status.leader", leader=leader, wishes=len(self._desired))
 
     def pending(self) -> int:
         """Wishes not yet known to be written (queued or in flight)."""
         return len(self._pending) + len(self._inflight)
+
+    def idle(self) -> bool:
+        """`run` waits for work and has none it could start: no write in flight and, while
+        leading, none queued or waiting for its retry (without leadership, wishes wait)."""
+        if not self._parked or self._wake.is_set() or self._inflight:
+            return False
+        return not self._leader or not (self._pending or self._retrying)
+
+    async def drain(self) -> None:
+        """Wait until `idle()`; `run()` must be running to get there."""
+        while not self.idle():
+            self._progress.clear()
+            await self._progress.wait()
 
     def _want(self, key: Key, body: Body) -> None:
         self._desired[key] = body
@@ -193,6 +221,9 @@ class PatchWriter:
         self._pending.pop(key, None)
         self._written.pop(key, None)
         self._retries.pop(key, None)
+        if (retry := self._retrying.pop(key, None)) is not None:
+            retry.cancel()
+        self._progress.set()
 
     def _prune(self, keep: Iterable[Key]) -> None:
         """Forget wishes for objects the store no longer has (bounded memory)."""
@@ -235,7 +266,10 @@ class PatchWriter:
         """Write wishes while leader, until cancelled."""
         try:
             while True:
+                self._parked = True
+                self._progress.set()  # the end of a pass: `drain` looks again
                 await self._wake.wait()
+                self._parked = False
                 self._wake.clear()
                 while (
                     self._leader
@@ -254,8 +288,11 @@ class PatchWriter:
                     body = self._desired.get(key)
                     if body is None or not self._needs_write(key):
                         continue
-                    self._inflight[key] = asyncio.create_task(self._write(key, body))
+                    task = asyncio.create_task(self._write(key, body))
+                    self._inflight[key] = task
+                    task.add_done_callback(functools.partial(self._write_done, key))
         finally:
+            self._parked = False
             tasks = list(self._inflight.values())
             for task in tasks:
                 task.cancel()
@@ -303,10 +340,23 @@ class PatchWriter:
         finally:
             self._inflight.pop(key, None)
             if retry is not None:
-                asyncio.get_running_loop().call_later(retry, self._requeue, key)
+                if (earlier := self._retrying.pop(key, None)) is not None:
+                    earlier.cancel()
+                later = asyncio.get_running_loop().call_later(retry, self._requeue, key)
+                self._retrying[key] = later
             elif key in self._desired and self._desired[key] is not body:
                 self._pending[key] = None  # a newer wish arrived while we wrote
             self._wake.set()
+            self._progress.set()
+
+    def _write_done(self, key: Key, task: asyncio.Task[None]) -> None:
+        """A write cancelled before it started (leadership lost just after it was handed out)
+        never reaches its own `finally`: forget it here, and keep the wish for the next lead."""
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+            self._pending[key] = None
+            self._wake.set()
+            self._progress.set()
 
     def _retry_delay(self, key: Key, error: BaseException) -> float:
         backoff = self._retries.setdefault(
@@ -324,9 +374,11 @@ class PatchWriter:
         return delay
 
     def _requeue(self, key: Key) -> None:
+        self._retrying.pop(key, None)
         if key in self._desired and key not in self._inflight:
             self._pending[key] = None
             self._wake.set()
+        self._progress.set()
 
 
 class StatusWriter(PatchWriter):
@@ -420,7 +472,7 @@ class IngressStatusWriter(PatchWriter):
         options: WriterOptions | None = None,
         informer_options: InformerOptions | None = None,
         leader: bool = False,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = loop_time,
     ) -> None:
         if (address is None) == (envoy_service is None):
             raise ValueError("give exactly one of address and envoy_service")

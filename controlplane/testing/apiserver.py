@@ -25,7 +25,9 @@ Test hooks, as methods and as HTTP endpoints under `/_test/` for tests in other 
 `refuse_connections` (POST /_test/refuse?seconds=N: the listening socket is closed, every open
 connection is aborted, and the server listens again on the same port after N seconds) and
 `request_count` (GET /_test/requests, DELETE /_test/requests to reset). Hook requests are not
-counted.
+counted. In-process tests also have `open_watches`, to wait until watches are registered (a
+watch request is counted before its watch is), and `listening()`, to wait for the end of a
+refusal.
 """
 
 from __future__ import annotations
@@ -213,6 +215,11 @@ class TestApiServer:
         await self._listen()
         log.info("testapi.listening_again", url=self.url)
 
+    async def listening(self) -> None:
+        """Wait until the server listens again after `refuse_connections` (at once if it does)."""
+        if self._reopen is not None:
+            await asyncio.shield(self._reopen)
+
     def request_count(
         self,
         *,
@@ -246,6 +253,11 @@ class TestApiServer:
 
     def reset_request_counts(self) -> None:
         self._requests.clear()
+
+    def open_watches(self) -> int:
+        """Watches registered now: each gets the events written from here on, and
+        `drop_watches` ends it."""
+        return self.store.watch_count
 
     @property
     def resource_version(self) -> int:

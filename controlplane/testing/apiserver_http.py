@@ -65,6 +65,7 @@ from controlplane.testing.apiserver_store import (
 from controlplane.testing.apiserver_table import partial_metadata, table
 
 JSON = dict[str, Any]
+_CLOSE_ENOUGH = 1e-6  # seconds: see `KubeApi._stream`
 
 KUBE_VERSION = {
     "major": "1",
@@ -523,9 +524,14 @@ class KubeApi:
         next_bookmark = loop.time() + self.bookmark_interval
         while True:
             now = loop.time()
-            if deadline is not None and now >= deadline:
+            # A timer fires within the clock's resolution of its time, and `x + interval` in
+            # floats may land a hair after the clock's reading then (looptime's clock ticks in
+            # microseconds and stands still while anything is ready): count a moment that close
+            # as reached, or the wait below would be for nothing, again and again.
+            soon = now + _CLOSE_ENOUGH
+            if deadline is not None and soon >= deadline:
                 return True
-            if bookmarks and now >= next_bookmark and watcher.queue.empty():
+            if bookmarks and soon >= next_bookmark and watcher.queue.empty():
                 bookmark = {
                     "kind": target.rtype.kind,
                     "apiVersion": target.rtype.api_version,
@@ -538,12 +544,17 @@ class KubeApi:
             waits = [
                 d - now for d in (deadline, next_bookmark if bookmarks else None) if d is not None
             ]
-            try:
-                item = await asyncio.wait_for(
-                    watcher.queue.get(), max(0.0, min(waits)) if waits else None
-                )
-            except TimeoutError:
-                continue
+            if not watcher.queue.empty():
+                # Not through wait_for: with a bookmark overdue its timeout is 0, and wait_for(0)
+                # cancels the get before it runs, so the stream would spin and never send.
+                item = watcher.queue.get_nowait()
+            else:
+                try:
+                    item = await asyncio.wait_for(
+                        watcher.queue.get(), max(0.0, min(waits)) if waits else None
+                    )
+                except TimeoutError:
+                    continue
             if isinstance(item, Dropped):
                 return item.graceful
             kind, obj = item

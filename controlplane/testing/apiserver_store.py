@@ -556,6 +556,10 @@ class Store:
     def unwatch(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)
 
+    @property
+    def watch_count(self) -> int:
+        return len(self._watchers)
+
     def drop_watches(self, *, graceful: bool = False) -> int:
         watchers = list(self._watchers)
         for watcher in watchers:

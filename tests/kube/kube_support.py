@@ -1,9 +1,9 @@
-"""Helpers for the informer, status and leader tests: objects to create and a polling wait."""
+"""Helpers for the informer, status and leader tests: objects to create and a polling wait on the
+event loop's clock (these tests run on looptime's fast-forwarded loop clock, see conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -91,10 +91,12 @@ def ingress(name: str, namespace: str = "default") -> JSON:
 async def eventually(
     condition: Callable[[], bool], within: float = 5.0, message: str = "condition"
 ) -> float:
-    """Wait until `condition()` holds; returns how long it took."""
-    start = time.monotonic()
+    """Wait until `condition()` holds, looking every 10 ms; returns how long it took. Both are
+    loop seconds: under looptime they are fast-forwarded, so `within` bounds loop time only."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     while not condition():
-        if time.monotonic() - start > within:
+        if loop.time() - start > within:
             raise AssertionError(f"{message} not met within {within} s")
         await asyncio.sleep(0.01)
-    return time.monotonic() - start
+    return loop.time() - start

@@ -1,6 +1,12 @@
 """Informers against the Kubernetes API test server over HTTP: initial sync, the event flow,
 resuming dropped watches without loss, re-listing after 410, start-up while the API server is
-away, missing CRDs and namespace restrictions."""
+away, missing CRDs and namespace restrictions.
+
+On looptime's fast-forwarded loop clock: retry backoff and the missing-CRD retry run with their
+production timings and are asserted in loop seconds. Requests to the in-process server take no
+loop time. Tests wait on the server's open watches, the store and the informer's
+resourceVersion, never on a sleep.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from structlog.testing import capture_logs
 
 from controlplane.model import IngressRoute, Secret, Service
 from controlplane.sources.kube import (
+    INGRESS_ROUTES,
     SERVICES,
     Informer,
     InformerOptions,
@@ -34,9 +41,11 @@ from controlplane.sources.kube import (
     StoreSink,
     secret_namespaces,
 )
-from controlplane.sources.kubeclient import make_api_client
+from controlplane.sources.kubeclient import Backoff, make_api_client
 from controlplane.store import Change, ChangeType, Store
 from controlplane.testing.apiserver import TestApiServer
+
+pytestmark = pytest.mark.looptime
 
 FAST = InformerOptions(watch_timeout=30, backoff_initial=0.05, backoff_max=0.2, missing_retry=0.2)
 PEM = base64.b64encode(b"-----BEGIN CERTIFICATE-----").decode()
@@ -52,9 +61,8 @@ class Recorder:
 
 
 async def watching(server: TestApiServer, count: int) -> None:
-    """Wait until `count` watches have been opened (and had time to be registered)."""
-    await eventually(lambda: server.request_count(verb="watch") >= count)
-    await asyncio.sleep(0.05)
+    """Wait until `count` watches are open on the server (registered, not only requested)."""
+    await eventually(lambda: server.open_watches() >= count)
 
 
 @asynccontextmanager
@@ -155,7 +163,9 @@ async def test_a_dropped_watch_resumes_from_its_version_without_loss_or_repeats(
     recorder = Recorder(store)
     install_crds(server)
     server.put_object(service("before"))
-    async with running(KubeSource(api, store, options=FAST)):
+    source = KubeSource(api, store, options=FAST)
+    (services,) = [i for i in source.informers if i.resource is SERVICES]
+    async with running(source):
         lists = server.request_count(verb="list", resource="services")
         await watching(server, 7)
         assert server.drop_watches(graceful=graceful) == 7
@@ -165,10 +175,12 @@ async def test_a_dropped_watch_resumes_from_its_version_without_loss_or_repeats(
         await eventually(lambda: store.get("Service", "default", "during-2") is not None)
         server.put_object(service("after"))
         await eventually(lambda: store.get("Service", "default", "after") is not None)
-        await asyncio.sleep(0.3)  # a few bookmarks: nothing more may arrive
+        # Nothing more can arrive: one watch was resumed (no re-list, no second watch), it
+        # delivers in order, and it has brought the informer up to the server's last revision.
+        await eventually(lambda: services.resource_version == str(server.resource_version))
 
         assert server.request_count(verb="list", resource="services") == lists  # resumed
-        assert server.request_count(verb="watch", resource="services") >= 2
+        assert server.request_count(verb="watch", resource="services") == 2
     added = Counter(c.key.name for c in recorder.changes if c.type == ChangeType.ADDED)
     assert added == {"before": 1, "during-1": 1, "during-2": 1, "after": 1}
     assert recorder.count(ChangeType.DELETED, "before") == 1
@@ -212,29 +224,55 @@ async def test_410_relists_and_emits_deletes_for_objects_removed_meanwhile(
     assert recorder.count(ChangeType.ADDED, "keep") == 1  # unchanged by the re-list
 
 
-async def test_start_while_the_api_server_refuses_connections_then_sync(
+async def test_start_while_the_api_server_refuses_connections_then_sync_with_backoff(
     api: client.ApiClient, server: TestApiServer
 ) -> None:
     server.put_object(service("web"))
-    await server.refuse_connections(0.5)
+    loop = asyncio.get_running_loop()
+    await server.refuse_connections(5.0)
+    refused = loop.time()
     store = Store()
-    source = KubeSource(api, store, options=FAST)
-    async with running(source, wait=False) as synced:
-        await asyncio.sleep(0.3)
-        assert not synced.is_set()
-        await asyncio.wait_for(synced.wait(), 5)
-        assert store.get("Service", "default", "web") is not None
+    options = InformerOptions(rand=lambda: 0.0)  # the default backoff (0.2 s doubling), no jitter
+    source = KubeSource(api, store, options=options, resources=[SERVICES])
+    with capture_logs() as logs:
+        async with running(source, wait=False) as synced:
+            await asyncio.wait_for(synced.wait(), 30)
+            took = loop.time() - refused
+            assert store.get("Service", "default", "web") is not None
+    # Lists at 0, 0.2, 0.6, 1.4 and 3.0 are refused; the server is back at 5; the next, at 6.2.
+    delays = [e["delay"] for e in logs if e["event"] == "informer.retry"]
+    assert delays == [0.2, 0.4, 0.8, 1.6, 3.2]
+    assert took == pytest.approx(6.2, abs=1e-3)
+
+
+def test_backoff_doubles_up_to_its_cap_with_jitter_taken_off() -> None:
+    backoff = Backoff(0.2, 10.0, rand=lambda: 0.0)
+    assert [backoff.next() for _ in range(8)] == pytest.approx(
+        [0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0]
+    )
+    backoff.reset()
+    assert backoff.next() == pytest.approx(0.2)
+    halved = Backoff(0.2, 10.0, rand=lambda: 1.0)  # jitter 0.5: at most half is taken off
+    assert [halved.next() for _ in range(3)] == pytest.approx([0.1, 0.2, 0.4])
 
 
 async def test_a_missing_crd_counts_as_synced_empty_and_is_found_later(
     api: client.ApiClient, server: TestApiServer
 ) -> None:
     store = Store()
-    async with running(KubeSource(api, store, options=FAST)):
+    found = asyncio.Event()
+    store.subscribe(lambda change: found.set())
+    loop = asyncio.get_running_loop()
+    options = InformerOptions()  # production timings: look for the CRD again every 60 s
+    async with running(KubeSource(api, store, options=options, resources=[INGRESS_ROUTES])):
+        synced = loop.time()
         assert store.keys("IngressRoute") == []
         install_crds(server)
         server.put_object(ingress_route("root", "a.example.com"))
-        await eventually(lambda: store.get("IngressRoute", "default", "root") is not None)
+        await asyncio.wait_for(found.wait(), 2 * options.missing_retry)
+        took = loop.time() - synced
+        assert store.get("IngressRoute", "default", "root") is not None
+    assert took == pytest.approx(options.missing_retry, abs=1e-3)
 
 
 async def test_watch_namespaces_and_root_namespaces_limit_what_is_read(

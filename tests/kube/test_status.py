@@ -1,10 +1,15 @@
 """Status writers against the Kubernetes API test server: one PATCH per real change, no rebuild
-from our own writes, leader gating, rate limiting, retries, and Ingress load balancer status."""
+from our own writes, leader gating, rate limiting, retries, and Ingress load balancer status.
+
+On looptime's fast-forwarded loop clock: rate limits and retry backoff are asserted in loop
+seconds. "Nothing more was written" is read from the writer's `writes` counter and the server's
+request counts after `drain()` (the writer is idle: nothing in flight, queued or waiting to be
+retried), and "our own write came back without a change event" after the store has seen it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +18,7 @@ from typing import Any
 import pytest
 from kube_support import eventually, ingress, ingress_route, install_crds, service
 from kubernetes_asyncio import client
+from structlog.testing import capture_logs
 
 from controlplane.model import Ingress, IngressRoute
 from controlplane.model.contour import IngressRouteStatus
@@ -20,6 +26,7 @@ from controlplane.sources.kube import INGRESS_ROUTES, INGRESSES, InformerOptions
 from controlplane.sources.kubeclient import MERGE_PATCH, request_json
 from controlplane.sources.status import (
     IngressStatusWriter,
+    PatchWriter,
     StatusUpdate,
     StatusWriter,
     TokenBucket,
@@ -29,6 +36,8 @@ from controlplane.sources.status import (
 )
 from controlplane.store import Change, Store
 from controlplane.testing.apiserver import TestApiServer
+
+pytestmark = pytest.mark.looptime
 
 FAST = InformerOptions(backoff_initial=0.05, backoff_max=0.2, missing_retry=0.2)
 VALID = {"currentStatus": "valid", "description": "valid IngressRoute", "observedGeneration": 1}
@@ -101,9 +110,10 @@ def update(name: str, status: dict[str, Any]) -> StatusUpdate:
     return StatusUpdate("default", name, IngressRouteStatus.model_validate(status))
 
 
-async def quiet(seconds: float = 0.3) -> None:
-    """Long enough for a write and its watch event to happen, had there been one."""
-    await asyncio.sleep(seconds)
+async def drained(writer: PatchWriter, within: float = 30.0) -> None:
+    """`writer.drain()`, failing after `within` seconds of loop time rather than hanging."""
+    async with asyncio.timeout(within):
+        await writer.drain()
 
 
 async def test_status_is_written_once_per_real_change_and_causes_no_rebuild(
@@ -114,17 +124,18 @@ async def test_status_is_written_once_per_real_change_and_causes_no_rebuild(
         async with running(writer.run()):
             writer.submit([update("r0", VALID)])
             writer.submit([update("r0", VALID)])  # again before the first write is back
-            await eventually(lambda: h.status("r0").get("currentStatus") == "valid")
-            await eventually(lambda: h.stored_status("r0") == "valid")
+            await drained(writer)
+            assert h.status("r0").get("currentStatus") == "valid"
+            await eventually(lambda: h.stored_status("r0") == "valid")  # our write came back
             writer.submit([update("r0", VALID)])
             writer.submit([update("r0", dict(VALID))])
-            await quiet()
-            assert h.patches() == 1
+            await drained(writer)
+            assert h.patches() == 1 and writer.writes == 1
 
             writer.submit([update("r0", ORPHANED)])
-            await eventually(lambda: h.status("r0").get("currentStatus") == "orphaned")
-            await quiet()
+            await drained(writer)
             assert h.patches() == 2 and writer.writes == 2
+            await eventually(lambda: h.stored_status("r0") == "orphaned")
 
     assert h.status("r0") == {**ORPHANED, "conditions": []}
     assert h.changes == []  # our own status writes come back as status-only updates
@@ -137,7 +148,8 @@ async def test_a_status_changed_by_someone_else_is_put_back(
         writer = StatusWriter(api, store=h.store, leader=True)
         async with running(writer.run()):
             writer.submit([update("r0", VALID)])
-            await eventually(lambda: h.patches() == 1)
+            await drained(writer)
+            assert h.patches() == 1
             await request_json(
                 api,
                 "PATCH",
@@ -147,8 +159,9 @@ async def test_a_status_changed_by_someone_else_is_put_back(
             )
             await eventually(lambda: h.stored_status("r0") == "invalid")
             writer.submit([update("r0", VALID)])
-            await eventually(lambda: h.status("r0").get("currentStatus") == "valid")
-        assert h.patches() == 3  # ours, theirs, ours again
+            await drained(writer)
+            assert h.status("r0").get("currentStatus") == "valid"
+        assert h.patches() == 3 and writer.writes == 2  # ours, theirs, ours again
 
 
 async def test_conditions_are_compared_and_written(
@@ -159,13 +172,14 @@ async def test_conditions_are_compared_and_written(
         writer = StatusWriter(api, store=h.store, leader=True)
         async with running(writer.run()):
             writer.submit([update("r0", {**VALID, "conditions": [warning]})])
-            await eventually(lambda: h.status("r0").get("conditions") == [warning])
+            await drained(writer)
+            assert h.status("r0").get("conditions") == [warning]
             writer.submit([update("r0", VALID)])  # no conditions now: the list is cleared
-            await eventually(lambda: h.status("r0").get("conditions") == [])
-            await quiet()
-            writer.submit([update("r0", {**VALID, "conditions": []})])
-            await quiet()
-        assert h.patches() == 2
+            await drained(writer)
+            assert h.status("r0").get("conditions") == []
+            writer.submit([update("r0", {**VALID, "conditions": []})])  # the same status
+            await drained(writer)
+        assert h.patches() == 2 and writer.writes == 2
 
 
 async def test_only_the_leader_writes_and_losing_leadership_stops_writes_at_once(
@@ -176,22 +190,51 @@ async def test_only_the_leader_writes_and_losing_leadership_stops_writes_at_once
         writer = StatusWriter(api, store=h.store, options=options)
         async with running(writer.run()):
             writer.submit([update(f"r{i}", VALID) for i in range(40)])
-            await quiet(0.2)
+            await drained(writer)  # looked at them all, and waits: we do not lead
             assert h.patches() == 0 and writer.pending() == 40
 
             writer.set_leader(True)
-            await eventually(lambda: h.patches() >= 5)
-            writer.set_leader(False)
-            await asyncio.sleep(0.02)
-            stopped_at = h.patches()
-            await quiet()
-            assert h.patches() == stopped_at < 40
+            await eventually(lambda: writer.writes >= 5)
+            writer.set_leader(False)  # the write in flight, if any, is cancelled at once
+            written = writer.writes
+            await drained(writer)
+            assert writer.writes == written < 40 and writer.pending() == 40 - written
+            assert h.patches() <= written + 1  # the cancelled one may have reached the server
 
             writer.set_leader(True)  # leading again: the rest is written, nothing twice
-            await eventually(lambda: writer.pending() == 0, within=5)
-            await quiet()
+            await drained(writer)
+            assert writer.pending() == 0 and writer.writes == 40
         assert all(h.status(f"r{i}").get("currentStatus") == "valid" for i in range(40))
         assert h.patches() <= 41  # at most the one cancelled mid-flight is repeated
+
+
+class LosesTheLeadAsAWriteIsHandedOut(StatusWriter):
+    """Loses leadership once, right after a write was handed to its task and before that task
+    ran: the elector's callback can run there (its step may be next in the loop's queue)."""
+
+    lost = False
+
+    def comparable(self, body: Any) -> Any:
+        if self.leader and self._inflight and not self.lost:
+            self.lost = True
+            self.set_leader(False)
+        return super().comparable(body)
+
+
+async def test_a_write_cancelled_before_it_started_is_kept_for_the_next_lead(
+    api: client.ApiClient, server: TestApiServer
+) -> None:
+    async with informed(api, server, routes=2) as h:
+        writer = LosesTheLeadAsAWriteIsHandedOut(api, store=h.store)
+        async with running(writer.run()):
+            writer.submit([update("r0", VALID), update("r1", VALID)])
+            writer.set_leader(True)
+            await drained(writer)
+            assert writer.lost and writer.writes == 0 and writer.pending() == 2
+            writer.set_leader(True)
+            await drained(writer)
+            assert writer.writes == 2 and writer.pending() == 0
+        assert h.patches() == 2
 
 
 async def test_writes_are_rate_limited(api: client.ApiClient, server: TestApiServer) -> None:
@@ -200,12 +243,15 @@ async def test_writes_are_rate_limited(api: client.ApiClient, server: TestApiSer
             api, store=h.store, leader=True, options=WriterOptions(rate=50, burst=10)
         )
         async with running(writer.run()):
-            start = time.monotonic()
+            loop = asyncio.get_running_loop()
+            start = loop.time()
             writer.submit([update(f"r{i}", VALID) for i in range(60)])
-            await eventually(lambda: h.patches() == 60, within=5)
-            elapsed = time.monotonic() - start
-        # 10 at once, then 50 more at 50/s.
-        assert elapsed >= 0.9
+            await drained(writer)
+            elapsed = loop.time() - start
+        assert h.patches() == writer.writes == 60
+        # 10 at once, then one every 20 ms: the 60th starts 50 x 20 ms = 1 s (of loop time) in,
+        # and requests to the in-process server take no loop time.
+        assert elapsed == pytest.approx(1.0, abs=1e-3)
 
 
 def test_token_bucket_on_a_fake_clock() -> None:
@@ -224,17 +270,25 @@ async def test_a_deleted_object_is_dropped_and_failures_are_retried(
     api: client.ApiClient, server: TestApiServer
 ) -> None:
     async with informed(api, server) as h:
-        options = WriterOptions(backoff_initial=0.05, backoff_max=0.2)
+        options = WriterOptions(rand=lambda: 0.0)  # the default backoff, 0.2 s doubling; no jitter
         writer = StatusWriter(api, leader=True, options=options)  # no store: the API answers
         async with running(writer.run()):
             writer.submit([update("gone", VALID)])
-            await eventually(lambda: writer.pending() == 0)
-            assert writer.writes == 0 and h.patches() == 1  # the 404
+            await drained(writer)
+            assert writer.writes == 0 and h.patches() == 1  # the 404, not retried
 
-            await server.refuse_connections(0.3)
-            writer.submit([update("r0", VALID)])
-            await eventually(lambda: h.status("r0").get("currentStatus") == "valid", within=5)
-            assert writer.writes == 1
+            loop = asyncio.get_running_loop()
+            await server.refuse_connections(1.0)
+            refused = loop.time()
+            with capture_logs() as logs:
+                writer.submit([update("r0", VALID)])
+                await drained(writer)
+            took = loop.time() - refused
+            assert h.status("r0").get("currentStatus") == "valid" and writer.writes == 1
+        # Tried at 0, 0.2, 0.6 (refused), then at 1.4 (loop seconds), after the server is back.
+        retries = [e["delay"] for e in logs if e["event"] == "status.retry"]
+        assert retries == [0.2, 0.4, 0.8]
+        assert took == pytest.approx(1.4, abs=1e-3)
 
 
 async def test_ingress_status_from_a_fixed_address(
@@ -252,11 +306,12 @@ async def test_ingress_status_from_a_fixed_address(
                 obj = server.get_object("networking.k8s.io/v1", "Ingress", "site", "default")
                 return obj.get("status", {}).get("loadBalancer", {}).get("ingress")
 
-            await eventually(lambda: written() == expected)
-            await eventually(lambda: h.stored_addresses("site") != [])
+            await drained(writer)
+            assert written() == expected
+            await eventually(lambda: h.stored_addresses("site") != [])  # our write came back
             writer.submit([("default", "site")])
-            await quiet()
-        assert h.patches("ingresses") == 1
+            await drained(writer)
+        assert h.patches("ingresses") == 1 and writer.writes == 1
         assert h.changes == []
 
 

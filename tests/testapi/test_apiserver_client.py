@@ -4,7 +4,6 @@ conflicts and selectors, the way the informers and the status writer will use th
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -323,7 +322,7 @@ async def test_refused_connections_then_recovery_on_the_same_port(
         await core.list_namespace()
     with pytest.raises(aiohttp.ClientConnectorError):
         await core.list_namespace()
-    await asyncio.sleep(0.35)
+    await server.listening()
     names = [ns.metadata.name for ns in (await core.list_namespace()).items]
     assert "default" in names and server.port == port
 

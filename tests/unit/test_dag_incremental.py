@@ -17,7 +17,6 @@ did not change are handed back as the same objects.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -200,11 +199,7 @@ OPTIONS = st.builds(
     root_namespaces=st.sampled_from([frozenset(), frozenset({"a"})]),
     enable_external_name_services=st.booleans(),
 )
-SETTINGS = settings(
-    max_examples=int(os.environ.get("INCREMENTAL_EXAMPLES", "200")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
@@ -224,7 +219,7 @@ def test_equal_to_the_full_build_after_every_edit(
         world.check()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     first=webs(),
     second=webs(),
@@ -247,7 +242,7 @@ def test_delegation_webs_rewired_step_by_step(
         world.check()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     first=chains(),
     second=chains(),

@@ -1132,7 +1132,7 @@ WORDS = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(
     annotations=st.dictionaries(st.sampled_from(ANNOTATION_NAMES), WORDS, max_size=6),
     host=st.one_of(st.none(), WORDS),

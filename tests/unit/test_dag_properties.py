@@ -41,7 +41,7 @@ NAMESPACES = ["a", "b"]
 NAMES = ["r0", "r1", "r2", "r3"]
 SERVICES = ["s0", "s1"]
 CREATED = ["2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z"]
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def mostly(good: list[Any], hostile: list[Any], one_in: int = 12) -> st.SearchStrategy[Any]:
@@ -367,13 +367,13 @@ def test_random_object_sets(
     check(manifests, BuildOptions(root_namespaces=root_namespaces), seed)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(manifests=chains(), seed=st.integers(0, 2**32))
 def test_deep_chains_and_diamonds(manifests: list[JSON], seed: int) -> None:
     check(manifests, BuildOptions(), seed)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(manifests=webs(), seed=st.integers(0, 2**32))
 def test_delegation_webs(manifests: list[JSON], seed: int) -> None:
     check(manifests, BuildOptions(), seed)

@@ -108,7 +108,12 @@ async def test_envoy_follows_the_snapshots(envoy_binary: str, mode: XdsMode) -> 
             EnvoyProcess(bootstrap, binary=envoy_binary) as envoy,
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
         ):
-            await asyncio.sleep(0.05)  # Envoy connects before there is anything to serve
+            # Envoy connects before there is anything to serve (its stream waits for a snapshot).
+            for _ in range(1000):
+                if cache.metrics.streams._value.get() > 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert cache.metrics.streams._value.get() > 0
             cache.publish(config("default/one/80", one.port, listener_port, mode))
             await envoy.wait_live(timeout_s=10)
             url = f"http://127.0.0.1:{listener_port}/"
