@@ -116,6 +116,21 @@ async def drained(writer: PatchWriter, within: float = 30.0) -> None:
         await writer.drain()
 
 
+async def settled(h: Harness, writer: PatchWriter, name: str) -> None:
+    """Drained, and the informer's store has seen the object as the server has it now: the
+    writer's next decision is then made on what it wrote, not on an older echo."""
+    await drained(writer)
+
+    def caught_up() -> bool:
+        stored = h.store.get("IngressRoute", "default", name)
+        served = h.server.get_object("contour.heptio.com/v1beta1", "IngressRoute", name, "default")
+        return stored is not None and stored.metadata.resource_version == str(
+            served["metadata"]["resourceVersion"]
+        )
+
+    await eventually(caught_up, message="the store has seen the last write")
+
+
 async def test_status_is_written_once_per_real_change_and_causes_no_rebuild(
     api: client.ApiClient, server: TestApiServer
 ) -> None:
@@ -172,10 +187,10 @@ async def test_conditions_are_compared_and_written(
         writer = StatusWriter(api, store=h.store, leader=True)
         async with running(writer.run()):
             writer.submit([update("r0", {**VALID, "conditions": [warning]})])
-            await drained(writer)
+            await settled(h, writer, "r0")
             assert h.status("r0").get("conditions") == [warning]
             writer.submit([update("r0", VALID)])  # no conditions now: the list is cleared
-            await drained(writer)
+            await settled(h, writer, "r0")
             assert h.status("r0").get("conditions") == []
             writer.submit([update("r0", {**VALID, "conditions": []})])  # the same status
             await drained(writer)
