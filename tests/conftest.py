@@ -21,9 +21,15 @@ import os
 # Set before anything imports grpc (this conftest is loaded first).
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, settings
+from kubernetes_asyncio import client
 
+from controlplane.sources import make_api_client
 from controlplane.testing.envoy import find_envoy
 
 # Building a DAG from a few dozen objects takes milliseconds: no per-example deadline, and
@@ -52,3 +58,19 @@ def envoy_binary() -> str:
         return find_envoy()
     except FileNotFoundError as error:
         pytest.skip(str(error))
+
+
+@pytest.fixture
+def kubeconfig(server: Any, tmp_path: Path) -> Path:
+    """A kubeconfig for the tier's Kubernetes API test server (its own `server` fixture)."""
+    path = tmp_path / "kubeconfig"
+    server.write_kubeconfig(path)
+    return Path(path)
+
+
+@pytest.fixture
+async def api(kubeconfig: Path) -> AsyncIterator[client.ApiClient]:
+    """An ApiClient for that server, made the way `serve --kubeconfig` makes one."""
+    api_client = await make_api_client(kubeconfig)
+    yield api_client
+    await api_client.close()

@@ -10,12 +10,12 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from cluster import ROOT, Kubectl, ingressroute, namespace
 from pipeline import Pipeline, endpoint_slice, service
+from waiting import eventually
 
 from controlplane.testing.apiserver import TestApiServer
 from controlplane.testing.backends import Backend
@@ -43,15 +43,6 @@ def status_patches(server: TestApiServer) -> int:
     return server.request_count(verb="patch", resource="ingressroutes", subresource="status")
 
 
-async def until(predicate: Any, timeout_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition never held")
-
-
 async def test_kubectl_apply_status_columns_and_routing_follow_edits(
     tmp_path: Path, cluster: tuple[TestApiServer, Kubectl]
 ) -> None:
@@ -77,7 +68,7 @@ async def test_kubectl_apply_status_columns_and_routing_follow_edits(
                 table = await kubectl.run("get", "ingressroute", "web")
                 return "valid IngressRoute" in table
 
-            await until(status_written)
+            await eventually(status_written, within=10, interval=0.1)
             table = (await kubectl.run("get", "ingressroute", "web")).splitlines()
             header = table[0].split()
             for column in ("NAME", "FQDN", "TLS", "SECRET", "FIRST", "ROUTE", "STATUS"):
@@ -97,7 +88,7 @@ async def test_kubectl_apply_status_columns_and_routing_follow_edits(
                 obj = await kubectl.get_json("ingressroute", "web")
                 return bool(obj["status"].get("observedGeneration") == 2)
 
-            await until(generation_observed)
+            await eventually(generation_observed, within=10, interval=0.1)
             assert status_patches(server) == 2  # one write per real change, none for echoes
 
             # A broken route: status says why, Envoy keeps serving the others.
@@ -110,7 +101,7 @@ async def test_kubectl_apply_status_columns_and_routing_follow_edits(
                 obj = await kubectl.get_json("ingressroute", "broken")
                 return bool(obj.get("status", {}).get("currentStatus") == "invalid")
 
-            await until(broken_reported)
+            await eventually(broken_reported, within=10, interval=0.1)
             obj = await kubectl.get_json("ingressroute", "broken")
             assert "Service [missing:80] is invalid or missing" in obj["status"]["description"]
             assert (await pipe.get("web.example.com", "/")).backend == "green"
@@ -162,9 +153,9 @@ async def test_two_controllers_one_leader_writes_and_a_killed_leader_hands_over(
             obj = await kubectl.get_json("ingressroute", "first")
             return bool(obj.get("status", {}).get("currentStatus") == "invalid")
 
-        await until(first_reported, timeout_s=20)
+        await eventually(first_reported, within=20, interval=0.1)
         for _, health_port in replicas.values():  # both built and submitted; one may write
-            await until(lambda port=health_port: _ready(port), timeout_s=20)
+            await eventually(lambda port=health_port: _ready(port), within=20, interval=0.1)
         assert status_patches(server) == 1
 
         lease = await kubectl.get_json("lease", "-n", "projectcontour", "controlplane-leader")
@@ -182,7 +173,7 @@ async def test_two_controllers_one_leader_writes_and_a_killed_leader_hands_over(
             obj = await kubectl.get_json("ingressroute", "second")
             return bool(obj.get("status", {}).get("currentStatus") == "invalid")
 
-        await until(second_reported, timeout_s=15)
+        await eventually(second_reported, within=15, interval=0.1)
         handover = asyncio.get_running_loop().time() - killed_at
         assert handover < 2.0 + 2.0  # one lease duration, plus retry jitter and kubectl's time
         lease = await kubectl.get_json("lease", "-n", "projectcontour", "controlplane-leader")

@@ -3,8 +3,6 @@ event loop's clock (these tests run on looptime's fast-forwarded loop clock, see
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import kube_manifests
@@ -86,17 +84,3 @@ def ingress(name: str, namespace: str = "default") -> JSON:
             "defaultBackend": {"service": {"name": "s", "port": {"number": 80}}},
         },
     }
-
-
-async def eventually(
-    condition: Callable[[], bool], within: float = 5.0, message: str = "condition"
-) -> float:
-    """Wait until `condition()` holds, looking every 10 ms; returns how long it took. Both are
-    loop seconds: under looptime they are fast-forwarded, so `within` bounds loop time only."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while not condition():
-        if loop.time() - start > within:
-            raise AssertionError(f"{message} not met within {within} s")
-        await asyncio.sleep(0.01)
-    return loop.time() - start

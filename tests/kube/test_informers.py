@@ -19,17 +19,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from kube_support import (
-    eventually,
-    ingress,
-    ingress_route,
-    install_crds,
-    namespace,
-    secret,
-    service,
-)
+from kube_support import ingress, ingress_route, install_crds, namespace, secret, service
 from kubernetes_asyncio import client
 from structlog.testing import capture_logs
+from waiting import eventually
 
 from controlplane.model import IngressRoute, Secret, Service
 from controlplane.sources.kube import (

@@ -15,8 +15,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
-from kube_support import eventually
 from kubernetes_asyncio import client
+from waiting import eventually
 
 from controlplane.sources.leader import LeaderElector, default_identity, micro_time
 from controlplane.testing.apiserver import TestApiServer

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from kube_support import eventually, ingress, ingress_route, install_crds, service
+from kube_support import ingress, ingress_route, install_crds, service
 from kubernetes_asyncio import client
 from structlog.testing import capture_logs
+from waiting import eventually
 
 from controlplane.model import Ingress, IngressRoute
 from controlplane.model.contour import IngressRouteStatus

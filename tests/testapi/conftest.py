@@ -1,5 +1,5 @@
-"""Fixtures for the Kubernetes API test server: a started server with a fake clock, a
-kubeconfig for it, the real kubectl, and a kubernetes-asyncio ApiClient."""
+"""Fixtures for the Kubernetes API test server: a started server with a fake clock and the real
+kubectl (`kubeconfig` and `api` for the server: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from kubernetes_asyncio import client, config
 from testapi_support import FakeClock, Kubectl
 
 from controlplane.testing.apiserver import TestApiServer
@@ -27,20 +26,5 @@ async def server(clock: FakeClock) -> AsyncIterator[TestApiServer]:
 
 
 @pytest.fixture
-def kubeconfig(server: TestApiServer, tmp_path: Path) -> Path:
-    path = tmp_path / "kubeconfig"
-    server.write_kubeconfig(path)
-    return path
-
-
-@pytest.fixture
 def kubectl(kubeconfig: Path, tmp_path: Path) -> Kubectl:
     return Kubectl(kubeconfig, tmp_path / "kube-cache")
-
-
-@pytest.fixture
-async def api(kubeconfig: Path) -> AsyncIterator[client.ApiClient]:
-    configuration = client.Configuration()
-    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    async with client.ApiClient(configuration=configuration) as api_client:
-        yield api_client

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
-from testapi_support import FIXTURES, eventually
+from testapi_support import FIXTURES
+from waiting import eventually
 
 from controlplane.testing.apiserver import TestApiServer
 

@@ -7,7 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
-from testapi_support import FIXTURES, FakeClock, Kubectl, eventually
+from testapi_support import FIXTURES, FakeClock, Kubectl
+from waiting import eventually
 
 from controlplane.testing.apiserver import TestApiServer
 
