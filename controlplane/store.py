@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 import structlog
 
 from controlplane.model import (
+    UNSTAMPED,
     Endpoints,
     EndpointSlice,
     Ingress,
@@ -94,6 +96,9 @@ class Store:
         self._slice_tuples: dict[NamespacedName, tuple[EndpointSlice, ...]] = {}
         """Sorted slices per Service, rebuilt only for Services whose slices changed."""
         self._listeners: list[Listener] = []
+        self._arrivals: dict[tuple[str, NamespacedName], int] = {}
+        """Objects without a creationTimestamp → the order this store first saw them."""
+        self._next_arrival = 0
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -116,6 +121,8 @@ class Store:
         """Add or update an object; returns the change, or None when the DAG would not see one."""
         bucket = self._objects.setdefault(obj.KIND, {})
         key = (obj.metadata.namespace, obj.metadata.name)
+        if obj.metadata.creation_timestamp is None:
+            obj = self._stamped(obj, key)
         old = bucket.get(key)
         bucket[key] = obj
         if isinstance(obj, EndpointSlice):
@@ -124,6 +131,23 @@ class Store:
             return None
         kind = ChangeType.ADDED if old is None else ChangeType.MODIFIED
         return self._emit(Change(kind, ObjectKey.of(obj), old, obj))
+
+    def _stamped(self, obj: KubeObject, key: NamespacedName) -> KubeObject:
+        """`obj` with a creation time standing for when this store first saw it.
+
+        Manifest files carry no creationTimestamp, and "the oldest claimant keeps a host" must
+        not fall back to namespace/name order (a tenant could pick a name that sorts first).
+        Such objects are younger than every object with a timestamp and, among themselves, the
+        first one seen is the oldest (files in path order, documents in file order; an object
+        added later is younger). The time stays with the key until the object is deleted.
+        """
+        arrival = self._arrivals.get((obj.KIND, key))
+        if arrival is None:
+            arrival = self._arrivals[(obj.KIND, key)] = self._next_arrival
+            self._next_arrival += 1
+        created = UNSTAMPED + timedelta(microseconds=arrival)
+        metadata = obj.metadata.model_copy(update={"creation_timestamp": created})
+        return obj.model_copy(update={"metadata": metadata})
 
     @staticmethod
     def parse(raw: Mapping[str, Any], *, source: str = "") -> KubeObject | None:
@@ -150,6 +174,7 @@ class Store:
         old = self._objects.get(kind, {}).pop((namespace, name), None)
         if old is None:
             return None
+        self._arrivals.pop((kind, (namespace, name)), None)
         if isinstance(old, EndpointSlice):
             self._index_slice(old, None)
         return self._emit(Change(ChangeType.DELETED, ObjectKey.of(old), old, None))

@@ -4,7 +4,7 @@ This package imports nothing else of ours (enforced by import-linter): it is the
 other layer shares.
 """
 
-from controlplane.model.base import EPOCH, KubeModel, KubeObject, ObjectMeta
+from controlplane.model.base import EPOCH, UNSTAMPED, KubeModel, KubeObject, ObjectMeta
 from controlplane.model.contour import (
     Condition,
     IngressRoute,
@@ -32,6 +32,7 @@ __all__ = [
     "KINDS",
     "MODEL_TYPES",
     "PRIVATE_KEY_KEY",
+    "UNSTAMPED",
     "Condition",
     "EndpointSlice",
     "Endpoints",

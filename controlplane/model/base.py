@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+UNSTAMPED = datetime(9999, 1, 1, tzinfo=UTC)
+"""Where objects without a creationTimestamp (manifest files) stand in "oldest wins": after
+every object that has one. The store spaces them out from here in the order it first saw them."""
 
 
 class KubeModel(BaseModel):
@@ -37,7 +40,8 @@ class ObjectMeta(KubeModel):
     uid: str = ""
     resource_version: str = ""
     generation: int = 0
-    creation_timestamp: datetime = EPOCH
+    creation_timestamp: datetime | None = None
+    """None when the manifest has none (or `null`, as `kubectl create --dry-run` writes)."""
     annotations: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
 
@@ -69,5 +73,7 @@ class KubeObject(KubeModel):
 
     @property
     def age_key(self) -> tuple[datetime, str, str]:
-        """Sort key for "oldest wins" conflict resolution: creation time, then namespace/name."""
-        return (self.metadata.creation_timestamp, self.metadata.namespace, self.metadata.name)
+        """Sort key for "oldest wins" conflict resolution: creation time, then namespace/name
+        (objects without a creation time are the youngest; see `UNSTAMPED`)."""
+        created = self.metadata.creation_timestamp or UNSTAMPED
+        return (created, self.metadata.namespace, self.metadata.name)

@@ -101,6 +101,13 @@ class Pipeline:
                 await asyncio.sleep(0.05)
         raise TimeoutError("controller never became ready")
 
+    async def statuses(self) -> dict[tuple[str, str], dict[str, str]]:
+        """Every IngressRoute's status as `/debug/status` serves it, by (namespace, name)."""
+        url = f"http://127.0.0.1:{self.health_port}/debug/status"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            rows = await response.json()
+        return {(r["namespace"], r["name"]): r for r in rows if r["kind"] == "IngressRoute"}
+
     def write(self, name: str, *documents: Mapping[str, Any]) -> None:
         assert self.manifests is not None, "write() needs the file source"
         path = self.manifests / name

@@ -113,3 +113,26 @@ def test_endpoint_slices_are_indexed_by_service() -> None:
     store.delete("EndpointSlice", "default", "web-abc")
     assert store.slices_for("default", "web") == ()
     assert store.object_set().endpoint_slices == {}
+
+
+def test_objects_without_a_creation_time_are_younger_and_ordered_by_arrival() -> None:
+    """Manifest files carry no creationTimestamp: "oldest wins" must not fall back to names
+    (a tenant could pick one that sorts first). First seen is oldest; all are younger than any
+    object with a timestamp; the order survives updates and is not reused after a delete."""
+    store = Store()
+    stamped = service("a", creationTimestamp="2024-01-01T00:00:00Z")
+    for raw in (service("z"), service("b"), stamped, {**service("m"), "metadata": {
+            "name": "m", "namespace": "default", "creationTimestamp": None}}):  # fmt: skip
+        store.apply_raw(raw)
+
+    def age(name: str) -> Any:
+        obj = store.get("Service", "default", name)
+        assert obj is not None
+        return obj.age_key
+
+    assert sorted(["z", "b", "a", "m"], key=age) == ["a", "z", "b", "m"]
+    store.apply_raw(service("z", port=81))  # an update keeps its place
+    assert sorted(["z", "b"], key=age) == ["z", "b"]
+    store.delete("Service", "default", "z")
+    store.apply_raw(service("z"))  # back again: now the youngest
+    assert sorted(["z", "b", "m"], key=age) == ["b", "m", "z"]
