@@ -116,6 +116,8 @@ class XdsServer:
         self._server: Any = None
         self.port: int | None = None
         self._stream_ids = itertools.count(1)
+        self.sessions: set[Session] = set()
+        """The streams open now (for debug pages, and tests that wait on their progress)."""
 
     async def start(self, address: str) -> int:
         """Listen on ``address`` (``host:port``, port 0 picks one); return the bound port."""
@@ -170,7 +172,11 @@ class XdsServer:
                 write_timeout=self.settings.write_timeout_s,
                 control_plane=self.settings.control_plane_id,
             )
-            await session.run(requests, context)
+            self.sessions.add(session)
+            try:
+                await session.run(requests, context)
+            finally:
+                self.sessions.discard(session)
 
         return grpc.stream_stream_rpc_method_handler(
             behaviour, request_deserializer=deserializer, response_serializer=_passthrough

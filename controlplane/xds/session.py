@@ -65,10 +65,23 @@ class Session:
         )
         # Something may need sending; ``_waiter`` exists only while the writer sleeps.
         self._pending = False
+        self.handled = 0
+        """Requests handled so far (tests wait on it instead of sleeping)."""
+        self.sent = 0
+        """Responses written so far."""
+        self.metadata: dict[str, str] = {}
+        """The call's metadata (gRPC headers), as the client sent them."""
+        self._awaiting_snapshot = False
         self._waiter: asyncio.Future[None] | None = None
         self._log: Any = structlog.get_logger("controlplane.xds").bind(
             stream_id=stream_id, framing=framing.value
         )
+
+    @property
+    def idle(self) -> bool:
+        """The writer sleeps with nothing to look at (or waits for the first snapshot):
+        everything handled so far is answered."""
+        return self._awaiting_snapshot or (self._waiter is not None and not self._pending)
 
     def notify(self, type_url: str, names: frozenset[str]) -> None:
         self.state.notify(type_url, names)
@@ -84,6 +97,7 @@ class Session:
         metrics = self._cache.metrics
         metrics.streams.inc()
         self._log.debug("xds.stream.open", peer=context.peer())
+        self.metadata = {str(k): str(v) for k, v in (context.invocation_metadata() or ())}
         reader = asyncio.create_task(self._read(requests))
         reader.add_done_callback(self._poke)
         try:
@@ -116,6 +130,7 @@ class Session:
             self._log = self._log.bind(node_id=self.state.node_id)
             self._log.info("xds.stream.node", cluster=self.state.node.cluster)
         self._after(result)
+        self.handled += 1
         self._poke()
 
     def _after(self, result: RequestResult) -> None:
@@ -134,9 +149,11 @@ class Session:
         """Write until the client goes away (True) or stops reading (False)."""
         if not self._cache.ready:
             ready = asyncio.ensure_future(self._cache.wait_ready())
+            self._awaiting_snapshot = True
             try:
                 await asyncio.wait({ready, reader}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                self._awaiting_snapshot = False
                 ready.cancel()
         loop = asyncio.get_running_loop()
         while not reader.done():
@@ -161,6 +178,7 @@ class Session:
         except TimeoutError:
             self._log.warning("xds.stream.write_timeout", timeout_s=self._write_timeout)
             return False
+        self.sent += 1
         type_name = TYPE_NAMES.get(out.type_url, out.type_url)
         self._cache.metrics.pushes.labels(type=type_name).inc()
         self._log.debug(

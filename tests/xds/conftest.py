@@ -45,13 +45,13 @@ async def channel(server: XdsServer) -> AsyncIterator[grpc.aio.Channel]:
 
 
 @pytest.fixture
-async def ads(channel: grpc.aio.Channel) -> AsyncIterator[Any]:
+async def ads(channel: grpc.aio.Channel, server: XdsServer) -> AsyncIterator[Any]:
     """A factory of ADS clients; every client is closed at the end of the test."""
     clients: list[Client] = []
 
     def open_stream(method: str = "StreamAggregatedResources") -> Client:
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
-        client = Client(getattr(stub, method)())
+        client = Client(getattr(stub, method), server)
         clients.append(client)
         return client
 

@@ -28,7 +28,7 @@ async def test_nothing_before_publish_then_full_wildcard_sets(
     client = ads()
     await client.send(request(CLUSTER_TYPE, node=True))
     await client.send(request(LISTENER_TYPE))
-    await client.nothing(0.1)
+    await client.nothing()
     cache.publish(
         snapshot(
             clusters=[cluster("a", eds=False), cluster("b", eds=False)],
@@ -245,7 +245,7 @@ async def test_eds_fast_path_wakes_only_subscribed_streams(cache: SnapshotCache,
     cache.update(ENDPOINT_TYPE, {"a": assignment("a", 82)})
     response = await ab.recv()
     assert len(response.resources) == 1
-    await c.nothing(0.02)
+    await c.nothing()
 
 
 async def test_node_is_taken_from_the_first_request(cache: SnapshotCache, ads: Any) -> None:
@@ -255,5 +255,5 @@ async def test_node_is_taken_from_the_first_request(cache: SnapshotCache, ads: A
     cds = await client.recv()
     with structlog.testing.capture_logs() as logs:
         await client.send(ack(cds, error="boom"))  # no node on this request
-        await client.nothing(0.05)
+        await client.nothing()
     assert [e["node_id"] for e in logs if e["event"] == "xds.nack"] == ["envoy-1"]

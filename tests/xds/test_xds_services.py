@@ -57,10 +57,16 @@ FULL = Snapshot.build(
     ],
 )
 async def test_per_type_sotw_services(
-    cache: SnapshotCache, channel: Any, stub: Any, method: str, type_url: str, names: list[str]
+    cache: SnapshotCache,
+    server: XdsServer,
+    channel: Any,
+    stub: Any,
+    method: str,
+    type_url: str,
+    names: list[str],
 ) -> None:
     cache.publish(FULL)
-    client = Client(getattr(stub(channel), method)())
+    client = Client(getattr(stub(channel), method), server)
     try:
         # Per-type services may leave type_url empty: the service implies it.
         await client.send(discovery_pb2.DiscoveryRequest(node=NODE, resource_names=names))
@@ -70,7 +76,7 @@ async def test_per_type_sotw_services(
         await client.send(ack(response, names))
         # A per-type stream serves its own type only.
         await client.send(request(CLUSTER_TYPE if type_url != CLUSTER_TYPE else LISTENER_TYPE))
-        await client.nothing(0.05)
+        await client.nothing()
     finally:
         client.close()
 
@@ -128,7 +134,7 @@ async def test_delta_nack_is_recorded_and_not_resent(
     ]
     assert metrics.nacks.labels(type="lds")._value.get() == 1
     cache.publish(FULL)
-    await client.nothing(0.05)
+    await client.nothing()
 
 
 async def test_make_before_break_on_an_ads_stream(cache: SnapshotCache, ads: Any) -> None:
@@ -150,7 +156,7 @@ async def test_make_before_break_on_an_ads_stream(cache: SnapshotCache, ads: Any
     await client.send(request(LISTENER_TYPE))
     cds = await client.recv()
     assert cds.type_url == CLUSTER_TYPE
-    await client.nothing(0.05)  # no listeners before the clusters are accepted and warm
+    await client.nothing()  # no listeners before the clusters are accepted and warm
     await client.send(ack(cds))
     await client.send(request(ENDPOINT_TYPE, ["A"]))
     eds = await client.recv()
@@ -161,13 +167,13 @@ async def test_make_before_break_on_an_ads_stream(cache: SnapshotCache, ads: Any
     await client.send(ack(lds))
     rds = await client.recv()
     await client.send(ack(rds, ["ingress_http"]))
-    await client.nothing(0.05)
+    await client.nothing()
 
     cache.publish(g1)
     cds = await client.recv()
     got = sorted(cluster_pb2.Cluster.FromString(r.value).name for r in cds.resources)
     assert got == ["A", "B"]
-    await client.nothing(0.05)
+    await client.nothing()
     await client.send(request(ENDPOINT_TYPE, ["A", "B"], nonce=eds.nonce))
     await client.send(ack(cds))
     eds = await client.recv()

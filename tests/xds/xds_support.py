@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +15,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
+from waiting import eventually
 
 from controlplane.xds import (
     CLUSTER_TYPE,
@@ -22,6 +24,7 @@ from controlplane.xds import (
     ROUTE_TYPE,
     Resource,
     Snapshot,
+    XdsServer,
 )
 
 NODE = base_pb2.Node(id="envoy-1", cluster="ingress")
@@ -124,11 +127,25 @@ def ack(response: Any, names: Iterable[str] = (), *, error: str | None = None) -
     )
 
 
-class Client:
-    """A test xDS client over a real gRPC stream; responses are collected by a reader task."""
+_TAGS = itertools.count(1)
+TAG = "x-test-stream"
+"""The call metadata naming a test client, so `nothing()` finds the server's end of it."""
 
-    def __init__(self, call: Any) -> None:
-        self.call = call
+
+class Client:
+    """A test xDS client over a real gRPC stream; responses are collected by a reader task.
+
+    `nothing()` checks that the server sent nothing, without a sleep: it waits until the
+    server's end of this stream has handled every request sent on it and its writer sleeps with
+    nothing to look at, and every response written has arrived; only then is the queue read.
+    """
+
+    def __init__(self, method: Any, server: XdsServer) -> None:
+        self.tag = str(next(_TAGS))
+        self.call = method(metadata=((TAG, self.tag),))
+        self.server = server
+        self.sent = 0
+        self.received = 0
         self.responses: asyncio.Queue[Any] = asyncio.Queue()
         self.reader = asyncio.create_task(self._read())
 
@@ -137,17 +154,26 @@ class Client:
             message = await self.call.read()
             if message is grpc.aio.EOF:
                 return
+            self.received += 1
             await self.responses.put(message)
 
     async def send(self, message: Any) -> None:
         await self.call.write(message)
+        self.sent += 1
 
     async def recv(self, wait: float = 2.0) -> Any:
         return await asyncio.wait_for(self.responses.get(), wait)
 
-    async def nothing(self, wait: float = 0.1) -> None:
-        """Assert that no response arrives within ``wait`` seconds."""
-        await asyncio.sleep(wait)
+    def _settled(self) -> bool:
+        mine = [s for s in self.server.sessions if s.metadata.get(TAG) == self.tag]
+        if not mine:
+            return self.sent == 0
+        (session,) = mine
+        return session.handled == self.sent and session.idle and session.sent == self.received
+
+    async def nothing(self) -> None:
+        """Assert that the server sends this stream nothing for what happened so far."""
+        await eventually(self._settled, within=5.0, message="the xDS stream settled")
         assert self.responses.empty(), f"unexpected response: {self.responses.get_nowait()}"
 
     def close(self) -> None:
