@@ -74,6 +74,11 @@ class Runtime:
         self.store.subscribe(self._on_change)
 
     @property
+    def synced(self) -> bool:
+        """Every source finished its initial load (endpoint changes take the fast path now)."""
+        return self._synced.is_set()
+
+    @property
     def last_build(self) -> PublishReport | None:
         """What the last rebuild published (the DAG, versions, duration)."""
         return self.publisher.last

@@ -8,7 +8,6 @@ endpoints of the same Service are published as usual.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import structlog
 import yaml
 from envoy.config.endpoint.v3 import endpoint_pb2
 from prometheus_client import CollectorRegistry
+from waiting import eventually
 
 from controlplane.addresses import ip_literal, refused_networks
 from controlplane.cli import main
@@ -117,7 +117,7 @@ async def rig() -> AsyncIterator[Rig]:
         runtime.store.apply_raw(raw)
     runtime.store.apply_raw(endpoint_slice("good", ["10.0.0.1"]))
     runtime.source_synced_event().set()
-    await asyncio.sleep(0)  # the runtime notices it is synced: endpoint edits take the fast path
+    await eventually(lambda: runtime.synced)  # endpoint edits take the fast path from now on
     yield Rig(runtime, registry)
 
 

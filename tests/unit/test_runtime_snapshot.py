@@ -4,13 +4,13 @@ EDS fast path) only save work, never change the result."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import eventually
 
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.reference import reference_build
@@ -99,7 +99,7 @@ async def test_every_published_snapshot_equals_a_from_scratch_build(steps: list[
     )
     FileSource(EXAMPLES, runtime.store).load_all()
     runtime.source_synced_event().set()
-    await asyncio.sleep(0)  # the runtime notices it is synced: endpoint edits take the fast path
+    await eventually(lambda: runtime.synced)  # endpoint edits take the fast path from now on
     await runtime.rebuild()
     objects = raw_objects()
     assert objects, "the examples are the starting point"
