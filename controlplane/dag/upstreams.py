@@ -27,13 +27,21 @@ User = tuple[str, str]
 
 
 class _UsedByName(Generic[T]):
-    """Values by name while some user uses them; `values()` sorted by name, cached."""
+    """Values by name while some user uses them; `values()` sorted by name, cached.
+
+    Names whose users changed are settled only in `values()`, so a value that leaves one host
+    and arrives at another in one build is never seen to go and come back: the tuple stays the
+    very same object, and the translator skips the whole type.
+    """
 
     def __init__(self) -> None:
         self._users: dict[str, set[User]] = {}
+        self._latest: dict[str, T] = {}
+        self._listed: dict[str, T] = {}
         self._names: list[str] = []
         self._values: list[T] = []
         self._tuple: tuple[T, ...] | None = ()
+        self._pending: set[str] = set()
 
     def update(self, user: User, old: Iterable[str], new: dict[str, T]) -> None:
         """`user` used the names `old` and now uses the values `new` (by name)."""
@@ -45,31 +53,44 @@ class _UsedByName(Generic[T]):
                 users.discard(user)
                 if not users:
                     del self._users[name]
-                    self._remove(name)
+                    self._pending.add(name)
         for name, value in new.items():
             users = self._users.get(name)
             if users is None:
                 self._users[name] = {user}
-                self._insert(name, value)
+                self._latest[name] = value
+                self._pending.add(name)
             else:
                 users.add(user)
+
+    def values(self) -> tuple[T, ...]:
+        for name in self._pending:
+            listed = name in self._listed
+            if name in self._users:
+                if not listed:
+                    self._insert(name, self._latest[name])
+            else:
+                self._latest.pop(name, None)
+                if listed:
+                    self._remove(name)
+        self._pending.clear()
+        if self._tuple is None:
+            self._tuple = tuple(self._values)
+        return self._tuple
 
     def _insert(self, name: str, value: T) -> None:
         index = bisect_left(self._names, name)
         self._names.insert(index, name)
         self._values.insert(index, value)
+        self._listed[name] = value
         self._tuple = None
 
     def _remove(self, name: str) -> None:
         index = bisect_left(self._names, name)
         del self._names[index]
         del self._values[index]
+        del self._listed[name]
         self._tuple = None
-
-    def values(self) -> tuple[T, ...]:
-        if self._tuple is None:
-            self._tuple = tuple(self._values)
-        return self._tuple
 
 
 def route_clusters(host: VirtualHost | SecureVirtualHost | None) -> dict[str, Cluster]:
