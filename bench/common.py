@@ -14,6 +14,9 @@ from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 
+CREATED = "2026-01-01T00:00:00Z"
+"""What the API server sets on every object (manifest files have none; see Store._stamped)."""
+
 
 def machine() -> dict[str, Any]:
     return {
@@ -82,7 +85,7 @@ def service(namespace: str, name: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": CREATED},
         "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
     }
 
@@ -95,6 +98,7 @@ def endpoint_slice(namespace: str, name: str, index: int, endpoints: int = 3) ->
         "metadata": {
             "name": f"{name}-slice",
             "namespace": namespace,
+            "creationTimestamp": CREATED,
             "labels": {"kubernetes.io/service-name": name},
         },
         "addressType": "IPv4",
@@ -114,7 +118,7 @@ def ingress(namespace: str, name: str, host: str, service_name: str) -> dict[str
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": CREATED},
         "spec": {
             "rules": [
                 {
@@ -142,7 +146,7 @@ def ingressroute_root(namespace: str, name: str, host: str, service_name: str) -
     return {
         "apiVersion": "contour.heptio.com/v1beta1",
         "kind": "IngressRoute",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": CREATED},
         "spec": {
             "virtualhost": {"fqdn": host},
             "routes": [
@@ -160,7 +164,7 @@ def ingressroute_delegate(
     return {
         "apiVersion": "contour.heptio.com/v1beta1",
         "kind": "IngressRoute",
-        "metadata": {"name": f"{name}-blog", "namespace": namespace},
+        "metadata": {"name": f"{name}-blog", "namespace": namespace, "creationTimestamp": CREATED},
         "spec": {"routes": [{"match": match, "services": [{"name": service_name, "port": 80}]}]},
     }
 
@@ -170,7 +174,7 @@ def ingressroute_simple(namespace: str, name: str, host: str, service_name: str)
     return {
         "apiVersion": "contour.heptio.com/v1beta1",
         "kind": "IngressRoute",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": CREATED},
         "spec": {
             "virtualhost": {"fqdn": host},
             "routes": [{"match": "/", "services": [{"name": service_name, "port": 80}]}],
