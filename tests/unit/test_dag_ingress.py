@@ -9,17 +9,14 @@ reason). Every row is also built from the objects in reverse order, which must c
 from __future__ import annotations
 
 import base64
-import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import kube_manifests
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from certificate_support import pair_for
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from dag_support import build_every_way
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -135,29 +132,7 @@ OTHER_KEY = self_signed(["other.example.com"]).key_pem
 """A valid key that belongs to no certificate of these tests."""
 
 
-def _weak_rsa_pair() -> CertKey:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "foo.com")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return CertKey(certificate.public_bytes(serialization.Encoding.PEM), key_pem)
-
-
-WEAK_PAIR = _weak_rsa_pair()
+WEAK_PAIR = pair_for(rsa.generate_private_key(public_exponent=65537, key_size=1024))
 
 UNKNOWN_ALGORITHM_KEY = _pem(
     "PRIVATE KEY",
