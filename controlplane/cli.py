@@ -202,6 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
+def _yaml(data: Any) -> str:
+    """YAML of JSON-shaped data (protobuf's JSON mapping hands back OrderedDicts, which
+    `safe_dump` refuses): through JSON first, so both outputs always agree."""
+    return str(yaml.safe_dump(json.loads(json.dumps(data)), sort_keys=False))
+
+
 class UsageError(Exception):
     """A mistake the user can fix; printed as one line."""
 
@@ -272,7 +278,7 @@ def _translate(args: argparse.Namespace) -> int:
     except (OSError, yaml.YAMLError) as error:
         raise UsageError(_one_line(error)) from None
     if args.output == "yaml":
-        sys.stdout.write(yaml.safe_dump(result, sort_keys=False))
+        sys.stdout.write(_yaml(result))
     else:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     return 0
@@ -291,7 +297,7 @@ def _xds(args: argparse.Namespace) -> int:
     if args.type:
         config = {name: items for name, items in config.items() if name in args.type}
     if args.output == "yaml":
-        sys.stdout.write(yaml.safe_dump(config, sort_keys=False))
+        sys.stdout.write(_yaml(config))
     else:
         sys.stdout.write(json.dumps(config, indent=2) + "\n")
     return 0

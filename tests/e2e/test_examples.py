@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from controlplane.dag.builder import build
 from controlplane.envoy import static_bootstrap, translate
@@ -60,3 +61,16 @@ def test_translate_cli_prints_resources_and_every_status() -> None:
     }
     assert {s["currentStatus"] for s in statuses.values()} == {"valid"}
     assert statuses["platform", "www"]["description"] == "valid IngressRoute"
+
+
+def test_translate_yaml_is_the_json_as_yaml() -> None:
+    """`-o yaml` used to crash on the protobuf JSON mapping's OrderedDicts."""
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-m", "controlplane", "translate", "-f", str(ROOT / "examples"),
+             "-o", output],
+            capture_output=True, text=True, check=True, timeout=60,
+        ).stdout
+        for output in ("json", "yaml")
+    ]  # fmt: skip
+    assert yaml.safe_load(outputs[1]) == json.loads(outputs[0])
