@@ -14,7 +14,10 @@ NACK (``answered``). The rules:
   nothing (SotW). Delta applies subscription changes whatever the nonce, but ACK/NACK only for
   the latest. An empty nonce is a (re)subscription and is always answered.
 - A NACK (``error_detail``) is reported to the caller and recorded. ``sent`` already holds the
-  rejected versions, so the same content is never sent again; a change of content is.
+  rejected versions, so the same content is never sent again; a change of content is. The
+  report names what the rejected response carried and what the client had accepted before
+  (both shared maps, no copies), and an ACK reports what it accepted: the publisher's
+  quarantine works out from these which resource (or which part of one) Envoy refused.
 - Answer only when a subscribed resource changed or a name is newly subscribed. LDS and CDS are
   wildcard and in SotW always carry the full set; EDS, RDS and SDS send only changed resources
   (the xDS spec allows it, and Envoy applies each resource to its own watch), which keeps the EDS
@@ -207,10 +210,12 @@ class StreamState:
             if asked != names:
                 names = asked
         nack = None
+        acked = None
         if nonce and request.HasField("error_detail"):
             detail = request.error_detail
             nack = self._nack(state, detail.message, detail.code)
         elif nonce:
+            acked = state.last_batch
             # The same ACK twice: Envoy re-created a watch (an updated EDS cluster) and asks
             # again. Only EDS needs this; elsewhere it would churn for nothing.
             repeated = state.acked_nonce == nonce and names is state.subscribed
@@ -230,7 +235,7 @@ class StreamState:
             state.requested = state.initial = True
             state.forced = union(state.forced, state.subscribed)
             state.mark(None)
-        return RequestResult(type_url, nack=nack, interest_changed=changed)
+        return RequestResult(type_url, nack=nack, interest_changed=changed, acked=acked)
 
     def on_delta_request(self, request: discovery_pb2.DeltaDiscoveryRequest) -> RequestResult:
         """Apply an incremental ``DeltaDiscoveryRequest``."""
@@ -267,12 +272,14 @@ class StreamState:
         if nonce and nonce != state.last_nonce:
             return RequestResult(type_url, stale=True, interest_changed=changed)
         nack = None
+        acked = None
         if nonce and request.HasField("error_detail"):
             detail = request.error_detail
             nack = self._nack(state, detail.message, detail.code)
         elif nonce:
+            acked = state.last_batch
             self._ack(state)
-        return RequestResult(type_url, nack=nack, interest_changed=changed)
+        return RequestResult(type_url, nack=nack, interest_changed=changed, acked=acked)
 
     def notify(self, type_url: str, names: Iterable[str] | None) -> None:
         """The snapshot changed these names of ``type_url`` (``None``: anything may have)."""
@@ -320,7 +327,8 @@ class StreamState:
         self._after_answer(state)
 
     def _nack(self, state: _TypeState, message: str, code: int) -> Nack:
-        state.nacked = {**state.nacked, **state.last_batch}
+        rejected, accepted = state.last_batch, state.acked
+        state.nacked = {**state.nacked, **rejected}
         state.answered = state.sent
         self._after_answer(state)
         return Nack(
@@ -329,6 +337,8 @@ class StreamState:
             nonce=state.last_nonce,
             message=str(message),
             code=int(code),
+            resources=rejected,
+            accepted=accepted,
         )
 
     def _after_answer(self, state: _TypeState) -> None:
