@@ -1,0 +1,581 @@
+"""The quarantine: what an Envoy rejected although our checks passed it, left out until it changes.
+
+Envoy rejects a whole response when one value in it breaks a rule, and keeps its old
+configuration; a new Envoy never goes live. The translator's checks (`envoy/checked.py`) keep
+everything they know of out; this is the backstop for what they miss. Roles:
+
+- **Who detects**: the xDS server. Each stream reports a NACK with what the rejected response
+  carried and what that Envoy had accepted before; the cache records it (`/debug/nacks`, the
+  metric, the log) and hands the record to its verdict listener, the publisher.
+- **Who decides**: this class, owned by the publisher, which owns what is published. It keeps
+  a set of *units* left out, each a `Unit` (type, resource name, and for a RouteConfiguration or
+  the HTTPS listener the fqdn of one virtual host or filter chain), with the content version
+  Envoy rejected.
+- **Granularity**: a whole resource for clusters, ClusterLoadAssignments and secrets (each is one
+  Service port, one Service's endpoints, one Secret); one virtual host or filter chain inside a
+  RouteConfiguration or `ingress_https`, which hold every tenant's. Our own listener
+  `ingress_http` and a RouteConfiguration as a whole are never left out: that would punish
+  everyone for one.
+
+How the culprit is found, cheapest first (see `envoy/blame.py` for Envoy's messages):
+
+1. The resource: the one Envoy's message names (printed in text format, or as `Error
+   adding/updating cluster(s) NAME`), else the only one of the rejected response that is still
+   published at the rejected version; else nothing is attributed (logged, shown as such).
+2. Inside a composite resource: the virtual host (filter chain) at the index a broken `validate`
+   rule names; else **bisection** over the parts that differ from the version this Envoy last
+   accepted (every part when it accepted none). Each round publishes a *probe*: the rejected
+   version with some of the suspects *withheld* (reverted to the accepted bytes, or left out if
+   they are new), so no Envoy ever loses what it had. Invariant: with `cleared` the suspects
+   shown harmless, "accepted + cleared" was accepted and "accepted + cleared + suspects" was
+   rejected. A probe adds the first half of the suspects; an ACK clears that half, a NACK makes
+   it the suspects. One suspect left is the culprit. Every Envoy gets the probes (a verdict from
+   any of them counts); a change of the resource by a build ends the bisection (the next NACK
+   starts a new one, from what was accepted meanwhile). ACKs are only heard for a type while it
+   is being bisected.
+
+Release: a unit is left out only while the translator produces the very bytes Envoy rejected.
+When its owner changes (or goes away) the unit is released and the new value published: a
+fixed object is tried again, a still-broken one is caught again. So the quarantine never holds
+more than what the current configuration contains, and `limit` caps it besides (an Envoy that
+rejects everything must not make the controller withdraw everything). One Envoy's NACK counts
+for all: the fleet is assumed to run one Envoy version.
+
+Pure: no I/O, no clock; it returns whether what is published must change, and the publisher
+re-applies it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from controlplane.dag import Origin
+from controlplane.envoy import (
+    COMPOSITE_TYPES,
+    Parts,
+    named_resources,
+    part_index,
+    split_parts,
+    summarize,
+)
+from controlplane.typeurls import LISTENER_TYPE, ROUTE_TYPE, TYPE_NAMES
+from controlplane.xds import NackRecord, Resource, version_of
+
+__all__ = ["Quarantine", "Quarantined", "Unit"]
+
+log = structlog.get_logger(__name__)
+
+_KINDS = {
+    "cds": "cluster",
+    "eds": "ClusterLoadAssignment",
+    "sds": "secret",
+    "lds": "listener",
+    "rds": "RouteConfiguration",
+}
+_PART_KINDS = {ROUTE_TYPE: "virtual host", LISTENER_TYPE: "filter chain"}
+
+OwnerOf = Callable[["Unit"], Origin | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """What can be left out: a resource, or one part (`part`: an fqdn) of a composite one."""
+
+    type_url: str
+    name: str
+    part: str = ""
+
+    def describe(self) -> str:
+        kind = _KINDS.get(TYPE_NAMES.get(self.type_url, ""), self.type_url)
+        if self.part:
+            return f"{_PART_KINDS.get(self.type_url, 'part')} {self.part} of {kind} {self.name}"
+        return f"{kind} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A unit left out because an Envoy rejected it, until its bytes change."""
+
+    unit: Unit
+    version: str
+    """The content version of the bytes Envoy rejected (of the part, for a part)."""
+    owner: Origin | None
+    reason: str
+    """Envoy's message, summarized."""
+    node_id: str
+    since: float
+    cause: NackRecord = field(compare=False, repr=False)
+
+    def describe(self) -> str:
+        """One sentence for a status or a problem."""
+        return f"Envoy rejected {self.unit.describe()}: {self.reason}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `/debug/quarantine` (and of `contained` in `/debug/nacks`)."""
+        owner = self.owner
+        return {
+            "type_url": self.unit.type_url,
+            "resource": self.unit.name,
+            "part": self.unit.part,
+            "owner": None if owner is None else f"{owner.kind} {owner.namespace}/{owner.name}",
+            "version": self.version,
+            "reason": self.reason,
+            "node_id": self.node_id,
+            "since": self.since,
+        }
+
+
+@dataclass
+class _Bisection:
+    """One composite resource being bisected (see the module docstring)."""
+
+    type_url: str
+    name: str
+    rejected: bytes
+    parts: Parts
+    accepted: dict[str, bytes]
+    changed: frozenset[str]
+    suspects: list[str]
+    cause: NackRecord
+    established: bool
+    """Is it known that this resource's rejected version is rejected (not another one's)?"""
+    queue: tuple[str, ...] = ()
+    """Resources of the same rejected response to bisect next if this one is innocent."""
+    cleared: set[str] = field(default_factory=set)
+    probe: frozenset[str] = frozenset()
+    probe_body: bytes = b""
+    probe_version: str = ""
+    confirming: bool = False
+    rounds: int = 0
+
+    def show(self, included: frozenset[str]) -> None:
+        """Publish a probe: the rejected version with only `included` of the suspects (and
+        the cleared) as rejected, the other changed parts as the Envoy had them."""
+        self.probe = included
+        shown = self.cleared | included
+
+        def choose(key: str, body: bytes) -> bytes | None:
+            if key not in self.changed or key in shown:
+                return body
+            return self.accepted.get(key)  # withheld: what Envoy had, or nothing if it is new
+
+        self.probe_body = self.parts.join(choose)
+        self.probe_version = version_of(self.probe_body)
+        self.rounds += 1
+
+    def confirm(self) -> None:
+        """Publish the rejected version again (a probe differs from it, so it is resent): its
+        verdict alone, with nothing else in the response, says whether this resource is it."""
+        self.confirming = True
+        self.probe = frozenset(self.suspects)
+        self.probe_body = self.rejected
+        self.probe_version = version_of(self.rejected)
+        self.rounds += 1
+
+    def field_of(self, key: str) -> bytes:
+        return self.parts.by_key()[key]
+
+
+class Quarantine:
+    """The units left out of what is published; see the module docstring."""
+
+    def __init__(self, *, limit: int = 1024, history: int = 8) -> None:
+        self.limit = limit
+        self._history_size = history
+        self._held: dict[Unit, Quarantined] = {}
+        # type → name → part → entry: what `apply` needs, without a walk of everything held
+        self._index: dict[str, dict[str, dict[str, Quarantined]]] = {}
+        self._bisections: dict[tuple[str, str], _Bisection] = {}
+        self._history: dict[tuple[str, str], OrderedDict[str, bytes]] = {}
+        self._generation: dict[str, int] = {}
+        self._applied: dict[str, tuple[Mapping[str, bytes], int, Mapping[str, bytes]]] = {}
+        self._unattributed: deque[tuple[NackRecord, str]] = deque(maxlen=64)
+        # (type, name) → the version shown innocent when a response with several was rejected
+        self._exonerated: dict[tuple[str, str], str] = {}
+        self.ack_types: frozenset[str] = frozenset()
+        """The types being bisected: their ACKs are verdicts on probes."""
+
+    @property
+    def held(self) -> Mapping[Unit, Quarantined]:
+        """Every unit left out now."""
+        return self._held
+
+    def entries(self) -> tuple[Quarantined, ...]:
+        """Every unit left out now, in a stable order."""
+        return tuple(sorted(self._held.values(), key=lambda q: _unit_order(q.unit)))
+
+    def bisecting(self) -> tuple[tuple[str, str], ...]:
+        """(type URL, resource name) of each resource being bisected."""
+        return tuple(sorted(self._bisections))
+
+    # -- what is published --------------------------------------------------------------------
+
+    def apply(self, type_url: str, bodies: Mapping[str, bytes]) -> Mapping[str, bytes]:
+        """What to publish of `bodies` (the translator's, name → encoded resource): the held
+        units left out, or released when their bytes changed or went away; a probe in place
+        of a resource being bisected. `bodies` itself when nothing applies to the type."""
+        held = self._index.get(type_url)
+        probing = any(t == type_url for t, _ in self._bisections)
+        if not held and not probing:
+            return bodies
+        last = self._applied.get(type_url)
+        if last is not None and last[0] is bodies and last[1] == self._generation.get(type_url, 0):
+            return last[2]
+        out = dict(bodies)
+        for name, by_part in list((held or {}).items()):
+            body = bodies.get(name)
+            if body is None:
+                for entry in list(by_part.values()):
+                    self._release(entry, "gone")
+                continue
+            kept = self._leave_out(type_url, name, body, by_part)
+            if kept is None:
+                del out[name]
+            else:
+                out[name] = kept
+        for (bisected_type, name), bisection in list(self._bisections.items()):
+            if bisected_type != type_url:
+                continue
+            if out.get(name) != bisection.rejected:
+                # A build changed the resource: the next NACK starts over from there.
+                log.info("nack.bisection_ended", resource=name, reason="the resource changed")
+                self._end_bisection(bisection)
+                continue
+            out[name] = bisection.probe_body
+        self._applied[type_url] = (bodies, self._generation.get(type_url, 0), out)
+        return out
+
+    def _leave_out(
+        self, type_url: str, name: str, body: bytes, by_part: Mapping[str, Quarantined]
+    ) -> bytes | None:
+        whole = by_part.get("")
+        if whole is not None:
+            if version_of(body) == whole.version:
+                return None
+            self._release(whole, "changed")
+            return body
+        parts = split_parts(type_url, body)
+        if parts is None:
+            return body
+        present = set(parts.keys())
+        for part, entry in list(by_part.items()):
+            if part not in present:
+                self._release(entry, "gone")
+
+        def choose(key: str, field_bytes: bytes) -> bytes | None:
+            entry = by_part.get(key)
+            if entry is None or entry.unit not in self._held:
+                return field_bytes
+            if version_of(field_bytes) == entry.version:
+                return None
+            self._release(entry, "changed")
+            return field_bytes
+
+        kept = parts.join(choose)
+        if type_url == LISTENER_TYPE and len(kept) == len(parts.head) + len(parts.tail):
+            return None  # a listener without filter chains is no listener
+        return kept
+
+    def admits(self, type_url: str, name: str, version: str) -> bool:
+        """May this version of a whole resource be published (the EDS fast path)?"""
+        entry = self._index.get(type_url, {}).get(name, {}).get("")
+        if entry is None:
+            return True
+        if entry.version == version:
+            return False
+        self._release(entry, "changed")
+        return True
+
+    def remember(self, resource: Resource) -> None:
+        """A composite resource was published: keep its bytes a while, so that when an Envoy
+        rejects a later version, the parts it had accepted can be told apart."""
+        if resource.type_url not in COMPOSITE_TYPES:
+            return
+        versions = self._history.setdefault((resource.type_url, resource.name), OrderedDict())
+        versions[resource.version] = resource.body
+        versions.move_to_end(resource.version)
+        while len(versions) > self._history_size:
+            versions.popitem(last=False)
+
+    # -- verdicts -----------------------------------------------------------------------------
+
+    def nacked(
+        self, record: NackRecord, published: Mapping[str, Resource], owner_of: OwnerOf
+    ) -> bool:
+        """An Envoy rejected a response; `published` is the type's table. True when what is
+        published must change (a unit left out, or a probe to publish)."""
+        type_url = record.type_url
+        rejected: dict[str, str] = {}
+        for name, version in record.resources.items():
+            resource = published.get(name)
+            if resource is not None and resource.version == version:
+                rejected[name] = version
+        if not rejected:
+            return False  # about what is no longer published: its successor speaks for itself
+        names = named_resources(record.message, rejected)
+        for name, version in rejected.items():
+            bisection = self._bisections.get((type_url, name))
+            if bisection is None or bisection.probe_version != version:
+                continue
+            if len(rejected) == 1 or names == [name]:
+                return self._verdict(bisection, record, published, owner_of)
+            if not names:
+                return False  # a response with more than the probe: no verdict on it
+        established = bool(names) or len(rejected) == 1
+        if not names:
+            names = sorted(
+                name
+                for name, version in rejected.items()
+                if self._exonerated.get((type_url, name)) != version
+            )
+            established = len(names) == 1  # the others were shown innocent
+        if not names:
+            self._not_attributed(record, "the message names no resource of the response")
+            return False
+        if type_url in COMPOSITE_TYPES:
+            first, *rest = names if not established else names[:1]
+            body = published[first].body
+            return self._investigate(
+                type_url, first, body, record, owner_of, established=established, queue=rest
+            )
+        if not established:
+            self._not_attributed(record, "the message names no resource of the response")
+            return False
+        changed = False
+        for name in names:
+            changed |= self._hold(Unit(type_url, name), rejected[name], record, owner_of)
+        return changed
+
+    def acked(
+        self,
+        type_url: str,
+        resources: Mapping[str, str],
+        published: Mapping[str, Resource],
+        owner_of: OwnerOf,
+    ) -> bool:
+        """An Envoy accepted a response of a type being bisected."""
+        for (bisected_type, name), bisection in list(self._bisections.items()):
+            if bisected_type == type_url and resources.get(name) == bisection.probe_version:
+                return self._verdict(bisection, None, published, owner_of)
+        return False
+
+    def _investigate(
+        self,
+        type_url: str,
+        name: str,
+        body: bytes,
+        record: NackRecord,
+        owner_of: OwnerOf,
+        *,
+        established: bool,
+        queue: list[str] | tuple[str, ...] = (),
+    ) -> bool:
+        if (type_url, name) in self._bisections:
+            return False  # another Envoy rejecting the same version: already on it
+        parts = split_parts(type_url, body)
+        assert parts is not None  # a composite type
+        index = part_index(type_url, record.message) if established else None
+        if index is not None and index < len(parts.parts):
+            key, field_bytes = parts.parts[index]
+            if key:
+                unit = Unit(type_url, name, key)
+                return self._hold(unit, version_of(field_bytes), record, owner_of)
+        accepted_version = record.accepted.get(name)
+        history: Mapping[str, bytes] = self._history.get((type_url, name), {})
+        accepted_body = history.get(accepted_version) if accepted_version else None
+        accepted_parts = split_parts(type_url, accepted_body) if accepted_body else None
+        accepted = accepted_parts.by_key() if accepted_parts is not None else {}
+        changed = [key for key, part in parts.parts if key and accepted.get(key) != part]
+        if not changed:
+            self._not_attributed(record, f"no virtual host or filter chain of {name} changed")
+            return False
+        if len(changed) == 1 and established:
+            key = changed[0]
+            unit = Unit(type_url, name, key)
+            return self._hold(unit, version_of(parts.by_key()[key]), record, owner_of)
+        bisection = _Bisection(
+            type_url,
+            name,
+            body,
+            parts,
+            accepted,
+            frozenset(changed),
+            changed,
+            record,
+            established,
+            tuple(queue),
+        )
+        self._bisections[(type_url, name)] = bisection
+        log.warning(
+            "nack.bisecting",
+            type=TYPE_NAMES.get(type_url, type_url),
+            resource=name,
+            suspects=len(changed),
+            established=established,
+            node_id=record.node_id,
+        )
+        return self._advance(bisection, record, owner_of)
+
+    def _verdict(
+        self,
+        bisection: _Bisection,
+        record: NackRecord | None,
+        published: Mapping[str, Resource],
+        owner_of: OwnerOf,
+    ) -> bool:
+        """An Envoy answered the probe: rejected (`record`) or accepted (None)."""
+        type_url, name = bisection.type_url, bisection.name
+        if record is not None:
+            bisection.established = True  # the response held this resource alone, or named it
+            index = part_index(type_url, record.message)
+            probe = split_parts(type_url, bisection.probe_body)
+            if index is not None and probe is not None and index < len(probe.parts):
+                key, field_bytes = probe.parts[index]
+                if key in bisection.probe:
+                    self._end_bisection(bisection)
+                    unit = Unit(type_url, name, key)
+                    return self._hold(unit, version_of(field_bytes), record, owner_of)
+            bisection.suspects = [k for k in bisection.suspects if k in bisection.probe]
+        elif bisection.confirming:
+            # The rejected version, alone, is accepted: the culprit was another resource of
+            # the response that was rejected.
+            self._end_bisection(bisection)
+            self._exonerated[(type_url, name)] = version_of(bisection.rejected)
+            log.info("nack.exonerated", resource=name)
+            queue = [n for n in bisection.queue if n in published]
+            if not queue:
+                self._not_attributed(bisection.cause, "every resource it names was accepted")
+                return True
+            first, *rest = queue
+            return self._investigate(
+                type_url,
+                first,
+                published[first].body,
+                bisection.cause,
+                owner_of,
+                established=not rest,
+                queue=rest,
+            )
+        else:
+            bisection.cleared |= bisection.probe
+            bisection.suspects = [k for k in bisection.suspects if k not in bisection.probe]
+        return self._advance(bisection, bisection.cause, owner_of)
+
+    def _advance(self, bisection: _Bisection, record: NackRecord, owner_of: OwnerOf) -> bool:
+        """Conclude, or publish the next probe. Always changes what is published."""
+        suspects = bisection.suspects
+        type_url, name = bisection.type_url, bisection.name
+        if not suspects:
+            # Every changed part withheld, and still rejected: not one of these parts.
+            self._end_bisection(bisection)
+            self._not_attributed(record, f"{name} is rejected without any part that changed")
+            return True
+        if len(suspects) == 1 and bisection.established:
+            self._end_bisection(bisection)
+            key = suspects[0]
+            unit = Unit(type_url, name, key)
+            self._hold(unit, version_of(bisection.field_of(key)), bisection.cause, owner_of)
+            log.info("nack.bisected", resource=name, part=key, rounds=bisection.rounds)
+            return True
+        if len(suspects) == 1:
+            if bisection.rounds == 0:
+                bisection.show(frozenset())  # so that the rejected version can be resent
+            else:
+                bisection.confirm()
+        else:
+            bisection.show(frozenset(suspects[: len(suspects) // 2]))
+        self._changed(type_url)
+        return True
+
+    def _end_bisection(self, bisection: _Bisection) -> None:
+        self._bisections.pop((bisection.type_url, bisection.name), None)
+        self._changed(bisection.type_url)
+
+    def _hold(self, unit: Unit, version: str, record: NackRecord, owner_of: OwnerOf) -> bool:
+        entry = self._held.get(unit)
+        if entry is not None and entry.version == version:
+            return False
+        if len(self._held) >= self.limit:
+            log.error("nack.quarantine_full", limit=self.limit, unit=unit.describe())
+            self._not_attributed(record, f"the quarantine is full ({self.limit})")
+            return False
+        entry = Quarantined(
+            unit,
+            version,
+            owner_of(unit),
+            summarize(record.message),
+            record.node_id,
+            record.time,
+            record,
+        )
+        self._held[unit] = entry
+        self._index.setdefault(unit.type_url, {}).setdefault(unit.name, {})[unit.part] = entry
+        self._changed(unit.type_url)
+        owner = entry.owner
+        log.warning(
+            "nack.quarantined",
+            type=TYPE_NAMES.get(unit.type_url, unit.type_url),
+            resource=unit.name,
+            part=unit.part,
+            owner=None if owner is None else str(owner),
+            reason=entry.reason,
+            node_id=record.node_id,
+        )
+        return True
+
+    def _release(self, entry: Quarantined, why: str) -> None:
+        unit = entry.unit
+        if self._held.get(unit) is not entry:
+            return
+        del self._held[unit]
+        by_name = self._index[unit.type_url]
+        by_part = by_name[unit.name]
+        del by_part[unit.part]
+        if not by_part:
+            del by_name[unit.name]
+        if not by_name:
+            del self._index[unit.type_url]
+        self._changed(unit.type_url)
+        log.info(
+            "nack.released",
+            type=TYPE_NAMES.get(unit.type_url, unit.type_url),
+            resource=unit.name,
+            part=unit.part,
+            why=why,
+        )
+
+    def _changed(self, type_url: str) -> None:
+        self._generation[type_url] = self._generation.get(type_url, 0) + 1
+        self.ack_types = frozenset(t for t, _ in self._bisections)
+
+    def _not_attributed(self, record: NackRecord, why: str) -> None:
+        self._unattributed.append((record, why))
+        log.warning(
+            "nack.unattributed",
+            type=TYPE_NAMES.get(record.type_url, record.type_url),
+            node_id=record.node_id,
+            why=why,
+            error=summarize(record.message),
+        )
+
+    # -- for the debug endpoint ---------------------------------------------------------------
+
+    def outcome(self, record: NackRecord) -> dict[str, Any]:
+        """What came of one NACK: units left out, a bisection in progress, or why nothing."""
+        contained = [q.as_dict() for q in self.entries() if q.cause is record]
+        bisecting = [
+            {"type_url": b.type_url, "resource": b.name, "suspects": len(b.suspects)}
+            for b in self._bisections.values()
+            if b.cause is record
+        ]
+        why = next((why for cause, why in self._unattributed if cause is record), None)
+        return {"contained": contained, "bisecting": bisecting, "unattributed": why}
+
+
+def _unit_order(unit: Unit) -> tuple[str, str, str]:
+    return (unit.type_url, unit.name, unit.part)
