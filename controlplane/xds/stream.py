@@ -14,7 +14,10 @@ NACK (``answered``). The rules:
   nothing (SotW). Delta applies subscription changes whatever the nonce, but ACK/NACK only for
   the latest. An empty nonce is a (re)subscription and is always answered.
 - A NACK (``error_detail``) is reported to the caller and recorded. ``sent`` already holds the
-  rejected versions, so the same content is never sent again; a change of content is. The
+  rejected versions, so the same content is never sent again; a change of content is. A
+  rejected diff (every framing but SotW LDS/CDS, which always send the full set) is content as
+  a whole: once one of its resources changes or goes (the quarantine left the culprit out), the
+  others are sent again with it, since the client may have applied none of them. The
   report names what the rejected response carried and what the client had accepted before
   (both shared maps, no copies), and an ACK reports what it accepted: the publisher's
   quarantine works out from these which resource (or which part of one) Envoy refused.
@@ -34,7 +37,8 @@ ACKed the LDS and RDS of the current snapshot; meanwhile their ClusterLoadAssign
 blanked.
 This relies on Envoy sending the RDS subscriptions of new listeners before its LDS ACK, which it
 does (RDS is paused while LDS is applied and resumed before the ACK is queued). If a CDS is
-NACKed, routes wait for a CDS the client accepts: old routes keep working meanwhile.
+NACKed, routes wait for a CDS the client accepts: old routes keep working meanwhile. Clusters
+kept for the client are the ones it accepted: a cluster it rejected is not kept.
 
 Memory (the point of :mod:`controlplane.xds.sharing`): a stream's subscription is the interned
 frozenset every stream with the same names shares (the cache indexes watchers by it), and
@@ -99,6 +103,7 @@ class _TypeState:
         "last_version",
         "nacked",
         "refresh",
+        "rejected",
         "requested",
         "sent",
         "sent_sig",
@@ -129,6 +134,8 @@ class _TypeState:
         self.dirty_names: frozenset[str] | None = NO_NAMES  # None: look at everything
         self.forced = NO_NAMES  # send even if unchanged (new subscription)
         self.refresh = NO_NAMES  # send again unless that version was NACKed
+        # A diff the client rejected, name → version, until one of them changes (see _diff).
+        self.rejected: Mapping[str, str] | None = None
         self.unresolved = NO_NAMES  # delta: newly subscribed, not yet answered
 
     def mark(self, names: Iterable[str] | None) -> None:
@@ -329,6 +336,14 @@ class StreamState:
     def _nack(self, state: _TypeState, message: str, code: int) -> Nack:
         rejected, accepted = state.last_batch, state.acked
         state.nacked = {**state.nacked, **rejected}
+        if self.framing is Framing.SOTW and state.wildcard:
+            # The next full set goes out only when it differs (`sent_sig`), but meanwhile the
+            # client holds what it accepted: a rejected cluster is not one that make-before-
+            # break keeps for it.
+            state.sent = accepted
+        else:
+            pending = state.rejected
+            state.rejected = rejected if pending is None else {**pending, **rejected}
         state.answered = state.sent
         self._after_answer(state)
         return Nack(
@@ -410,6 +425,8 @@ class StreamState:
         else:
             names = set(state.dirty_names)
             names.update(state.forced, state.refresh, state.unresolved)
+        if state.rejected is not None and self._rejected_changed(state, current):
+            names.update(self._resend_rejected(state))
         sent = state.sent
         wanted = snapshot.eds_wanted() if type_url == ENDPOINT_TYPE else NO_NAMES
         changed: dict[str, Resource] = {}
@@ -474,6 +491,34 @@ class StreamState:
                 control_plane=self._control_plane,
             )
         return Outgoing(type_url, nonce, version, payload, tuple(changed), tuple(removed))
+
+    def _rejected_changed(self, state: _TypeState, current: Mapping[str, Resource]) -> bool:
+        """Has anything of the rejected diff changed (a new version, or gone)?"""
+        rejected = state.rejected
+        assert rejected is not None
+        dirty = state.dirty_names
+        names = rejected if dirty is None else [n for n in dirty if n in rejected]
+        for name in names:
+            resource = current.get(name)
+            if resource is None or resource.version != rejected[name]:
+                return True
+        return False
+
+    def _resend_rejected(self, state: _TypeState) -> list[str]:
+        """The client holds what it accepted before, not the rejected diff (Envoy applies none
+        of a response it refuses in decoding, and we cannot tell which parts it applied): once
+        that diff changed, its other resources are sent again with the change. Until then they
+        are not, so an unchanged rejected response is never sent twice."""
+        rejected, accepted = state.rejected, state.acked
+        assert rejected is not None
+        state.rejected = None
+        reverted = {
+            name: accepted.version(name)
+            for name in rejected
+            if accepted.version(name) != rejected[name] and name in state.sent
+        }
+        state.sent = state.sent.updated(reverted)
+        return list(reverted)
 
     def _next_nonce(self, state: _TypeState, version: str, batch: Mapping[str, str]) -> str:
         self._nonce += 1
