@@ -23,16 +23,21 @@ How the culprit is found, cheapest first (see `envoy/blame.py` for Envoy's messa
    adding/updating cluster(s) NAME`), else the only one of the rejected response that is still
    published at the rejected version; else nothing is attributed (logged, shown as such).
 2. Inside a composite resource: the virtual host (filter chain) at the index a broken `validate`
-   rule names; else **bisection** over the parts that differ from the version this Envoy last
-   accepted (every part when it accepted none). Each round publishes a *probe*: the rejected
-   version with some of the suspects *withheld* (reverted to the accepted bytes, or left out if
-   they are new), so no Envoy ever loses what it had. Invariant: with `cleared` the suspects
-   shown harmless, "accepted + cleared" was accepted and "accepted + cleared + suspects" was
-   rejected. A probe adds the first half of the suspects; an ACK clears that half, a NACK makes
-   it the suspects. One suspect left is the culprit. Every Envoy gets the probes (a verdict from
-   any of them counts); a change of the resource by a build ends the bisection (the next NACK
-   starts a new one, from what was accepted meanwhile). ACKs are only heard for a type while it
-   is being bisected.
+   rule names; else **bisection** over the parts that differ from what this Envoy last
+   accepted (every part when it accepted none), in the resource the message names, or in every
+   rejected resource of the type when it names none. A bisection is per type, over the whole
+   table (`ingress_http` and `ingress_https` together): the client holds what it accepted plus
+   what the response carried, and the stream sends every resource of a rejected diff again with
+   the next change (`xds/stream.py`), so each verdict is about the published table as a whole.
+   Each round publishes a *probe*: the rejected table with some of the suspects *withheld*
+   (reverted to the bytes that Envoy accepted, or left out if they are new), so no Envoy ever
+   loses what it had. Invariant: with `cleared` the suspects shown harmless, "accepted +
+   cleared" was accepted and "accepted + cleared + suspects" was rejected. A probe adds the
+   first half of the suspects; an ACK clears that half, a NACK makes it the suspects (and, if
+   the message names a resource, only its parts). One suspect left is the culprit. Every Envoy
+   gets the probes (a verdict from any of them counts, if its response was all probe); a build
+   that changes the type's resources ends the bisection (the next NACK starts a new one, from
+   what was accepted meanwhile). ACKs are only heard for a type while it is being bisected.
 
 Release: a unit is left out only while the translator produces the very bytes Envoy rejected.
 When its owner changes (or goes away) the unit is released and the new value published: a
@@ -50,6 +55,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -130,55 +136,54 @@ class Quarantined:
         }
 
 
+Part = tuple[str, str]
+"""(resource name, part key) within a type being bisected."""
+
+
 @dataclass
 class _Bisection:
-    """One composite resource being bisected (see the module docstring)."""
+    """One composite type being bisected (see the module docstring)."""
 
     type_url: str
-    name: str
-    rejected: bytes
-    parts: Parts
-    accepted: dict[str, bytes]
-    changed: frozenset[str]
-    suspects: list[str]
+    rejected: dict[str, bytes]
+    """The published table when the NACK came: name → encoded resource."""
+    parts: dict[str, Parts]
+    accepted: dict[str, dict[str, bytes]]
+    """name → key → the part's bytes this Envoy had accepted."""
+    changed: frozenset[Part]
+    suspects: list[Part]
     cause: NackRecord
-    established: bool
-    """Is it known that this resource's rejected version is rejected (not another one's)?"""
-    queue: tuple[str, ...] = ()
-    """Resources of the same rejected response to bisect next if this one is innocent."""
-    cleared: set[str] = field(default_factory=set)
-    probe: frozenset[str] = frozenset()
-    probe_body: bytes = b""
-    probe_version: str = ""
-    confirming: bool = False
+    cleared: set[Part] = field(default_factory=set)
+    probe: frozenset[Part] = frozenset()
+    probe_bodies: dict[str, bytes] = field(default_factory=dict)
+    probe_versions: dict[str, str] = field(default_factory=dict)
     rounds: int = 0
 
-    def show(self, included: frozenset[str]) -> None:
-        """Publish a probe: the rejected version with only `included` of the suspects (and
-        the cleared) as rejected, the other changed parts as the Envoy had them."""
+    def show(self, included: frozenset[Part]) -> None:
+        """Publish a probe: the rejected table with only `included` of the suspects (and the
+        cleared) as rejected, the other changed parts as the Envoy had them."""
         self.probe = included
-        shown = self.cleared | included
-
-        def choose(key: str, body: bytes) -> bytes | None:
-            if key not in self.changed or key in shown:
-                return body
-            return self.accepted.get(key)  # withheld: what Envoy had, or nothing if it is new
-
-        self.probe_body = self.parts.join(choose)
-        self.probe_version = version_of(self.probe_body)
+        shown = frozenset(self.cleared | included)
+        bodies: dict[str, bytes] = {}
+        for name, parts in self.parts.items():
+            bodies[name] = parts.join(partial(self._choose, name, shown))
+        self.probe_bodies = bodies
+        self.probe_versions = {name: version_of(body) for name, body in bodies.items()}
         self.rounds += 1
 
-    def confirm(self) -> None:
-        """Publish the rejected version again (a probe differs from it, so it is resent): its
-        verdict alone, with nothing else in the response, says whether this resource is it."""
-        self.confirming = True
-        self.probe = frozenset(self.suspects)
-        self.probe_body = self.rejected
-        self.probe_version = version_of(self.rejected)
-        self.rounds += 1
+    def _choose(self, name: str, shown: frozenset[Part], key: str, body: bytes) -> bytes | None:
+        part = (name, key)
+        if part not in self.changed or part in shown:
+            return body
+        return self.accepted.get(name, {}).get(key)  # withheld: what Envoy had, if anything
 
-    def field_of(self, key: str) -> bytes:
-        return self.parts.by_key()[key]
+    def field_of(self, part: Part) -> bytes:
+        return self.parts[part[0]].by_key()[part[1]]
+
+    def answers(self, resources: Mapping[str, str]) -> bool:
+        """Is a response carrying `resources` (name → version) all probe?"""
+        versions = self.probe_versions
+        return bool(resources) and all(versions.get(n) == v for n, v in resources.items())
 
 
 class Quarantine:
@@ -190,13 +195,11 @@ class Quarantine:
         self._held: dict[Unit, Quarantined] = {}
         # type → name → part → entry: what `apply` needs, without a walk of everything held
         self._index: dict[str, dict[str, dict[str, Quarantined]]] = {}
-        self._bisections: dict[tuple[str, str], _Bisection] = {}
+        self._bisections: dict[str, _Bisection] = {}
         self._history: dict[tuple[str, str], OrderedDict[str, bytes]] = {}
         self._generation: dict[str, int] = {}
         self._applied: dict[str, tuple[Mapping[str, bytes], int, Mapping[str, bytes]]] = {}
         self._unattributed: deque[tuple[NackRecord, str]] = deque(maxlen=64)
-        # (type, name) → the version shown innocent when a response with several was rejected
-        self._exonerated: dict[tuple[str, str], str] = {}
         self.ack_types: frozenset[str] = frozenset()
         """The types being bisected: their ACKs are verdicts on probes."""
 
@@ -209,8 +212,8 @@ class Quarantine:
         """Every unit left out now, in a stable order."""
         return tuple(sorted(self._held.values(), key=lambda q: _unit_order(q.unit)))
 
-    def bisecting(self) -> tuple[tuple[str, str], ...]:
-        """(type URL, resource name) of each resource being bisected."""
+    def bisecting(self) -> tuple[str, ...]:
+        """The type URL of each type being bisected."""
         return tuple(sorted(self._bisections))
 
     # -- what is published --------------------------------------------------------------------
@@ -220,8 +223,7 @@ class Quarantine:
         units left out, or released when their bytes changed or went away; a probe in place
         of a resource being bisected. `bodies` itself when nothing applies to the type."""
         held = self._index.get(type_url)
-        probing = any(t == type_url for t, _ in self._bisections)
-        if not held and not probing:
+        if not held and type_url not in self._bisections:
             return bodies
         last = self._applied.get(type_url)
         if last is not None and last[0] is bodies and last[1] == self._generation.get(type_url, 0):
@@ -238,15 +240,14 @@ class Quarantine:
                 del out[name]
             else:
                 out[name] = kept
-        for (bisected_type, name), bisection in list(self._bisections.items()):
-            if bisected_type != type_url:
-                continue
-            if out.get(name) != bisection.rejected:
-                # A build changed the resource: the next NACK starts over from there.
-                log.info("nack.bisection_ended", resource=name, reason="the resource changed")
+        bisection = self._bisections.get(type_url)
+        if bisection is not None:
+            if out != bisection.rejected:
+                # A build changed the type: the next NACK starts over from there.
+                log.info("nack.bisection_ended", type=TYPE_NAMES.get(type_url, type_url))
                 self._end_bisection(bisection)
-                continue
-            out[name] = bisection.probe_body
+            else:
+                out.update(bisection.probe_bodies)
         self._applied[type_url] = (bodies, self._generation.get(type_url, 0), out)
         return out
 
@@ -318,32 +319,16 @@ class Quarantine:
         if not rejected:
             return False  # about what is no longer published: its successor speaks for itself
         names = named_resources(record.message, rejected)
-        for name, version in rejected.items():
-            bisection = self._bisections.get((type_url, name))
-            if bisection is None or bisection.probe_version != version:
-                continue
-            if len(rejected) == 1 or names == [name]:
-                return self._verdict(bisection, record, published, owner_of)
-            if not names:
-                return False  # a response with more than the probe: no verdict on it
-        established = bool(names) or len(rejected) == 1
-        if not names:
-            names = sorted(
-                name
-                for name, version in rejected.items()
-                if self._exonerated.get((type_url, name)) != version
-            )
-            established = len(names) == 1  # the others were shown innocent
-        if not names:
-            self._not_attributed(record, "the message names no resource of the response")
-            return False
+        bisection = self._bisections.get(type_url)
+        if bisection is not None:
+            if not bisection.answers(record.resources):
+                return False  # not all probe: no verdict on it
+            return self._verdict(bisection, record, names, owner_of)
+        if not names and len(rejected) == 1:
+            names = list(rejected)
         if type_url in COMPOSITE_TYPES:
-            first, *rest = names if not established else names[:1]
-            body = published[first].body
-            return self._investigate(
-                type_url, first, body, record, owner_of, established=established, queue=rest
-            )
-        if not established:
+            return self._investigate(record, published, names, owner_of)
+        if not names:
             self._not_attributed(record, "the message names no resource of the response")
             return False
         changed = False
@@ -359,141 +344,118 @@ class Quarantine:
         owner_of: OwnerOf,
     ) -> bool:
         """An Envoy accepted a response of a type being bisected."""
-        for (bisected_type, name), bisection in list(self._bisections.items()):
-            if bisected_type == type_url and resources.get(name) == bisection.probe_version:
-                return self._verdict(bisection, None, published, owner_of)
-        return False
+        bisection = self._bisections.get(type_url)
+        if bisection is None or not bisection.answers(resources):
+            return False
+        return self._verdict(bisection, None, [], owner_of)
 
     def _investigate(
         self,
-        type_url: str,
-        name: str,
-        body: bytes,
         record: NackRecord,
+        published: Mapping[str, Resource],
+        names: list[str],
         owner_of: OwnerOf,
-        *,
-        established: bool,
-        queue: list[str] | tuple[str, ...] = (),
     ) -> bool:
-        if (type_url, name) in self._bisections:
-            return False  # another Envoy rejecting the same version: already on it
-        parts = split_parts(type_url, body)
-        assert parts is not None  # a composite type
-        index = part_index(type_url, record.message) if established else None
-        if index is not None and index < len(parts.parts):
-            key, field_bytes = parts.parts[index]
-            if key:
-                unit = Unit(type_url, name, key)
-                return self._hold(unit, version_of(field_bytes), record, owner_of)
-        accepted_version = record.accepted.get(name)
-        history: Mapping[str, bytes] = self._history.get((type_url, name), {})
-        accepted_body = history.get(accepted_version) if accepted_version else None
-        accepted_parts = split_parts(type_url, accepted_body) if accepted_body else None
-        accepted = accepted_parts.by_key() if accepted_parts is not None else {}
-        changed = [key for key, part in parts.parts if key and accepted.get(key) != part]
+        type_url = record.type_url
+        table = {name: resource.body for name, resource in published.items()}
+        parts = {name: p for name, body in table.items() if (p := split_parts(type_url, body))}
+        if names:
+            hint = self._indexed(type_url, record.message, names[0], parts)
+            if hint is not None:
+                return self._hold(Unit(type_url, *hint[0]), version_of(hint[1]), record, owner_of)
+        accepted: dict[str, dict[str, bytes]] = {}
+        for name in table:
+            version = record.accepted.get(name)
+            history: Mapping[str, bytes] = self._history.get((type_url, name), {})
+            body = history.get(version) if version else None
+            old = split_parts(type_url, body) if body is not None else None
+            accepted[name] = old.by_key() if old is not None else {}
+        blamed = names[:1] or list(record.resources)
+        changed = [
+            (name, key)
+            for name in sorted(blamed)
+            if name in parts
+            for key, part in parts[name].parts
+            if key and accepted[name].get(key) != part
+        ]
         if not changed:
-            self._not_attributed(record, f"no virtual host or filter chain of {name} changed")
+            self._not_attributed(record, "no virtual host or filter chain changed")
             return False
-        if len(changed) == 1 and established:
-            key = changed[0]
-            unit = Unit(type_url, name, key)
-            return self._hold(unit, version_of(parts.by_key()[key]), record, owner_of)
         bisection = _Bisection(
-            type_url,
-            name,
-            body,
-            parts,
-            accepted,
-            frozenset(changed),
-            changed,
-            record,
-            established,
-            tuple(queue),
+            type_url, table, parts, accepted, frozenset(changed), changed, record
         )
-        self._bisections[(type_url, name)] = bisection
+        self._bisections[type_url] = bisection
         log.warning(
             "nack.bisecting",
             type=TYPE_NAMES.get(type_url, type_url),
-            resource=name,
+            resources=sorted(blamed),
             suspects=len(changed),
-            established=established,
             node_id=record.node_id,
         )
-        return self._advance(bisection, record, owner_of)
+        return self._advance(bisection, owner_of)
+
+    @staticmethod
+    def _indexed(
+        type_url: str, message: str, name: str, parts: Mapping[str, Parts]
+    ) -> tuple[Part, bytes] | None:
+        """The part a broken `validate` rule is in, when Envoy's message says which."""
+        index = part_index(type_url, message)
+        resource = parts.get(name)
+        if index is None or resource is None or index >= len(resource.parts):
+            return None
+        key, field_bytes = resource.parts[index]
+        return ((name, key), field_bytes) if key else None
 
     def _verdict(
         self,
         bisection: _Bisection,
         record: NackRecord | None,
-        published: Mapping[str, Resource],
+        names: list[str],
         owner_of: OwnerOf,
     ) -> bool:
-        """An Envoy answered the probe: rejected (`record`) or accepted (None)."""
-        type_url, name = bisection.type_url, bisection.name
-        if record is not None:
-            bisection.established = True  # the response held this resource alone, or named it
-            index = part_index(type_url, record.message)
-            probe = split_parts(type_url, bisection.probe_body)
-            if index is not None and probe is not None and index < len(probe.parts):
-                key, field_bytes = probe.parts[index]
-                if key in bisection.probe:
-                    self._end_bisection(bisection)
-                    unit = Unit(type_url, name, key)
-                    return self._hold(unit, version_of(field_bytes), record, owner_of)
-            bisection.suspects = [k for k in bisection.suspects if k in bisection.probe]
-        elif bisection.confirming:
-            # The rejected version, alone, is accepted: the culprit was another resource of
-            # the response that was rejected.
-            self._end_bisection(bisection)
-            self._exonerated[(type_url, name)] = version_of(bisection.rejected)
-            log.info("nack.exonerated", resource=name)
-            queue = [n for n in bisection.queue if n in published]
-            if not queue:
-                self._not_attributed(bisection.cause, "every resource it names was accepted")
-                return True
-            first, *rest = queue
-            return self._investigate(
-                type_url,
-                first,
-                published[first].body,
-                bisection.cause,
-                owner_of,
-                established=not rest,
-                queue=rest,
-            )
-        else:
+        """An Envoy answered a probe: rejected (`record`, naming `names`) or accepted."""
+        if record is None:
             bisection.cleared |= bisection.probe
-            bisection.suspects = [k for k in bisection.suspects if k not in bisection.probe]
-        return self._advance(bisection, bisection.cause, owner_of)
+            bisection.suspects = [p for p in bisection.suspects if p not in bisection.probe]
+            return self._advance(bisection, owner_of)
+        type_url = bisection.type_url
+        if names:
+            probe_parts = {
+                name: p
+                for name, body in bisection.probe_bodies.items()
+                if (p := split_parts(type_url, body))
+            }
+            hint = self._indexed(type_url, record.message, names[0], probe_parts)
+            if hint is not None and hint[0] in bisection.changed:
+                self._end_bisection(bisection)
+                return self._hold(Unit(type_url, *hint[0]), version_of(hint[1]), record, owner_of)
+        bisection.suspects = [
+            p for p in bisection.suspects if p in bisection.probe and (not names or p[0] in names)
+        ]
+        return self._advance(bisection, owner_of)
 
-    def _advance(self, bisection: _Bisection, record: NackRecord, owner_of: OwnerOf) -> bool:
+    def _advance(self, bisection: _Bisection, owner_of: OwnerOf) -> bool:
         """Conclude, or publish the next probe. Always changes what is published."""
         suspects = bisection.suspects
-        type_url, name = bisection.type_url, bisection.name
+        type_url = bisection.type_url
+        self._end_bisection(bisection)
         if not suspects:
-            # Every changed part withheld, and still rejected: not one of these parts.
-            self._end_bisection(bisection)
-            self._not_attributed(record, f"{name} is rejected without any part that changed")
-            return True
-        if len(suspects) == 1 and bisection.established:
-            self._end_bisection(bisection)
-            key = suspects[0]
-            unit = Unit(type_url, name, key)
-            self._hold(unit, version_of(bisection.field_of(key)), bisection.cause, owner_of)
-            log.info("nack.bisected", resource=name, part=key, rounds=bisection.rounds)
+            self._not_attributed(bisection.cause, "rejected without any part that changed")
             return True
         if len(suspects) == 1:
-            if bisection.rounds == 0:
-                bisection.show(frozenset())  # so that the rejected version can be resent
-            else:
-                bisection.confirm()
-        else:
-            bisection.show(frozenset(suspects[: len(suspects) // 2]))
+            part = suspects[0]
+            version = version_of(bisection.field_of(part))
+            self._hold(Unit(type_url, *part), version, bisection.cause, owner_of)
+            log.info("nack.bisected", resource=part[0], part=part[1], rounds=bisection.rounds)
+            return True
+        bisection.show(frozenset(suspects[: len(suspects) // 2]))
+        self._bisections[type_url] = bisection
         self._changed(type_url)
         return True
 
     def _end_bisection(self, bisection: _Bisection) -> None:
-        self._bisections.pop((bisection.type_url, bisection.name), None)
+        if self._bisections.get(bisection.type_url) is bisection:
+            del self._bisections[bisection.type_url]
         self._changed(bisection.type_url)
 
     def _hold(self, unit: Unit, version: str, record: NackRecord, owner_of: OwnerOf) -> bool:
@@ -551,7 +513,7 @@ class Quarantine:
 
     def _changed(self, type_url: str) -> None:
         self._generation[type_url] = self._generation.get(type_url, 0) + 1
-        self.ack_types = frozenset(t for t, _ in self._bisections)
+        self.ack_types = frozenset(self._bisections)
 
     def _not_attributed(self, record: NackRecord, why: str) -> None:
         self._unattributed.append((record, why))
@@ -569,7 +531,7 @@ class Quarantine:
         """What came of one NACK: units left out, a bisection in progress, or why nothing."""
         contained = [q.as_dict() for q in self.entries() if q.cause is record]
         bisecting = [
-            {"type_url": b.type_url, "resource": b.name, "suspects": len(b.suspects)}
+            {"type_url": b.type_url, "suspects": len(b.suspects), "rounds": b.rounds}
             for b in self._bisections.values()
             if b.cause is record
         ]

@@ -317,9 +317,7 @@ def test_a_build_during_a_bisection_ends_it_and_the_next_nack_starts_over() -> N
     pub.publish(dag(*hosts), ObjectSet())
     envoy = FakeEnvoy(pub, ROUTE_TYPE, regex_error)
     assert envoy.step()  # the NACK: a bisection starts
-    assert pub.quarantine.bisecting() == (
-        ("type.googleapis.com/envoy.config.route.v3.RouteConfiguration", "ingress_http"),
-    )
+    assert pub.quarantine.bisecting() == (ROUTE_TYPE,)
     pub.publish(dag(*hosts, host("edit.local")), ObjectSet())
     assert pub.quarantine.bisecting() == ()
     envoy.settle()
