@@ -8,14 +8,18 @@ is published meanwhile, and when a unit comes back.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
+import kube_manifests
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from prometheus_client import CollectorRegistry
 
 from controlplane.dag import (
     DAG,
+    BuildOptions,
     Cluster,
     HealthCheck,
     Origin,
@@ -31,8 +35,9 @@ from controlplane.envoy import TranslateOptions
 from controlplane.metrics import pipeline_metrics
 from controlplane.model import ObjectSet
 from controlplane.publisher import Publisher, Quarantine, Unit
-from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE
-from controlplane.xds import NackRecord
+from controlplane.runtime import Runtime
+from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from controlplane.xds import NackRecord, SnapshotCache
 
 HOSTILE = "hostile"
 
@@ -46,8 +51,8 @@ def host(fqdn: str, namespace: str = "team", service: str = "web") -> VirtualHos
     return VirtualHost(fqdn, (route,), origin=Origin("IngressRoute", namespace, fqdn))
 
 
-def secure(fqdn: str, namespace: str = "team") -> SecureVirtualHost:
-    plain = host(fqdn, namespace)
+def secure(fqdn: str, namespace: str = "team", service: str = "web") -> SecureVirtualHost:
+    plain = host(fqdn, namespace, service)
     secret = TLSSecret("team", "tls", b"cert", b"key")
     return SecureVirtualHost(fqdn, plain.routes, secret=secret, origin=plain.origin)
 
@@ -107,7 +112,11 @@ class FakeEnvoy:
         if not response:
             return False
         self.sent.update({n: r.version for n, r in response.items()})
-        message_type = {ROUTE_TYPE: route_pb2.RouteConfiguration, CLUSTER_TYPE: cluster_pb2.Cluster}
+        message_type = {
+            ROUTE_TYPE: route_pb2.RouteConfiguration,
+            CLUSTER_TYPE: cluster_pb2.Cluster,
+            LISTENER_TYPE: listener_pb2.Listener,
+        }
         for name in sorted(response):
             decoded = message_type[self.type_url].FromString(response[name].body)
             error = self.rule(name, decoded)
@@ -227,20 +236,11 @@ def test_the_index_envoy_reports_needs_no_bisection() -> None:
     assert entry.reason.startswith("Proto constraint validation failed: HeaderValueValidation")
 
 
-def test_with_both_route_configurations_in_one_response_the_innocent_one_is_cleared() -> None:
+def test_with_both_route_configurations_in_one_response_either_may_hold_the_culprit() -> None:
+    # A new Envoy is sent ingress_http and ingress_https at once; the message names neither.
     pub = publisher()
     hosts = good_hosts(4)
-    secure_hosts = (secure("s0.local"), secure("s1.local", HOSTILE), secure("s2.local"))
-    secure_hosts = (
-        secure_hosts[0],
-        SecureVirtualHost(
-            "s1.local",
-            host("s1.local", HOSTILE, "evil").routes,
-            secret=secure_hosts[0].secret,
-            origin=Origin("IngressRoute", HOSTILE, "s1"),
-        ),
-        secure_hosts[2],
-    )
+    secure_hosts = (secure("s0.local"), secure("s1.local", HOSTILE, "evil"), secure("s2.local"))
     pub.publish(dag(*hosts, secure_hosts=secure_hosts), ObjectSet())
     envoy = FakeEnvoy(pub, ROUTE_TYPE, regex_error)
     envoy.settle()
@@ -369,3 +369,117 @@ def test_outcome_names_what_a_nack_led_to() -> None:
     assert outcome["contained"] == [entry.as_dict()]
     assert entry.as_dict()["owner"] == f"IngressRoute {HOSTILE}/h00.local"
     assert entry.as_dict()["part"] == "h00.local"
+
+
+def test_a_filter_chain_of_the_https_listener_is_found_by_bisection() -> None:
+    pub = publisher()
+    secure_hosts = (*(secure(f"s{i}.local") for i in range(5)), secure("evil.local", HOSTILE))
+    pub.publish(dag(host("plain.local"), secure_hosts=secure_hosts), ObjectSet())
+
+    def overlapping(name: str, message: object) -> str | None:
+        assert isinstance(message, listener_pb2.Listener)
+        for chain in message.filter_chains:
+            if "evil.local" in chain.filter_chain_match.server_names:
+                return (
+                    f"Error adding/updating listener(s) {name}: error adding listener "
+                    "'0.0.0.0:8443': multiple filter chains with overlapping matching rules "
+                    "are defined\n"
+                )
+        return None
+
+    envoy = FakeEnvoy(pub, LISTENER_TYPE, overlapping)
+    envoy.settle()
+    assert set(pub.quarantine.held) == {Unit(LISTENER_TYPE, "ingress_https", "evil.local")}
+    snapshot = pub.snapshot
+    assert snapshot is not None
+    https = listener_pb2.Listener.FromString(
+        snapshot.resources(LISTENER_TYPE)["ingress_https"].body
+    )
+    assert [c.filter_chain_match.server_names[0] for c in https.filter_chains] == [
+        f"s{i}.local" for i in range(5)
+    ]
+    (entry,) = pub.quarantine.entries()
+    assert entry.describe().startswith(
+        "Envoy rejected filter chain evil.local of listener ingress_https: Error adding"
+    )
+    assert entry.owner == Origin("IngressRoute", HOSTILE, "evil.local")
+
+
+def test_the_only_chain_left_out_takes_the_listener_with_it() -> None:
+    pub = publisher()
+    pub.publish(
+        dag(host("plain.local"), secure_hosts=(secure("evil.local", HOSTILE),)), ObjectSet()
+    )
+
+    def refuse(name: str, message: object) -> str | None:
+        assert isinstance(message, listener_pb2.Listener)
+        return (
+            f"Error adding/updating listener(s) {name}: no"
+            if message.filter_chains[0].filter_chain_match.server_names
+            else None
+        )
+
+    FakeEnvoy(pub, LISTENER_TYPE, refuse).settle()
+    snapshot = pub.snapshot
+    assert snapshot is not None
+    assert list(snapshot.resources(LISTENER_TYPE)) == ["ingress_http"]
+
+
+async def test_a_rejected_assignment_is_left_out_also_on_the_eds_fast_path() -> None:
+    def slice_of(address: str) -> dict[str, object]:
+        return {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "web-1",
+                "namespace": "team",
+                "labels": {"kubernetes.io/service-name": "web"},
+            },
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080}],
+            "endpoints": [{"addresses": [address]}],
+        }
+
+    runtime = Runtime(
+        build_options=BuildOptions(),
+        translate_options=TranslateOptions(),
+        cache=SnapshotCache(),
+        metrics=pipeline_metrics(CollectorRegistry()),
+    )
+    runtime.store.apply_raw(kube_manifests.service("web", "team", [("http", 80, 8080)]))
+    runtime.store.apply_raw(
+        {
+            "apiVersion": "contour.heptio.com/v1beta1",
+            "kind": "IngressRoute",
+            "metadata": {"name": "web", "namespace": "team"},
+            "spec": {
+                "virtualhost": {"fqdn": "web.local"},
+                "routes": [{"match": "/", "services": [{"name": "web", "port": 80}]}],
+            },
+        }
+    )
+    runtime.store.apply_raw(slice_of("10.0.0.1"))
+    runtime.source_synced_event().set()
+    await runtime.rebuild()
+    await asyncio.sleep(0)
+    eds = runtime.cache.snapshot.resources(ENDPOINT_TYPE)
+    (name,) = eds
+    message = (
+        f'goo.gle/debugstr \ncluster_name: "{name}"\nendpoints {{\n}}\n: Proto constraint '
+        "validation failed (ClusterLoadAssignmentValidationError.Endpoints[0]: x)"
+    )
+    record = NackRecord("e1", ENDPOINT_TYPE, "v", message, 13, 0.0, {name: eds[name].version})
+    runtime.publisher.nacked(record)
+    await asyncio.sleep(0)  # the runtime republishes on the next turn of the loop
+    assert set(runtime.publisher.quarantine.held) == {Unit(ENDPOINT_TYPE, name)}
+    assert name not in runtime.cache.snapshot.resources(ENDPOINT_TYPE)  # streams get it empty
+    assert runtime.last_build is not None
+    assert [p.reason[:40] for p in runtime.last_build.problems] == [
+        "not served: Envoy rejected ClusterLoadAs"
+    ]
+    # The fast path with the same endpoints: still left out. New ones: tried again.
+    runtime.refresh_endpoints(("team", "web"))
+    assert name not in runtime.cache.snapshot.resources(ENDPOINT_TYPE)
+    runtime.store.apply_raw(slice_of("10.0.0.2"))
+    assert name in runtime.cache.snapshot.resources(ENDPOINT_TYPE)
+    assert runtime.publisher.quarantine.held == {}
