@@ -57,7 +57,7 @@ from controlplane.envoy import (
 from controlplane.metrics import PipelineMetrics, pipeline_metrics
 from controlplane.model import Endpoints, EndpointSlice, NamespacedName, ObjectSet
 from controlplane.publisher.quarantine import Quarantine, Quarantined, Unit
-from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE, TYPE_NAMES
+from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE, TYPE_NAMES
 from controlplane.xds import NackRecord, Resource, Snapshot, SnapshotCache
 
 log = structlog.get_logger(__name__)
@@ -109,6 +109,7 @@ class Publisher:
         self._translated: dict[str, Mapping[str, bytes]] = {}
         self._encoded: Encoded = {}
         self._dag: DAG | None = None
+        self._objects: ObjectSet | None = None
         self._topology = EdsTopology()
         self._counted: Rejections = ()
         self._counted_held: frozenset[Unit] = frozenset()
@@ -130,19 +131,31 @@ class Publisher:
 
     def translate(self, dag: DAG, objects: ObjectSet) -> Snapshot:
         """The snapshot `dag` and `objects` make, as a diff to the last one; not published."""
-        encoded = self.translator.translate(dag, objects)
+        encoded = self._translate(dag, objects)
         self._topology = self.translator.eds_topology(dag)
-        self._dag, self._encoded = dag, encoded
+        self._dag, self._objects = dag, objects
         for type_url in self._translated.keys() - encoded.keys():
             del self._translated[type_url]
         return self._assemble(encoded.keys())
+
+    def _translate(self, dag: DAG, objects: ObjectSet) -> Encoded:
+        # Secrets are the one type the quarantine acts on inside the translation: a chain whose
+        # certificate is left out must go too (it would keep the HTTPS listener warming).
+        encoded = self.translator.translate(dag, objects, secret_filter=self._secret_filter)
+        self._encoded = encoded
+        return encoded
+
+    def _secret_filter(self, secrets: Mapping[str, bytes]) -> Mapping[str, bytes]:
+        return self.quarantine.apply(SECRET_TYPE, secrets)
 
     def _assemble(self, type_urls: Iterable[str]) -> Snapshot:
         """The last translation of these types with the quarantine applied, as a diff to the
         last snapshot."""
         snapshot = self.snapshot
         for type_url in type_urls:
-            bodies = self.quarantine.apply(type_url, self._encoded[type_url])
+            bodies = self._encoded[type_url]
+            if type_url != SECRET_TYPE:  # already applied by the translation
+                bodies = self.quarantine.apply(type_url, bodies)
             if bodies is self._translated.get(type_url):
                 continue  # the translator hands back the same mapping when nothing changed
             self._translated[type_url] = bodies
@@ -267,12 +280,14 @@ class Publisher:
     def republish(self) -> PublishReport | None:
         """Publish the last translation again with the quarantine as it is now (no DAG build,
         no translation): what a verdict changed reaches Envoys at once."""
-        if self._dag is None:
+        if self._dag is None or self._objects is None:
             return None
         started = time.perf_counter()
-        # Endpoints are not re-assembled: the fast path may have published newer assignments
-        # than the last translation holds. A held assignment is only ever removed here.
-        snapshot = self._assemble(t for t in self._encoded if t != ENDPOINT_TYPE)
+        # The same DAG and objects: the translator hands back what it cached, except where the
+        # quarantine's secrets changed. Endpoints are not re-assembled: the fast path may have
+        # published newer assignments than the last translation holds (a held one is removed).
+        encoded = self._translate(self._dag, self._objects)
+        snapshot = self._assemble(t for t in encoded if t != ENDPOINT_TYPE)
         published = self._published.get(ENDPOINT_TYPE, {})
         gone: dict[str, Resource | None] = {}
         for unit in [u for u in self.quarantine.held if u.type_url == ENDPOINT_TYPE]:

@@ -36,7 +36,13 @@ from controlplane.metrics import pipeline_metrics
 from controlplane.model import ObjectSet
 from controlplane.publisher import Publisher, Quarantine, Unit
 from controlplane.runtime import Runtime
-from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from controlplane.typeurls import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    SECRET_TYPE,
+)
 from controlplane.xds import NackRecord, SnapshotCache
 
 HOSTILE = "hostile"
@@ -483,3 +489,35 @@ async def test_a_rejected_assignment_is_left_out_also_on_the_eds_fast_path() -> 
     runtime.store.apply_raw(slice_of("10.0.0.2"))
     assert name in runtime.cache.snapshot.resources(ENDPOINT_TYPE)
     assert runtime.publisher.quarantine.held == {}
+
+
+def test_a_rejected_secret_takes_its_filter_chain_with_it() -> None:
+    pub = publisher()
+    other = SecureVirtualHost(
+        "s1.local",
+        host("s1.local").routes,
+        secret=TLSSecret("team", "other", b"cert2", b"key2"),
+        origin=Origin("IngressRoute", "team", "s1"),
+    )
+    pub.publish(dag(secure_hosts=(secure("s0.local"), other)), ObjectSet())
+    snapshot = pub.snapshot
+    assert snapshot is not None
+    secrets = snapshot.resources(SECRET_TYPE)
+    (bad,) = [name for name in secrets if name.startswith("team/other/")]
+    message = "Failed to load private key from <inline>, Cause: KEY_VALUES_MISMATCH"
+    pub.nacked(NackRecord("e1", SECRET_TYPE, "v", message, 13, 0.0, {bad: secrets[bad].version}))
+    pub.republish()
+    snapshot = pub.snapshot
+    assert snapshot is not None
+    assert bad not in snapshot.resources(SECRET_TYPE)
+    https = listener_pb2.Listener.FromString(
+        snapshot.resources(LISTENER_TYPE)["ingress_https"].body
+    )
+    assert [c.filter_chain_match.server_names[0] for c in https.filter_chains] == ["s0.local"]
+    report = pub.last
+    assert report is not None
+    assert ("Secret", "team", "other") in {(p.kind, p.namespace, p.name) for p in report.problems}
+    # The host's owner is told why its host has no chain (a hand-made DAG has no statuses,
+    # so it is a problem here; an IngressRoute gets a warning on its status).
+    described = [p.reason for p in report.problems if (p.kind, p.name) == ("IngressRoute", "s1")]
+    assert any("its TLS secret team/other is left out" in reason for reason in described)
