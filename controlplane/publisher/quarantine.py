@@ -39,6 +39,12 @@ How the culprit is found, cheapest first (see `envoy/blame.py` for Envoy's messa
    that changes the type's resources ends the bisection (the next NACK starts a new one, from
    what was accepted meanwhile). ACKs are only heard for a type while it is being bisected.
 
+Leaving out: a held unit is removed from the translator's output by `apply` on every build and
+republish (a part is cut out of its resource on the wire, `envoy/blame.py`), and by `admits` on
+the EDS fast path. A held ClusterLoadAssignment is absent, so streams send an empty one (the
+Service has no endpoints); a held secret is filtered inside the translation, so the chain that
+names it goes too (it would hold `ingress_https` warming) and its host's owner is told.
+
 Release: a unit is left out only while the translator produces the very bytes Envoy rejected.
 When its owner changes (or goes away) the unit is released and the new value published: a
 fixed object is tried again, a still-broken one is caught again. So the quarantine never holds
@@ -46,8 +52,12 @@ more than what the current configuration contains, and `limit` caps it besides (
 rejects everything must not make the controller withdraw everything). One Envoy's NACK counts
 for all: the fleet is assumed to run one Envoy version.
 
-Pure: no I/O, no clock; it returns whether what is published must change, and the publisher
-re-applies it.
+Not attributed (logged as `nack.unattributed`, shown in `/debug/nacks`): several whole resources
+rejected in one response by a message naming none of them, and a composite resource rejected
+without a changed part (our own `ingress_http` listener, or the resource's frame).
+
+No clock and no network: it returns whether what is published must change, and the publisher
+republishes.
 """
 
 from __future__ import annotations
