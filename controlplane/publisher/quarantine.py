@@ -328,6 +328,12 @@ class Quarantine:
                 rejected[name] = version
         if not rejected:
             return False  # about what is no longer published: its successor speaks for itself
+        if len(self._held) >= self.limit:
+            # Not one more probe either: a bisection that cannot end in a hold would only
+            # start again with the next NACK.
+            log.error("nack.quarantine_full", limit=self.limit)
+            self._not_attributed(record, f"the quarantine is full ({self.limit})")
+            return False
         names = named_resources(record.message, rejected)
         bisection = self._bisections.get(type_url)
         if bisection is not None:

@@ -342,10 +342,14 @@ def test_the_quarantine_is_capped() -> None:
     hosts[0] = host("h00.local", HOSTILE, "evil")
     hosts[3] = host("h03.local", HOSTILE, "evil2")
     pub.publish(dag(*hosts), ObjectSet())
-    envoy = FakeEnvoy(pub, ROUTE_TYPE, validate_error)
-    for _ in range(4):
+    envoy = FakeEnvoy(pub, ROUTE_TYPE, regex_error)
+    for _ in range(10):
         envoy.step()
     assert len(pub.quarantine.held) == 1
+    # Full: the next NACK starts no bisection (one that cannot end would only start again).
+    assert pub.quarantine.bisecting() == ()
+    assert envoy.verdicts[-1] is False
+    assert not envoy.step()
 
 
 def test_a_nack_of_what_is_no_longer_published_changes_nothing() -> None:
