@@ -278,8 +278,8 @@ class Publisher:
         self.republish()
 
     def republish(self) -> PublishReport | None:
-        """Publish the last translation again with the quarantine as it is now (no DAG build,
-        no translation): what a verdict changed reaches Envoys at once."""
+        """Publish the last build again with the quarantine as it is now: no DAG build, and the
+        translator hands back what it cached. What a verdict changed reaches Envoys at once."""
         if self._dag is None or self._objects is None:
             return None
         started = time.perf_counter()
