@@ -4,10 +4,14 @@
 - `/readyz`: 200 once every source finished its initial load and the first snapshot built from
   it is published (a new Envoy is then never served a half-empty configuration), else 503;
 - `/metrics`: Prometheus text format (the process-wide registry);
-- `/debug/nacks`: configurations Envoys rejected, with Envoy's message;
+- `/debug/nacks`: configurations Envoys rejected, with Envoy's message, the names the rejected
+  response carried and what came of it (`contained`: what was left out because of it,
+  `bisecting`, or, as `unattributed`, why it could not be pinned on anything);
+- `/debug/quarantine`: everything left out now because an Envoy rejected it, with its owner;
 - `/debug/status`: every object's status as `translate` prints it (`status_row`).
 
-It reads the publisher's last report and the cache's NACK records; it never builds or writes.
+It reads the publisher's last report, its quarantine and the cache's NACK records; it never
+builds or writes.
 """
 
 from __future__ import annotations
@@ -50,7 +54,12 @@ def health_app(ready: asyncio.Event, publisher: Publisher, cache: SnapshotCache)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def nacks(_: web.Request) -> web.Response:
-        return web.json_response([nack.as_dict() for nack in cache.nacks()])
+        quarantine = publisher.quarantine
+        rows = [{**nack.as_dict(), **quarantine.outcome(nack)} for nack in cache.nacks()]
+        return web.json_response(rows)
+
+    async def quarantined(_: web.Request) -> web.Response:
+        return web.json_response([entry.as_dict() for entry in publisher.quarantine.entries()])
 
     async def statuses(_: web.Request) -> web.Response:
         report = publisher.last
@@ -62,6 +71,7 @@ def health_app(ready: asyncio.Event, publisher: Publisher, cache: SnapshotCache)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/debug/nacks", nacks)
+    app.router.add_get("/debug/quarantine", quarantined)
     app.router.add_get("/debug/status", statuses)
     return app
 

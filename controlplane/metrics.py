@@ -64,6 +64,7 @@ class PipelineMetrics:
     internal_errors: Counter
     rejected: Counter
     endpoints_refused: Counter
+    quarantined: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> PipelineMetrics:
@@ -88,6 +89,13 @@ class PipelineMetrics:
                 "is newly refused, by reason (fqdn_address_type, not_an_ip_address, "
                 "port_out_of_range, refused_network).",
                 ["reason"],
+                registry=registry,
+            ),
+            quarantined=Counter(
+                "controlplane_quarantined_total",
+                "Resources, virtual hosts or filter chains left out after an Envoy rejected them "
+                "(NACK), counted when each is newly left out, by resource type.",
+                ["type"],
                 registry=registry,
             ),
         )

@@ -15,6 +15,10 @@ beyond deciding *when* things happen:
   first snapshot, so an Envoy restarting never receives a half-empty configuration.
 - After each publish, `build_listeners` get the DAG (the status writers in a cluster); problems
   of kinds without status are logged once each, when they first appear.
+- NACK containment: the publisher hears the cache's verdicts and decides what to leave out
+  (`publisher/quarantine.py`); when that changes, it calls back here and the runtime
+  republishes on the next turn of the loop (never from inside the cache's dispatch), without
+  a DAG build, and hands the new report to the build listeners, so the owner's status says it.
 - Where no backend may point (`refused_networks_from`): one NetworkSet, decided here from the
   source (a cluster refuses the local networks, the file source none) and the flags, and given
   to both the DAG (ExternalName targets) and the translator (endpoint addresses).
@@ -39,6 +43,7 @@ from controlplane.holdoff import Holdoff
 from controlplane.kube_wiring import BuildListener, start_kube_sources
 from controlplane.logging import configure_logging
 from controlplane.metrics import PipelineMetrics, pipeline_metrics
+from controlplane.model import ObjectSet
 from controlplane.publisher import Publisher, PublishReport
 from controlplane.sources import FileSource
 from controlplane.store import Change, NamespacedName, Store
@@ -63,7 +68,11 @@ class Runtime:
         self.cache = cache
         self.build_options = build_options
         self.dag_builder = DagBuilder()
-        self.publisher = Publisher(translate_options, cache, metrics)
+        self.publisher = Publisher(
+            translate_options, cache, metrics, on_change=self._quarantine_changed
+        )
+        self._objects: ObjectSet | None = None
+        self._republish_pending = False
         self.holdoff = Holdoff(self.rebuild, delay=holdoff_delay, max_delay=holdoff_max_delay)
         self.build_listeners: list[BuildListener] = []
         self._problems: set[Problem] = set()
@@ -145,14 +154,41 @@ class Runtime:
             secure_virtual_hosts=len(dag.secure_virtual_hosts),
             statuses=len(report.statuses),
             rejected=len(report.rejections),
+            quarantined=len(report.quarantined),
             duration_ms=report.duration_ms,
         )
-        self._log_new_problems(report.problems)
-        for listener in self.build_listeners:
-            listener(report, objects)
+        self._objects = objects
+        self._after_publish(report, objects)
         if self._synced.is_set() and not self.ready.is_set():
             self.ready.set()
             log.info("controlplane.ready")
+
+    def _after_publish(self, report: PublishReport, objects: ObjectSet) -> None:
+        self._log_new_problems(report.problems)
+        for listener in self.build_listeners:
+            listener(report, objects)
+
+    # -- NACK containment ------------------------------------------------------------------
+
+    def _quarantine_changed(self) -> None:
+        if self._republish_pending:
+            return
+        self._republish_pending = True
+        asyncio.get_running_loop().call_soon(self._republish)
+
+    def _republish(self) -> None:
+        self._republish_pending = False
+        report = self.publisher.republish()
+        if report is None or self._objects is None:
+            return
+        log.info(
+            "snapshot.republished",
+            sequence=report.sequence,
+            quarantined=len(report.quarantined),
+            bisecting=len(self.publisher.quarantine.bisecting()),
+            duration_ms=report.duration_ms,
+        )
+        self._after_publish(report, self._objects)
 
     def _log_new_problems(self, problems: Sequence[Problem]) -> None:
         current = set(problems)

@@ -4,15 +4,27 @@
     config = translate(dag, TranslateOptions(), objects)   # the same, cold, decoded to messages
     topology = EdsTopology.of(dag.clusters())              # which EDS names feed which clusters
     translator.endpoint_refusals                           # endpoints left out, and why (values)
+    split_parts(ROUTE_TYPE, body), named_resources(message, names), owner_of(dag, ...)
+                                                           # what a NACK blames, and whose it is
 
 Modules, one job each: `options` (TranslateOptions, Timeouts, common sub-messages), `routes`,
 `listeners`, `clusters`, `endpoints`, `secrets`, `incremental` (IncrementalTranslator),
-`translate` (EnvoyConfig, the decoded view), `jsonview` (to_json, static_bootstrap), and
-`bootstrap` (the Envoy bootstrap). This package imports `controlplane.dag`, `controlplane.model`
-the wire-level leaves `controlplane.protowire` and `controlplane.typeurls`, and
-`controlplane.addresses` (IP literals, refused networks) only.
+`translate` (EnvoyConfig, the decoded view), `blame` (what Envoy's NACKs blame, and whose it
+is), `jsonview` (to_json, static_bootstrap), and `bootstrap` (the Envoy bootstrap). This
+package imports `controlplane.dag`, `controlplane.model` the wire-level leaves
+`controlplane.protowire` and `controlplane.typeurls`, and `controlplane.addresses` (IP
+literals, refused networks) only.
 """
 
+from controlplane.envoy.blame import (
+    COMPOSITE_TYPES,
+    Parts,
+    named_resources,
+    owner_of,
+    part_index,
+    split_parts,
+    summarize,
+)
 from controlplane.envoy.bootstrap import (
     ADMIN_CLUSTER,
     DEFAULT_ADMIN_ADDRESS,
@@ -40,6 +52,7 @@ from controlplane.envoy.translate import EnvoyConfig, translate
 
 __all__ = [
     "ADMIN_CLUSTER",
+    "COMPOSITE_TYPES",
     "DEFAULT_ADMIN_ADDRESS",
     "DEFAULT_STATS_ADDRESS",
     "STATS_LISTENER",
@@ -49,6 +62,7 @@ __all__ = [
     "EnvoyConfig",
     "IncrementalTranslator",
     "LoadAssignment",
+    "Parts",
     "RefusalReason",
     "RefusedEndpoint",
     "Rejection",
@@ -58,8 +72,13 @@ __all__ = [
     "XdsMode",
     "cluster_load_assignment",
     "load_assignments",
+    "named_resources",
+    "owner_of",
+    "part_index",
     "render_bootstrap",
+    "split_parts",
     "static_bootstrap",
+    "summarize",
     "to_json",
     "translate",
     "unix_socket_path",

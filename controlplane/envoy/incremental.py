@@ -25,7 +25,7 @@ The output is what the snapshot needs: type URL → name → serialized resource
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Generic, TypeVar
@@ -72,7 +72,7 @@ _LISTENER_FILTER_CHAINS = 3
 _ROUTE_CONFIGURATION_NAME = 1
 _ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2
 
-Encoded = dict[str, dict[str, bytes]]
+Encoded = dict[str, Mapping[str, bytes]]
 """type URL → resource name → serialized resource, names in order."""
 
 HostKey = tuple[str, tuple[Route, ...]]
@@ -221,9 +221,21 @@ class IncrementalTranslator:
         """What the last `translate` left out because Envoy would reject it."""
         return tuple(r for found in self._rejections.values() for r in found)
 
-    def translate(self, dag: DAG, objects: ObjectSet | None = None) -> Encoded:
-        """Every resource of `dag` (and its endpoints, when `objects` is given), serialized."""
-        secrets = self._encode_secrets(dag)  # first: a chain whose secret is left out goes too
+    def translate(
+        self,
+        dag: DAG,
+        objects: ObjectSet | None = None,
+        *,
+        secret_filter: Callable[[Mapping[str, bytes]], Mapping[str, bytes]] | None = None,
+    ) -> Encoded:
+        """Every resource of `dag` (and its endpoints, when `objects` is given), serialized.
+
+        `secret_filter` decides which of the encoded secrets are published (the publisher's
+        quarantine, for a secret an Envoy rejected); it must hand back the same mapping for the
+        same input while its decision stands. A host whose secret is left out gets no chain."""
+        secrets: Mapping[str, bytes] = self._encode_secrets(dag)  # first: see _listeners
+        if secret_filter is not None:
+            secrets = secret_filter(secrets)
         result: Encoded = {
             LISTENER_TYPE: self._listeners(dag, secrets),
             ROUTE_TYPE: self._routes(dag),
@@ -294,7 +306,7 @@ class IncrementalTranslator:
 
     # -- listeners -----------------------------------------------------------------------
 
-    def _listeners(self, dag: DAG, secrets: dict[str, bytes]) -> dict[str, bytes]:
+    def _listeners(self, dag: DAG, secrets: Mapping[str, bytes]) -> Mapping[str, bytes]:
         inputs = (dag.secure_virtual_hosts, secrets)
         if (same := self._unchanged("listeners", *inputs)) is not None:
             return same

@@ -18,6 +18,15 @@ It owns, and nobody else keeps a copy of:
   when it is newly refused, by a build or by the fast path, and never again while it stays
   refused. One that goes away and comes back is reported again.
 
+- the quarantine (`quarantine.py`): what an Envoy rejected although the translator's checks
+  passed it. The publisher is the cache's verdict listener: each NACK record (and, while a
+  RouteConfiguration or listener is being bisected, each ACK of its type) goes to the
+  quarantine, which decides what to leave out; every build, every republish and the EDS fast
+  path publish the translation with it applied, and `report` names each unit left out on its
+  owner's status (like a rejection) and in `PublishReport.quarantined`. A verdict that changes
+  what is published calls `on_change` (the runtime republishes at once, without a DAG build,
+  and hands the new report to the status writers).
+
 `sequence` counts publishes (builds and endpoint updates that changed something): tests wait for
 "sequence > n" instead of sleeping, as Contour's tests wait on its event handler's sequence.
 
@@ -27,8 +36,9 @@ translate` prints is exactly what `serve` would stream.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -36,16 +46,19 @@ import structlog
 from controlplane.dag import DAG, ObjectStatus, Origin, Problem, with_rejections
 from controlplane.envoy import (
     EdsTopology,
+    Encoded,
     IncrementalTranslator,
     RefusedEndpoint,
     Rejections,
     TranslateOptions,
     cluster_load_assignment,
+    owner_of,
 )
 from controlplane.metrics import PipelineMetrics, pipeline_metrics
 from controlplane.model import Endpoints, EndpointSlice, NamespacedName, ObjectSet
-from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE, TYPE_NAMES
-from controlplane.xds import Resource, Snapshot, SnapshotCache
+from controlplane.publisher.quarantine import Quarantine, Quarantined, Unit
+from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE, TYPE_NAMES
+from controlplane.xds import NackRecord, Resource, Snapshot, SnapshotCache
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +70,8 @@ class PublishReport:
     """What one publish of a build did, for logs, tests, the status writers and debug pages.
 
     `statuses` and `problems` are the DAG's, plus what was left out because Envoy would reject
-    it (`rejections`): those are what users and operators are told.
+    it (`rejections`) or did reject it (`quarantined`): those are what users and operators are
+    told.
     """
 
     dag: DAG
@@ -67,6 +81,7 @@ class PublishReport:
     rejections: Rejections = ()
     statuses: tuple[ObjectStatus, ...] = ()
     problems: tuple[Problem, ...] = ()
+    quarantined: tuple[Quarantined, ...] = ()
 
 
 class Publisher:
@@ -77,18 +92,31 @@ class Publisher:
         options: TranslateOptions,
         cache: SnapshotCache | None = None,
         metrics: PipelineMetrics | None = None,
+        *,
+        quarantine: Quarantine | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.translator = IncrementalTranslator(options)
         self.cache = cache
         self.metrics = metrics if metrics is not None else pipeline_metrics()
+        self.quarantine = quarantine if quarantine is not None else Quarantine()
+        self.on_change = on_change
+        """Called when a verdict changed what must be published; None: republish soon."""
         self.snapshot: Snapshot | None = None
         self.sequence = 0
         self.last: PublishReport | None = None
         self._published: dict[str, dict[str, Resource]] = {}
-        self._translated: dict[str, dict[str, bytes]] = {}
+        self._translated: dict[str, Mapping[str, bytes]] = {}
+        self._encoded: Encoded = {}
+        self._dag: DAG | None = None
+        self._objects: ObjectSet | None = None
         self._topology = EdsTopology()
         self._counted: Rejections = ()
+        self._counted_held: frozenset[Unit] = frozenset()
         self._refused: dict[NamespacedName, frozenset[RefusedEndpoint]] = {}
+        self._republishing = False
+        if cache is not None:
+            cache.listen(self)
 
     @property
     def options(self) -> TranslateOptions:
@@ -103,12 +131,34 @@ class Publisher:
 
     def translate(self, dag: DAG, objects: ObjectSet) -> Snapshot:
         """The snapshot `dag` and `objects` make, as a diff to the last one; not published."""
-        encoded = self.translator.translate(dag, objects)
+        encoded = self._translate(dag, objects)
         self._topology = self.translator.eds_topology(dag)
+        self._dag, self._objects = dag, objects
+        for type_url in self._translated.keys() - encoded.keys():
+            del self._translated[type_url]
+        return self._assemble(encoded.keys())
+
+    def _translate(self, dag: DAG, objects: ObjectSet) -> Encoded:
+        # Secrets are the one type the quarantine acts on inside the translation: a chain whose
+        # certificate is left out must go too (it would keep the HTTPS listener warming).
+        encoded = self.translator.translate(dag, objects, secret_filter=self._secret_filter)
+        self._encoded = encoded
+        return encoded
+
+    def _secret_filter(self, secrets: Mapping[str, bytes]) -> Mapping[str, bytes]:
+        return self.quarantine.apply(SECRET_TYPE, secrets)
+
+    def _assemble(self, type_urls: Iterable[str]) -> Snapshot:
+        """The last translation of these types with the quarantine applied, as a diff to the
+        last snapshot."""
         snapshot = self.snapshot
-        for type_url, bodies in encoded.items():
+        for type_url in type_urls:
+            bodies = self._encoded[type_url]
+            if type_url != SECRET_TYPE:  # already applied by the translation
+                bodies = self.quarantine.apply(type_url, bodies)
             if bodies is self._translated.get(type_url):
                 continue  # the translator hands back the same mapping when nothing changed
+            self._translated[type_url] = bodies
             previous = self._published.get(type_url, {})
             changes = self._changes(type_url, previous, bodies)
             if not changes and snapshot is not None:
@@ -119,10 +169,10 @@ class Publisher:
                     del table[name]
                 else:
                     table[name] = resource
+                    self.quarantine.remember(resource)
             self._published[type_url] = table
             if snapshot is not None:
                 snapshot = snapshot.with_changes(type_url, changes)
-        self._translated = encoded
         if snapshot is None:
             snapshot = Snapshot.build(self._published)
         self.snapshot = snapshot
@@ -164,12 +214,16 @@ class Publisher:
             for rejection in set(rejections) - set(self._counted):
                 self.metrics.rejected.labels(type=TYPE_NAMES[rejection.type_url]).inc()
             self._counted = rejections
+        quarantined = self.quarantine.entries()
         statuses, problems = dag.statuses, dag.problems
-        if rejections:
+        if rejections or quarantined:
             by_origin: dict[Origin, list[str]] = {}
             for rejection in rejections:
                 origin = rejection.origin or Origin("Envoy", "", rejection.resource)
                 by_origin.setdefault(origin, []).append(rejection.describe())
+            for entry in quarantined:
+                origin = entry.owner or Origin("Envoy", "", entry.unit.name)
+                by_origin.setdefault(origin, []).append(entry.describe())
             statuses, rejected = with_rejections(statuses, by_origin)
             problems = (*problems, *rejected)
         return PublishReport(
@@ -180,7 +234,79 @@ class Publisher:
             rejections,
             tuple(statuses),
             tuple(problems),
+            quarantined,
         )
+
+    # -- NACK containment (the cache's verdict listener) -------------------------------------
+
+    @property
+    def ack_types(self) -> frozenset[str]:
+        """The types whose ACKs the quarantine needs (those being bisected)."""
+        return self.quarantine.ack_types
+
+    def nacked(self, record: NackRecord) -> None:
+        """An Envoy rejected a response: let the quarantine find what, and contain it."""
+        published = self._published.get(record.type_url, {})
+        if self.quarantine.nacked(record, published, self._owner):
+            self._quarantine_changed()
+
+    def acked(self, node_id: str, type_url: str, resources: Mapping[str, str]) -> None:
+        """An Envoy accepted a response of a type being bisected: a verdict on a probe."""
+        published = self._published.get(type_url, {})
+        if self.quarantine.acked(type_url, resources, published, self._owner):
+            self._quarantine_changed()
+
+    def _owner(self, unit: Unit) -> Origin | None:
+        if self._dag is None:
+            return None
+        return owner_of(self._dag, self._topology, unit.type_url, unit.name, unit.part)
+
+    def _quarantine_changed(self) -> None:
+        held = frozenset(self.quarantine.held)
+        for unit in held - self._counted_held:
+            self.metrics.quarantined.labels(type=TYPE_NAMES.get(unit.type_url, "")).inc()
+        self._counted_held = held
+        if self.on_change is not None:
+            self.on_change()
+        elif not self._republishing:
+            # Not from inside the cache's dispatch of this very verdict: once it has returned.
+            self._republishing = True
+            asyncio.get_running_loop().call_soon(self._republish_soon)
+
+    def _republish_soon(self) -> None:
+        self._republishing = False
+        self.republish()
+
+    def republish(self) -> PublishReport | None:
+        """Publish the last build again with the quarantine as it is now: no DAG build, and the
+        translator hands back what it cached. What a verdict changed reaches Envoys at once."""
+        if self._dag is None or self._objects is None:
+            return None
+        started = time.perf_counter()
+        # The same DAG and objects: the translator hands back what it cached, except where the
+        # quarantine's secrets changed. Endpoints are not re-assembled: the fast path may have
+        # published newer assignments than the last translation holds (a held one is removed).
+        encoded = self._translate(self._dag, self._objects)
+        snapshot = self._assemble(t for t in encoded if t != ENDPOINT_TYPE)
+        published = self._published.get(ENDPOINT_TYPE, {})
+        gone: dict[str, Resource | None] = {}
+        for unit in [u for u in self.quarantine.held if u.type_url == ENDPOINT_TYPE]:
+            resource = published.get(unit.name)
+            if resource is not None and not self.quarantine.admits(
+                ENDPOINT_TYPE, unit.name, resource.version
+            ):
+                gone[unit.name] = None
+        if gone:
+            for name in gone:
+                del published[name]
+            snapshot = self.snapshot = snapshot.with_changes(ENDPOINT_TYPE, gone)
+        if self.cache is not None:
+            self.cache.publish(snapshot)
+        self.sequence += 1
+        self.last = self.report(
+            self._dag, snapshot, round((time.perf_counter() - started) * 1000, 2)
+        )
+        return self.last
 
     # -- the EDS fast path -------------------------------------------------------------------
 
@@ -203,6 +329,11 @@ class Publisher:
             refused.update(assignment.refused)
             resource = Resource.encode(ENDPOINT_TYPE, eds_name, assignment.message)
             old = published.get(eds_name)
+            if not self.quarantine.admits(ENDPOINT_TYPE, eds_name, resource.version):
+                if old is not None:  # an Envoy rejected exactly this: left out (see quarantine)
+                    changes[eds_name] = None
+                    del published[eds_name]
+                continue
             if old is None or old.version != resource.version:
                 changes[eds_name] = resource
                 published[eds_name] = resource

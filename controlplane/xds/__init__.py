@@ -7,6 +7,7 @@ Public surface used by the runtime::
     port = await server.start("127.0.0.1:8001")
     cache.publish(Snapshot.build({CLUSTER_TYPE: [Resource.encode(CLUSTER_TYPE, name, msg)], ...}))
     cache.update(ENDPOINT_TYPE, {name: Resource.encode(...) or None})
+    cache.listen(listener)          # NACK records (and ACKs it asks for) go to the quarantine
     await server.stop(grace=1.0)
 
 This package imports neither the DAG, the translator nor the sources (ARCHITECTURE §2).
@@ -21,10 +22,10 @@ from controlplane.typeurls import (
     SECRET_TYPE,
     WILDCARD_TYPES,
 )
-from controlplane.xds.cache import NackRecord, SnapshotCache
+from controlplane.xds.cache import NackRecord, SnapshotCache, VerdictListener
 from controlplane.xds.client import fetch_config
 from controlplane.xds.server import ServerSettings, XdsServer
-from controlplane.xds.snapshot import Resource, Snapshot
+from controlplane.xds.snapshot import Resource, Snapshot, version_of
 
 __all__ = [
     "CLUSTER_TYPE",
@@ -39,6 +40,8 @@ __all__ = [
     "ServerSettings",
     "Snapshot",
     "SnapshotCache",
+    "VerdictListener",
     "XdsServer",
     "fetch_config",
+    "version_of",
 ]

@@ -22,6 +22,12 @@ NACKs are kept in a bounded list (newest last) for the debug endpoint, logged as
 with Envoy's message and counted in ``controlplane_xds_nacks_total{type}``, because Envoy itself
 keeps serving the old configuration and shows no error for it (ARCHITECTURE §8).
 
+Verdicts go on to whoever contains NACKs (the publisher's quarantine, wired by the runtime): a
+:class:`VerdictListener` hears every NACK record, and the ACKs of the types it names in
+``ack_types`` only: ACKs are the hot path (every EDS update of every stream), and only a
+bisection in progress needs to hear them. A record holds what the rejected response carried
+and what that Envoy had accepted before, as the stream's shared maps (nothing is copied).
+
 All methods must be called from the event loop's thread.
 """
 
@@ -31,7 +37,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
@@ -42,7 +48,9 @@ from controlplane.xds.sharing import Subscriptions
 from controlplane.xds.snapshot import Resource, Snapshot
 from controlplane.xds.stream import Nack
 
-__all__ = ["NackRecord", "SnapshotCache", "Watcher"]
+__all__ = ["NackRecord", "SnapshotCache", "VerdictListener", "Watcher"]
+
+_SHOWN_RESOURCES = 20  # names of the rejected response the debug endpoint lists
 
 _log = structlog.get_logger(__name__)
 
@@ -52,7 +60,7 @@ class Watcher(Protocol):
         """These names of ``type_url`` changed in the cache's snapshot."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class NackRecord:
     """One rejected response, as the debug endpoint shows it."""
 
@@ -62,9 +70,14 @@ class NackRecord:
     message: str
     code: int
     time: float
+    resources: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Name → version of every resource the rejected response carried."""
+    accepted: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Name → version of what this Envoy had accepted of the type before."""
 
-    def as_dict(self) -> dict[str, str | int | float]:
+    def as_dict(self) -> dict[str, Any]:
         """The JSON shape of the debug endpoint."""
+        names = sorted(self.resources)
         return {
             "node_id": self.node_id,
             "type_url": self.type_url,
@@ -72,7 +85,23 @@ class NackRecord:
             "message": self.message,
             "code": self.code,
             "time": self.time,
+            "resources": names[:_SHOWN_RESOURCES],
+            "resource_count": len(names),
         }
+
+
+class VerdictListener(Protocol):
+    """Hears what Envoys said about the responses they were sent."""
+
+    @property
+    def ack_types(self) -> frozenset[str]:
+        """The types whose ACKs to report (read on every ACK: keep it a cheap attribute)."""
+
+    def nacked(self, record: NackRecord) -> None:
+        """An Envoy rejected a response."""
+
+    def acked(self, node_id: str, type_url: str, resources: Mapping[str, str]) -> None:
+        """An Envoy accepted a response carrying ``resources`` (name → version)."""
 
 
 class SnapshotCache:
@@ -98,6 +127,7 @@ class SnapshotCache:
         self._groups: dict[str, dict[frozenset[str], set[Watcher]]] = {}
         self._holding: dict[str, dict[str, set[frozenset[str]]]] = {}
         self._interest: dict[Watcher, dict[str, frozenset[str] | None]] = {}
+        self._listeners: list[VerdictListener] = []
 
     # -- the configuration ------------------------------------------------------------------
 
@@ -228,6 +258,8 @@ class SnapshotCache:
             message=nack.message,
             code=nack.code,
             time=self._clock(),
+            resources=nack.resources,
+            accepted=nack.accepted,
         )
         self._nacks.append(record)
         type_name = TYPE_NAMES.get(nack.type_url, nack.type_url)
@@ -241,7 +273,19 @@ class SnapshotCache:
             code=nack.code,
             error=nack.message,
         )
+        for listener in self._listeners:
+            listener.nacked(record)
         return record
+
+    def record_ack(self, node_id: str, type_url: str, resources: Mapping[str, str]) -> None:
+        """An Envoy accepted a response: tell the listeners that asked for this type's ACKs."""
+        for listener in self._listeners:
+            if type_url in listener.ack_types:
+                listener.acked(node_id, type_url, resources)
+
+    def listen(self, listener: VerdictListener) -> None:
+        """Report every NACK (and the ACKs of ``listener.ack_types``) to ``listener``."""
+        self._listeners.append(listener)
 
     def nacks(self) -> tuple[NackRecord, ...]:
         """The most recent NACKs, oldest first."""

@@ -1,7 +1,7 @@
 """One xDS stream on the wire: a reader task, a writer loop, and the state machine between them.
 
-The reader turns each request into state-machine input, records NACKs with the cache and keeps
-the cache's watch index in step with the stream's subscriptions. The writer sleeps until
+The reader turns each request into state-machine input, reports NACKs (and ACKs) to the cache
+and keeps the cache's watch index in step with the stream's subscriptions. The writer sleeps until
 something may need sending (a request arrived, or the cache reported a change this stream
 watches), then pulls responses from the state machine until it has none. Nothing is queued: a
 response is computed from the newest snapshot when the writer is free, so a slow Envoy skips
@@ -141,6 +141,8 @@ class Session:
             self._log.debug("xds.request.stale", type=type_name)
         if result.nack is not None:
             self._cache.record_nack(self.state.node_id, result.nack, self._log)
+        elif result.acked is not None:
+            self._cache.record_ack(self.state.node_id, result.type_url, result.acked)
         if result.interest_changed:
             interest = self.state.interest(result.type_url)
             self._cache.set_interest(self, result.type_url, interest)

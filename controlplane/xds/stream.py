@@ -14,7 +14,13 @@ NACK (``answered``). The rules:
   nothing (SotW). Delta applies subscription changes whatever the nonce, but ACK/NACK only for
   the latest. An empty nonce is a (re)subscription and is always answered.
 - A NACK (``error_detail``) is reported to the caller and recorded. ``sent`` already holds the
-  rejected versions, so the same content is never sent again; a change of content is.
+  rejected versions, so the same content is never sent again; a change of content is. A
+  rejected diff (every framing but SotW LDS/CDS, which always send the full set) is content as
+  a whole: once one of its resources changes or goes (the quarantine left the culprit out), the
+  others are sent again with it, since the client may have applied none of them. The
+  report names what the rejected response carried and what the client had accepted before
+  (both shared maps, no copies), and an ACK reports what it accepted: the publisher's
+  quarantine works out from these which resource (or which part of one) Envoy refused.
 - Answer only when a subscribed resource changed or a name is newly subscribed. LDS and CDS are
   wildcard and in SotW always carry the full set; EDS, RDS and SDS send only changed resources
   (the xDS spec allows it, and Envoy applies each resource to its own watch), which keeps the EDS
@@ -31,7 +37,8 @@ ACKed the LDS and RDS of the current snapshot; meanwhile their ClusterLoadAssign
 blanked.
 This relies on Envoy sending the RDS subscriptions of new listeners before its LDS ACK, which it
 does (RDS is paused while LDS is applied and resumed before the ACK is queued). If a CDS is
-NACKed, routes wait for a CDS the client accepts: old routes keep working meanwhile.
+NACKed, routes wait for a CDS the client accepts: old routes keep working meanwhile. Clusters
+kept for the client are the ones it accepted: a cluster it rejected is not kept.
 
 Memory (the point of :mod:`controlplane.xds.sharing`): a stream's subscription is the interned
 frozenset every stream with the same names shares (the cache indexes watchers by it), and
@@ -96,6 +103,7 @@ class _TypeState:
         "last_version",
         "nacked",
         "refresh",
+        "rejected",
         "requested",
         "sent",
         "sent_sig",
@@ -126,6 +134,8 @@ class _TypeState:
         self.dirty_names: frozenset[str] | None = NO_NAMES  # None: look at everything
         self.forced = NO_NAMES  # send even if unchanged (new subscription)
         self.refresh = NO_NAMES  # send again unless that version was NACKed
+        # A diff the client rejected, name → version, until one of them changes (see _diff).
+        self.rejected: Mapping[str, str] | None = None
         self.unresolved = NO_NAMES  # delta: newly subscribed, not yet answered
 
     def mark(self, names: Iterable[str] | None) -> None:
@@ -207,10 +217,12 @@ class StreamState:
             if asked != names:
                 names = asked
         nack = None
+        acked = None
         if nonce and request.HasField("error_detail"):
             detail = request.error_detail
             nack = self._nack(state, detail.message, detail.code)
         elif nonce:
+            acked = state.last_batch
             # The same ACK twice: Envoy re-created a watch (an updated EDS cluster) and asks
             # again. Only EDS needs this; elsewhere it would churn for nothing.
             repeated = state.acked_nonce == nonce and names is state.subscribed
@@ -230,7 +242,7 @@ class StreamState:
             state.requested = state.initial = True
             state.forced = union(state.forced, state.subscribed)
             state.mark(None)
-        return RequestResult(type_url, nack=nack, interest_changed=changed)
+        return RequestResult(type_url, nack=nack, interest_changed=changed, acked=acked)
 
     def on_delta_request(self, request: discovery_pb2.DeltaDiscoveryRequest) -> RequestResult:
         """Apply an incremental ``DeltaDiscoveryRequest``."""
@@ -267,12 +279,14 @@ class StreamState:
         if nonce and nonce != state.last_nonce:
             return RequestResult(type_url, stale=True, interest_changed=changed)
         nack = None
+        acked = None
         if nonce and request.HasField("error_detail"):
             detail = request.error_detail
             nack = self._nack(state, detail.message, detail.code)
         elif nonce:
+            acked = state.last_batch
             self._ack(state)
-        return RequestResult(type_url, nack=nack, interest_changed=changed)
+        return RequestResult(type_url, nack=nack, interest_changed=changed, acked=acked)
 
     def notify(self, type_url: str, names: Iterable[str] | None) -> None:
         """The snapshot changed these names of ``type_url`` (``None``: anything may have)."""
@@ -320,7 +334,16 @@ class StreamState:
         self._after_answer(state)
 
     def _nack(self, state: _TypeState, message: str, code: int) -> Nack:
-        state.nacked = {**state.nacked, **state.last_batch}
+        rejected, accepted = state.last_batch, state.acked
+        state.nacked = {**state.nacked, **rejected}
+        if self.framing is Framing.SOTW and state.wildcard:
+            # The next full set goes out only when it differs (`sent_sig`), but meanwhile the
+            # client holds what it accepted: a rejected cluster is not one that make-before-
+            # break keeps for it.
+            state.sent = accepted
+        else:
+            pending = state.rejected
+            state.rejected = rejected if pending is None else {**pending, **rejected}
         state.answered = state.sent
         self._after_answer(state)
         return Nack(
@@ -329,6 +352,8 @@ class StreamState:
             nonce=state.last_nonce,
             message=str(message),
             code=int(code),
+            resources=rejected,
+            accepted=accepted,
         )
 
     def _after_answer(self, state: _TypeState) -> None:
@@ -400,6 +425,8 @@ class StreamState:
         else:
             names = set(state.dirty_names)
             names.update(state.forced, state.refresh, state.unresolved)
+        if state.rejected is not None and self._rejected_changed(state, current):
+            names.update(self._resend_rejected(state))
         sent = state.sent
         wanted = snapshot.eds_wanted() if type_url == ENDPOINT_TYPE else NO_NAMES
         changed: dict[str, Resource] = {}
@@ -464,6 +491,34 @@ class StreamState:
                 control_plane=self._control_plane,
             )
         return Outgoing(type_url, nonce, version, payload, tuple(changed), tuple(removed))
+
+    def _rejected_changed(self, state: _TypeState, current: Mapping[str, Resource]) -> bool:
+        """Has anything of the rejected diff changed (a new version, or gone)?"""
+        rejected = state.rejected
+        assert rejected is not None
+        dirty = state.dirty_names
+        names = rejected if dirty is None else [n for n in dirty if n in rejected]
+        for name in names:
+            resource = current.get(name)
+            if resource is None or resource.version != rejected[name]:
+                return True
+        return False
+
+    def _resend_rejected(self, state: _TypeState) -> list[str]:
+        """The client holds what it accepted before, not the rejected diff (Envoy applies none
+        of a response it refuses in decoding, and we cannot tell which parts it applied): once
+        that diff changed, its other resources are sent again with the change. Until then they
+        are not, so an unchanged rejected response is never sent twice."""
+        rejected, accepted = state.rejected, state.acked
+        assert rejected is not None
+        state.rejected = None
+        reverted = {
+            name: accepted.version(name)
+            for name in rejected
+            if accepted.version(name) != rejected[name] and name in state.sent
+        }
+        state.sent = state.sent.updated(reverted)
+        return list(reverted)
 
     def _next_nonce(self, state: _TypeState, version: str, batch: Mapping[str, str]) -> str:
         self._nonce += 1

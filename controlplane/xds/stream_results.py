@@ -4,9 +4,18 @@ what a request did (a NACK, a stale nonce, a changed subscription), and encoded 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
 
 __all__ = ["Framing", "Nack", "Outgoing", "RequestResult"]
+
+_NOTHING: Final[Mapping[str, str]] = MappingProxyType({})
+
+
+def _nothing() -> Mapping[str, str]:
+    return _NOTHING
 
 
 class Framing(enum.Enum):
@@ -23,6 +32,10 @@ class Nack:
     nonce: str
     message: str
     code: int
+    resources: Mapping[str, str] = field(default_factory=_nothing, compare=False)
+    """Name → version of every resource the rejected response carried (shared, not copied)."""
+    accepted: Mapping[str, str] = field(default_factory=_nothing, compare=False)
+    """Name → version of what the client had accepted of this type before it (shared)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +47,8 @@ class RequestResult:
     ignored: bool = False
     nack: Nack | None = None
     interest_changed: bool = False
+    acked: Mapping[str, str] | None = None
+    """On an ACK: name → version of every resource of the accepted response (shared)."""
 
 
 @dataclass(frozen=True, slots=True)

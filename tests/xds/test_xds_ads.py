@@ -257,3 +257,57 @@ async def test_node_is_taken_from_the_first_request(cache: SnapshotCache, ads: A
         await client.send(ack(cds, error="boom"))  # no node on this request
         await client.nothing()
     assert [e["node_id"] for e in logs if e["event"] == "xds.nack"] == ["envoy-1"]
+
+
+class Verdicts:
+    """A verdict listener that asks for the ACKs of one type."""
+
+    def __init__(self, ack_types: frozenset[str]) -> None:
+        self.ack_types = ack_types
+        self.nacks: list[Any] = []
+        self.acks: list[tuple[str, str, dict[str, str]]] = []
+
+    def nacked(self, record: Any) -> None:
+        self.nacks.append(record)
+
+    def acked(self, node_id: str, type_url: str, resources: Any) -> None:
+        self.acks.append((node_id, type_url, dict(resources)))
+
+
+async def test_verdicts_name_what_the_response_carried_and_what_was_accepted(
+    cache: SnapshotCache, ads: Any
+) -> None:
+    verdicts = Verdicts(frozenset({ROUTE_TYPE}))
+    cache.listen(verdicts)
+    first = snapshot(routes=[route("ingress_http", "a"), route("ingress_https", "a")])
+    cache.publish(first)
+    client = ads()
+    await client.send(request(ROUTE_TYPE, ["ingress_http", "ingress_https"], node=True))
+    rds = await client.recv()
+    await client.send(ack(rds, ["ingress_http", "ingress_https"]))
+    await client.nothing()
+    assert verdicts.acks == [("envoy-1", ROUTE_TYPE, dict(first.versions(ROUTE_TYPE)))]
+
+    second = snapshot(routes=[route("ingress_http", "b"), route("ingress_https", "a")])
+    cache.publish(second)
+    changed = await client.recv()
+    assert names(changed, route_pb2.RouteConfiguration) == ["ingress_http"]
+    await client.send(ack(changed, ["ingress_http", "ingress_https"], error="missing ): ("))
+    await client.nothing()
+    (record,) = verdicts.nacks
+    assert record is cache.nacks()[-1]
+    # Only what this response carried (a diff), and what this Envoy held before it.
+    assert dict(record.resources) == {"ingress_http": second.versions(ROUTE_TYPE)["ingress_http"]}
+    assert dict(record.accepted) == dict(first.versions(ROUTE_TYPE))
+    assert record.as_dict()["resources"] == ["ingress_http"]
+    assert len(verdicts.acks) == 1  # a NACK is no ACK
+
+    # ACKs of types the listener did not ask for are not reported (the EDS hot path).
+    cache.publish(
+        snapshot(clusters=[cluster("a", eds=False)], routes=second.resources(ROUTE_TYPE).values())
+    )
+    await client.send(request(CLUSTER_TYPE))
+    cds = await client.recv()
+    await client.send(ack(cds))
+    await client.nothing()
+    assert len(verdicts.acks) == 1

@@ -133,6 +133,10 @@ async def test_delta_nack_is_recorded_and_not_resent(
         "listener ingress_http: bad filter"
     ]
     assert metrics.nacks.labels(type="lds")._value.get() == 1
+    # In delta too the record names what the rejected response carried, with its versions.
+    record = cache.nacks()[-1]
+    assert dict(record.resources) == {r.name: r.version for r in response.resources}
+    assert dict(record.accepted) == {}
     cache.publish(FULL)
     await client.nothing()
 

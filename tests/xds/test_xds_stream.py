@@ -272,6 +272,28 @@ class TestMakeBeforeBreak:
         state.on_request(ack(cds, error="no"))
         assert drain(state, g1) == []
 
+    def test_a_rejected_cluster_left_out_is_not_kept_for_the_client(self) -> None:
+        # The quarantine leaves out the cluster Envoy refused; the client never held it, so
+        # make-before-break must not keep it (that would send the rejected set again).
+        g0 = snapshot(clusters=[cluster("A", eds=False)], routes=[route("ingress_http", "A")])
+        g1 = snapshot(
+            clusters=[cluster("A", eds=False), cluster("bad", eds=False)],
+            routes=[route("ingress_http", "A", "bad")],
+        )
+        state = sotw(make_before_break=True)
+        state.on_request(request(CLUSTER_TYPE))
+        state.on_request(request(ROUTE_TYPE, ["ingress_http"]))
+        self.converge(state, g0)
+        notify_all(state, g0, g1)
+        [cds] = drain(state, g1)
+        state.on_request(ack(cds, error='name: "bad"'))
+        contained = g1.with_changes(CLUSTER_TYPE, {"bad": None})
+        notify_all(state, g1, contained)
+        # Only the cluster it holds; and the routes no longer wait: it holds every cluster.
+        again, rds = drain(state, contained)
+        assert _cluster_names(again) == ["A"]
+        assert rds.type_url == ROUTE_TYPE
+
     def test_without_make_before_break_everything_goes_at_once(self) -> None:
         state = sotw(make_before_break=False)
         state.on_request(request(CLUSTER_TYPE))
@@ -324,6 +346,38 @@ class TestDelta:
         [second] = drain(state, new)
         assert [r.name for r in second.resources] == ["c"]
         assert list(second.removed_resources) == ["b"]
+
+    def test_a_rejected_diff_is_sent_again_whole_once_part_of_it_changes(self) -> None:
+        # Envoy refuses a whole response when one resource breaks a `validate` rule: the good
+        # clusters of it were never applied. When the culprit is left out, they must come again
+        # (with nothing for the culprit, which the client never held); until then, nothing.
+        state = self.delta()
+        state.on_delta_request(delta_request(CLUSTER_TYPE))
+        [first] = drain(state, BASE)
+        result = state.on_delta_request(delta_request(CLUSTER_TYPE, nonce=first.nonce, error="b"))
+        assert result.nack is not None
+        assert dict(result.nack.resources) == dict(BASE.versions(CLUSTER_TYPE))
+        notify_all(state, BASE, BASE)
+        state.notify(CLUSTER_TYPE, {"a"})
+        assert drain(state, BASE) == []
+        without_b = BASE.with_changes(CLUSTER_TYPE, {"b": None})
+        notify_all(state, BASE, without_b)
+        [again] = drain(state, without_b)
+        assert [r.name for r in again.resources] == ["a"]
+        assert list(again.removed_resources) == []
+        state.on_delta_request(delta_request(CLUSTER_TYPE, nonce=again.nonce))
+        assert drain(state, without_b) == []
+
+    def test_a_rejected_sotw_diff_is_sent_again_whole_too(self) -> None:
+        state = sotw()
+        state.on_request(request(ROUTE_TYPE, ["ingress_http", "ingress_https"]))
+        [first] = drain(state, BASE)
+        assert len(first.resources) == 2
+        state.on_request(ack(first, ["ingress_http", "ingress_https"], error="missing ): ("))
+        fixed = BASE.with_changes(ROUTE_TYPE, {"ingress_http": route("ingress_http", "b")})
+        notify_all(state, BASE, fixed)
+        [again] = drain(state, fixed)
+        assert len(again.resources) == 2  # ingress_https too: it may never have been applied
 
     def test_initial_resource_versions_are_honoured(self) -> None:
         state = self.delta()
