@@ -73,9 +73,10 @@ from controlplane.typeurls import (
     WILDCARD_TYPES,
 )
 from controlplane.xds.responses import delta_response, sotw_response
-from controlplane.xds.sharing import NO_NAMES, NO_VERSIONS, Subscriptions, Versions, union
+from controlplane.xds.sharing import NO_NAMES, Subscriptions, Versions, union
 from controlplane.xds.snapshot import Resource, Snapshot, set_hash
 from controlplane.xds.stream_results import Framing, Nack, Outgoing, RequestResult
+from controlplane.xds.stream_type_state import TypeState
 
 __all__ = ["Framing", "Nack", "Outgoing", "RequestResult", "StreamState"]
 
@@ -84,66 +85,6 @@ _ROUTING_TYPES = (LISTENER_TYPE, ROUTE_TYPE)
 # fresh string each request carries.
 _TYPE_URLS: Final[Mapping[str, str]] = MappingProxyType({t: t for t in PUSH_ORDER})
 _NO_RESOURCES: Final[Mapping[str, Resource]] = MappingProxyType({})
-
-
-class _TypeState:
-    """One type of one stream. Every set and map here is immutable and may be shared."""
-
-    __slots__ = (
-        "acked",
-        "acked_nonce",
-        "acked_sig",
-        "answered",
-        "dirty",
-        "dirty_names",
-        "forced",
-        "initial",
-        "last_batch",
-        "last_nonce",
-        "last_version",
-        "nacked",
-        "refresh",
-        "rejected",
-        "requested",
-        "sent",
-        "sent_sig",
-        "subscribed",
-        "type_url",
-        "unresolved",
-        "wildcard",
-    )
-
-    def __init__(self, type_url: str, *, wildcard: bool) -> None:
-        self.type_url = type_url
-        self.wildcard = wildcard
-        self.requested = False
-        self.initial = False
-        self.subscribed: frozenset[str] = NO_NAMES  # interned in the stream's Subscriptions
-        self.last_nonce = ""
-        self.last_version = ""
-        self.acked_nonce = ""
-        self.last_batch: Mapping[str, str] = NO_VERSIONS
-        held = Versions(scope=None if wildcard else NO_NAMES)
-        self.sent = held
-        self.sent_sig: str | None = None
-        self.acked = held
-        self.acked_sig: str | None = None
-        self.answered = held
-        self.nacked: Mapping[str, str] = NO_VERSIONS
-        self.dirty = False
-        self.dirty_names: frozenset[str] | None = NO_NAMES  # None: look at everything
-        self.forced = NO_NAMES  # send even if unchanged (new subscription)
-        self.refresh = NO_NAMES  # send again unless that version was NACKed
-        # A diff the client rejected, name → version, until one of them changes (see _diff).
-        self.rejected: Mapping[str, str] | None = None
-        self.unresolved = NO_NAMES  # delta: newly subscribed, not yet answered
-
-    def mark(self, names: Iterable[str] | None) -> None:
-        self.dirty = True
-        if names is None:
-            self.dirty_names = None
-        elif self.dirty_names is not None:
-            self.dirty_names = union(self.dirty_names, names)
 
 
 class StreamState:
@@ -166,7 +107,7 @@ class StreamState:
         self._control_plane = control_plane
         # Shared with every stream of the server (the cache's); a private one for tests.
         self._subscriptions = subscriptions if subscriptions is not None else Subscriptions()
-        self._types: dict[str, _TypeState] = {}
+        self._types: dict[str, TypeState] = {}
         self._nonce = 0
         # Where the bodies of the clusters the client holds are: the snapshot table they were
         # sent from (shared), and the few retained ones it lacks.
@@ -306,14 +247,14 @@ class StreamState:
         if node.HasField("locality"):
             self.node.locality.CopyFrom(node.locality)
 
-    def _state(self, type_url: str) -> _TypeState:
+    def _state(self, type_url: str) -> TypeState:
         state = self._types.get(type_url)
         if state is None:
-            state = _TypeState(type_url, wildcard=type_url in WILDCARD_TYPES)
+            state = TypeState(type_url, wildcard=type_url in WILDCARD_TYPES)
             self._types[type_url] = state
         return state
 
-    def _subscribe(self, state: _TypeState, names: frozenset[str]) -> frozenset[str]:
+    def _subscribe(self, state: TypeState, names: frozenset[str]) -> frozenset[str]:
         """Replace the subscription with ``names``; the client has nothing of names it dropped.
 
         Returns the names added.
@@ -325,7 +266,7 @@ class StreamState:
         state.sent = state.sent.within(new)
         return new - old if old else new
 
-    def _ack(self, state: _TypeState) -> None:
+    def _ack(self, state: TypeState) -> None:
         state.acked_nonce = state.last_nonce
         state.acked = state.answered = state.sent
         state.acked_sig = state.sent_sig
@@ -333,7 +274,7 @@ class StreamState:
             self._prune_cluster_bodies()
         self._after_answer(state)
 
-    def _nack(self, state: _TypeState, message: str, code: int) -> Nack:
+    def _nack(self, state: TypeState, message: str, code: int) -> Nack:
         rejected, accepted = state.last_batch, state.acked
         state.nacked = {**state.nacked, **rejected}
         if self.framing is Framing.SOTW and state.wildcard:
@@ -356,7 +297,7 @@ class StreamState:
             accepted=accepted,
         )
 
-    def _after_answer(self, state: _TypeState) -> None:
+    def _after_answer(self, state: TypeState) -> None:
         if not self._mbb:
             return
         if state.type_url in (CLUSTER_TYPE, ENDPOINT_TYPE):
@@ -386,7 +327,7 @@ class StreamState:
                 return out
         return None
 
-    def _full_set(self, state: _TypeState, snapshot: Snapshot) -> Outgoing | None:
+    def _full_set(self, state: TypeState, snapshot: Snapshot) -> Outgoing | None:
         type_url = state.type_url
         current = snapshot.resources(type_url)
         kept = self._retained(snapshot) if type_url == CLUSTER_TYPE else {}
@@ -415,7 +356,7 @@ class StreamState:
         )
         return Outgoing(type_url, nonce, sig, payload, (*current, *bodies))
 
-    def _diff(self, state: _TypeState, snapshot: Snapshot) -> Outgoing | None:
+    def _diff(self, state: TypeState, snapshot: Snapshot) -> Outgoing | None:
         type_url = state.type_url
         current = snapshot.resources(type_url)
         kept = self._retained(snapshot) if type_url == CLUSTER_TYPE else {}
@@ -492,7 +433,7 @@ class StreamState:
             )
         return Outgoing(type_url, nonce, version, payload, tuple(changed), tuple(removed))
 
-    def _rejected_changed(self, state: _TypeState, current: Mapping[str, Resource]) -> bool:
+    def _rejected_changed(self, state: TypeState, current: Mapping[str, Resource]) -> bool:
         """Has anything of the rejected diff changed (a new version, or gone)?"""
         rejected = state.rejected
         assert rejected is not None
@@ -504,7 +445,7 @@ class StreamState:
                 return True
         return False
 
-    def _resend_rejected(self, state: _TypeState) -> list[str]:
+    def _resend_rejected(self, state: TypeState) -> list[str]:
         """The client holds what it accepted before, not the rejected diff (Envoy applies none
         of a response it refuses in decoding, and we cannot tell which parts it applied): once
         that diff changed, its other resources are sent again with the change. Until then they
@@ -520,7 +461,7 @@ class StreamState:
         state.sent = state.sent.updated(reverted)
         return list(reverted)
 
-    def _next_nonce(self, state: _TypeState, version: str, batch: Mapping[str, str]) -> str:
+    def _next_nonce(self, state: TypeState, version: str, batch: Mapping[str, str]) -> str:
         self._nonce += 1
         state.last_nonce = str(self._nonce)
         state.last_version = version

@@ -114,8 +114,8 @@ async def debug(runtime: Runtime, cache: SnapshotCache) -> AsyncIterator[TestCli
         yield client
 
 
-async def open_envoy(channel: grpc.aio.Channel) -> Envoy:
-    client = Client(rds_pb2_grpc.RouteDiscoveryServiceStub(channel).StreamRoutes())
+async def open_envoy(channel: grpc.aio.Channel, server: XdsServer) -> Envoy:
+    client = Client(rds_pb2_grpc.RouteDiscoveryServiceStub(channel).StreamRoutes, server)
     await client.send(request(ROUTE_TYPE, ROUTE_NAMES, node=True))
     return Envoy(client)
 
@@ -123,7 +123,7 @@ async def open_envoy(channel: grpc.aio.Channel) -> Envoy:
 async def test_the_hostile_virtual_host_is_found_by_bisection_and_left_out(
     runtime: Runtime, server: XdsServer, channel: grpc.aio.Channel, debug: TestClient
 ) -> None:
-    envoy = await open_envoy(channel)
+    envoy = await open_envoy(channel, server)
     try:
         await envoy.converge()
     finally:
@@ -159,7 +159,7 @@ async def test_the_hostile_virtual_host_is_found_by_bisection_and_left_out(
 async def test_other_tenants_keep_flowing_and_a_changed_owner_is_tried_again(
     runtime: Runtime, server: XdsServer, channel: grpc.aio.Channel
 ) -> None:
-    envoy = await open_envoy(channel)
+    envoy = await open_envoy(channel, server)
     try:
         await envoy.converge()
         assert len(runtime.publisher.quarantine.held) == 1
