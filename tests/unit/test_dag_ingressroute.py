@@ -1684,3 +1684,83 @@ def test_an_invalid_ingressroute_still_closes_its_host_to_ingresses() -> None:
     assert statuses(dag)["good/www"][0] == "invalid"
     assert (http_hosts(dag), https_hosts(dag)) == ({}, {})
     assert [p.name for p in dag.problems] == ["squat"]
+
+
+# --- one tenant never changes another's host or status ------------------------------------
+# Found by the hostile fuzz (tests/hostile, `python -m bench hostile_fuzz`): any root may
+# delegate to an IngressRoute in any namespace (v1beta1 asks the delegate's namespace nothing),
+# so what a foreign root's delegation does must stay on the foreign root's side. Rows marked
+# xfail are open bugs; `hostile.checks.KNOWN_BUGS` names them until they are fixed.
+
+OWNED = (
+    service("home", "good"),
+    service("blog", "good"),
+    ingressroute(
+        "root",
+        "good",
+        fqdn=WWW,
+        routes=[route("/", to("home")), route("/blog", delegate=delegate("blog"))],
+        created="2000-01-01T00:00:00Z",
+    ),
+    ingressroute(
+        "blog", "good", routes=[route("/blog", to("blog"))], created="2000-01-01T00:00:00Z"
+    ),
+)
+SHARED_DELEGATE = delegate("blog", "good")
+
+
+def foreign(name: str = "evil", *routes: JSON, fqdn: str | None = "evil.example.com") -> JSON:
+    return ingressroute(name, "bad", fqdn=fqdn, routes=routes)
+
+
+OPEN_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="a foreign root's delegation decides the shared delegate's validity (or status) "
+    "for every root: the walk marks the delegate itself invalid, or warns it",
+)
+FOREIGN_DELEGATIONS = [
+    pytest.param(
+        [foreign("evil", route("/blog", delegate=SHARED_DELEGATE))],
+        id="a foreign root delegating within the delegate's prefix",
+    ),
+    pytest.param(
+        [foreign("evil", route("/news", delegate=SHARED_DELEGATE))],
+        id="a foreign root delegating out of the delegate's prefix",
+        marks=OPEN_BUG,
+    ),
+    pytest.param(
+        [
+            foreign("evil", route("/", delegate=delegate("mid"))),
+            foreign("mid", route("/x", delegate=SHARED_DELEGATE), fqdn=None),
+        ],
+        id="a foreign delegate delegating out of the delegate's prefix",
+        marks=OPEN_BUG,
+    ),
+    pytest.param(
+        [foreign("evil", route("/blog", to("api")), route("/", delegate=SHARED_DELEGATE))],
+        id="a foreign root routing the delegate's path itself",
+        marks=OPEN_BUG,
+    ),
+    pytest.param(
+        [foreign("orphan", route("/news", delegate=SHARED_DELEGATE), fqdn=None)],
+        id="a foreign orphan delegating out of the delegate's prefix",
+    ),
+]
+
+
+@pytest.mark.parametrize("objects", FOREIGN_DELEGATIONS)
+def test_a_foreign_root_leaves_a_shared_delegate_alone(objects: list[JSON]) -> None:
+    alone = build(OWNED)
+    dag = build([*OWNED, service("api", "bad"), *objects])
+    assert (
+        http_hosts(dag)[WWW]
+        == http_hosts(alone)[WWW]
+        == [
+            "/blog -> good/blog:80",
+            "/ -> good/home:80",
+        ]
+    )
+    assert {key: found for key, found in statuses(dag).items() if key.startswith("good/")} == {
+        "good/root": VALID,
+        "good/blog": VALID,
+    }
