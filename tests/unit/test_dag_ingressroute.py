@@ -1705,6 +1705,29 @@ def test_an_ingress_never_adds_tls_or_routes_to_a_host_an_ingressroute_owns() ->
     assert problem.reason.startswith(f'host "{WWW}" belongs to IngressRoute good/www')
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="an IngressRoute takes a host from Ingresses whatever their age (issue 9, item 5: "
+    "the oldest claimant keeps an fqdn, across kinds and namespaces)",
+)
+def test_a_younger_ingressroute_never_takes_the_host_of_an_older_ingress() -> None:
+    """Found by the hostile fuzz: the Ingress in `good` (2023) serves www; a root in `bad`
+    created a year later claims www too, and gets it."""
+    older = _tls_ingress("good", WWW)
+    older["metadata"].update(name="shop", creationTimestamp="2023-01-01T00:00:00Z")
+    del older["spec"]["tls"]
+    dag = build(
+        [
+            service("home", "good"),
+            service("home", "bad"),
+            older,
+            ingressroute("www", "bad", fqdn=WWW, routes=[route("/", to("home"))]),
+        ]
+    )
+    assert http_hosts(dag) == {WWW: ["/ -> good/home:80"]}
+    assert statuses(dag)["bad/www"][0] == "invalid"
+
+
 def test_an_invalid_ingressroute_still_closes_its_host_to_ingresses() -> None:
     dag = build(
         [
