@@ -1206,6 +1206,13 @@ BACKSTOPPED = [
         ],
         id="backend port 70000 of an ExternalName Service",
     ),
+    pytest.param(
+        [
+            service("ext", ports=(), type="ExternalName", externalName="api.example.net"),
+            ingress("a", rule("foo.com", path(to=backend("ext", 2**64)))),
+        ],
+        id="backend port 2**64 of an ExternalName Service (protobuf raises)",
+    ),
 ]
 
 
