@@ -11,8 +11,9 @@ holds, in three phases:
 - *examples*: each set on its own; every `--envoy-every`th also through `envoy --mode
   validate`;
 - *batches*: every `--batch` sets moved into namespaces and hosts of their own
-  (`hostile.moved_apart`) and thrown together, always validated by Envoy;
-- *everything*: every set of the run together (all the objects generated), validated by Envoy.
+  (`hostile.moved_apart`) and thrown together, always validated by Envoy, and written to a
+  YAML file that `controlplane translate` must print the same resources for;
+- *everything*: every set of the run together (all the objects generated), the same way.
 
 A failure does not stop the run: it is counted by kind, and the smallest set that showed it is
 kept in `bench/results/hostile_fuzz.json` (so it can become a table row). `--stop` raises
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> tuple[list[Stage], Failures, int]:
                     mode,
                     phase.tally,
                     envoy=envoy if validate else None,
+                    translate=phase is not examples,
                     tolerate_known=not strict,
                 )
             except Exception as error:
@@ -151,6 +153,7 @@ def row(phase: Stage) -> dict[str, Any]:
         "builds": tally.builds,
         "resources checked": tally.resources,
         "Envoy validations": tally.envoy_runs,
+        "translate runs": tally.translations,
         "failures": sum(phase.failures.values()),
         "known bugs hit": sum(tally.known.values()),
         "rejections": tally.rejections,

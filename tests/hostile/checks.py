@@ -22,9 +22,9 @@ good tenant, and raises `HostileFailure` (an AssertionError naming what broke) u
    (any Ingress may add paths, and TLS, to a host), so that host is compared only when no
    hostile Ingress names it.
 
-`envoy_rejects(envoy, snapshot, directory)` runs `envoy --mode validate` on a snapshot turned into
-a static bootstrap, written in binary so values JSON cannot carry reach Envoy as they would over
-xDS; `check(..., envoy=...)` fails when Envoy rejects it.
+With `envoy` (the binary), `check` also has `envoy --mode validate` accept the snapshot, and
+with `translate=True` has `controlplane translate` print it for the same manifests
+(`endtoend`).
 
 `Mode` is how the controller runs: from files (loopback endpoints allowed, ExternalName off) or
 in a cluster (local networks refused, ExternalName on, so its refusals are exercised).
@@ -33,17 +33,11 @@ in a cluster (local networks refused, ExternalName on, so its refusals are exerc
 from __future__ import annotations
 
 import json
-import subprocess
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
-
-from envoy.config.bootstrap.v3 import bootstrap_pb2
-from google.protobuf import json_format
 
 from controlplane.addresses import refused_networks
 from controlplane.dag import (
@@ -57,7 +51,7 @@ from controlplane.dag import (
 from controlplane.dag.certificates import check_key_pair
 from controlplane.dag.classes import CLASS_ANNOTATIONS
 from controlplane.dag.reference import reference_build
-from controlplane.envoy import EnvoyConfig, TranslateOptions, static_bootstrap
+from controlplane.envoy import TranslateOptions
 from controlplane.envoy.validation import violations
 from controlplane.model import IngressRoute, KubeObject, ModelError, ObjectSet, parse_object
 from controlplane.publisher import Publisher, PublishReport
@@ -72,6 +66,7 @@ from controlplane.typeurls import (
 )
 from controlplane.xds import Snapshot
 
+from .endtoend import Bodies, bodies, envoy_rejects, translate_differs
 from .tenant import (
     GOOD_FQDN,
     GOOD_INGRESS_HOST,
@@ -81,7 +76,6 @@ from .tenant import (
 )
 
 JSON = dict[str, Any]
-Bodies = dict[str, dict[str, bytes]]
 
 
 @dataclass(frozen=True)
@@ -126,6 +120,7 @@ class Tally:
     builds: int = 0
     resources: int = 0
     envoy_runs: int = 0
+    translations: int = 0
     rejections: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
@@ -229,13 +224,6 @@ def _object_set(manifests: Sequence[JSON], tally: Tally | None = None) -> Object
     return store.object_set()
 
 
-def bodies(snapshot: Snapshot) -> Bodies:
-    return {
-        type_url: {name: r.body for name, r in snapshot.resources(type_url).items()}
-        for type_url in sorted(snapshot.type_urls)
-    }
-
-
 def ours(route: IngressRoute, options: BuildOptions) -> bool:
     """Whether an IngressRoute is of our class: the first class annotation present names it,
     or there is none."""
@@ -252,6 +240,7 @@ def check(
     tally: Tally | None = None,
     *,
     envoy: str | None = None,
+    translate: bool = False,
     tolerate_known: bool = True,
 ) -> Snapshot:
     """Assert every property of the module docstring for `hostile` beside the good tenant;
@@ -307,6 +296,10 @@ def check(
         tally.envoy_runs += 1
         rejected = envoy_rejects(envoy, snapshot)
         expect(rejected is None, "envoy --mode validate", str(rejected))
+    if translate and mode.name == "files":
+        tally.translations += 1
+        differs = translate_differs([*good_tenant(), *hostile], encoded)
+        expect(differs is None, "translate", str(differs))
     return snapshot
 
 
@@ -540,27 +533,3 @@ def _delegates_to(route: IngressRoute, target: tuple[str, str]) -> bool:
     return any(
         d is not None and (d.namespace or route.namespace, d.name) == target for d in delegations
     )
-
-
-# --- Envoy ----------------------------------------------------------------------------------
-
-
-def envoy_rejects(envoy: str, snapshot: Snapshot, directory: Path | None = None) -> str | None:
-    """None if `envoy --mode validate` accepts the snapshot, else the end of what it said."""
-    config = EnvoyConfig.decode(bodies(snapshot))
-    bootstrap = json_format.ParseDict(static_bootstrap(config), bootstrap_pb2.Bootstrap())
-    with tempfile.TemporaryDirectory(dir=directory) as scratch:
-        path = Path(scratch) / "bootstrap.pb"
-        path.write_bytes(bootstrap.SerializeToString())
-        completed = subprocess.run(
-            [envoy, "--mode", "validate", "--config-path", str(path), "-l", "critical"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    if completed.returncode == 0:
-        return None
-    said = (completed.stdout + completed.stderr).strip()
-    # Envoy prints the whole bootstrap before its reason: keep what follows it.
-    return said.rpartition("\n}\n")[2][-1000:] or said[-1000:]

@@ -5,8 +5,8 @@ control character, extreme numbers, broken PEM, names colliding with the good te
 `hostile.checks.check` holds each set, beside the good tenant, to the guarantee: the build never
 raises (cold, and warm as an edit from the good tenant alone), every IngressRoute of our class
 gets exactly one status, no published resource has a violation, and the good tenant's resources
-are byte-identical to a build of it alone. The e2e test puts several sets together and has
-`envoy --mode validate` accept the snapshot.
+are byte-identical to a build of it alone. The e2e test puts several sets together, has
+`envoy --mode validate` accept the snapshot, and `translate` print the same resources for them.
 
 Budget: a fifth of the profile's examples for the first test (each example is a few dozen
 objects, built and translated four ways, in both modes), a hundredth (at least one) for the
@@ -42,4 +42,4 @@ def test_envoy_accepts_what_many_hostile_sets_leave(
 ) -> None:
     together = [raw for index, found in enumerate(sets) for raw in moved_apart(found, str(index))]
     for mode in MODES:
-        check(together, mode, envoy=envoy_binary)
+        check(together, mode, envoy=envoy_binary, translate=True)
