@@ -3,7 +3,9 @@
 `python -m bench` runs them all and ends with a table of the targets; `python -m bench NAME...`
 runs some (names: ingress_scale, ingressroute_scale, ads_streams, propagation,
 kube_apply, validate_micro). `python -m bench fuzz` (`make fuzz`, never part of the default run)
-runs the property tests under the large Hypothesis profile instead (bench/fuzz.py).
+runs the property tests under the large Hypothesis profile instead (bench/fuzz.py), and
+`python -m bench hostile_fuzz` (also `make fuzz`) throws 10,000+ hostile objects at the
+controller beside a good tenant (bench/hostile_fuzz.py).
 """
 
 from __future__ import annotations
@@ -165,7 +167,16 @@ SCENARIOS: dict[str, Callable[[Rows], None]] = {
     "kube_apply": kube_apply,
     "validate_micro": validate_micro,
 }
-OPT_IN: dict[str, Callable[[Rows], None]] = {"fuzz": fuzz}
+
+
+def hostile_fuzz(results: Rows) -> None:
+    """Issue 9, item 7: 10,000+ hostile objects beside a good tenant (bench/hostile_fuzz.py)."""
+    completed = subprocess.run([sys.executable, "-m", "bench.hostile_fuzz"], check=False)
+    if completed.returncode:
+        raise SystemExit(completed.returncode)
+
+
+OPT_IN: dict[str, Callable[[Rows], None]] = {"fuzz": fuzz, "hostile_fuzz": hostile_fuzz}
 
 
 def main(names: list[str]) -> None:

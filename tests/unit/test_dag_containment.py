@@ -92,3 +92,48 @@ def test_a_bug_in_one_delegation_walk_costs_only_its_roots(monkeypatch: pytest.M
     assert "internal error" in found["default/bad"][1]
     assert [host.fqdn for host in dag.virtual_hosts] == [WWW]
     assert [p.name for p in dag.problems if p.field == INTERNAL_ERROR] == ["bad"]
+
+
+# Found by the hostile fuzz (tests/hostile): a creationTimestamp without a time zone (a
+# hand-written manifest for the file source or `translate`; the API server always writes `Z`)
+# parses as a naive datetime, and comparing it with everyone else's raises TypeError where the
+# oldest claimant is picked: the whole build fails, for every object, on every rebuild.
+NAIVE = "2024-06-01T00:00:00"
+
+
+def created(manifest: dict[str, Any], timestamp: str) -> dict[str, Any]:
+    return {**manifest, "metadata": {**manifest["metadata"], "creationTimestamp": timestamp}}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="TypeError: can't compare offset-naive and offset-aware datetimes escapes the build",
+)
+@pytest.mark.parametrize(
+    "manifests",
+    [
+        pytest.param(
+            [
+                HOME,
+                GOOD,
+                created(ingressroute("bad", fqdn=WWW, routes=[route("/", to("home"))]), NAIVE),
+            ],
+            id="two roots claim one fqdn",
+        ),
+        pytest.param(
+            [
+                ingress_service("web"),
+                ingress("good", rule(WWW, path())),
+                created(ingress("bad", rule(WWW, path())), NAIVE),
+            ],
+            id="two Ingresses claim one path",
+        ),
+    ],
+)
+def test_a_creation_timestamp_without_a_time_zone_costs_nothing(
+    manifests: list[dict[str, Any]],
+) -> None:
+    dag = build(*manifests)
+    assert [host.fqdn for host in dag.virtual_hosts] == [WWW]
+    assert not [p for p in dag.problems if p.field == INTERNAL_ERROR]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from controlplane.addresses import NetworkSet, refused_networks
+from controlplane.dag import BuildOptions, DagBuilder
 from controlplane.dag.types import (
     DAG,
     Cluster,
@@ -18,6 +19,7 @@ from controlplane.dag.types import (
     VirtualHost,
     WeightedCluster,
 )
+from controlplane.envoy import TranslateOptions
 from controlplane.envoy.endpoints import (
     RefusalReason,
     RefusedEndpoint,
@@ -25,7 +27,9 @@ from controlplane.envoy.endpoints import (
     load_assignments,
 )
 from controlplane.envoy.validation import violations
-from controlplane.model import Endpoints, EndpointSlice, ObjectSet
+from controlplane.model import Endpoints, EndpointSlice, ObjectSet, parse_object
+from controlplane.publisher import Publisher
+from controlplane.typeurls import ENDPOINT_TYPE
 
 
 def endpoint_slice(
@@ -438,3 +442,70 @@ def test_load_assignments_leave_out_the_same() -> None:
     assignments = load_assignments(_dag(cluster), objects, refused_networks=CLUSTER)
     lb_endpoints = assignments["default/kuard/http"].endpoints[0].lb_endpoints
     assert [e.endpoint.address.socket_address.address for e in lb_endpoints] == [GOOD[0]]
+
+
+# --- an EDS name belongs to one Service port ------------------------------------------------
+# Found by the hostile fuzz (tests/hostile): EDS names join namespace, Service and port name
+# with "/" (`good/web/http`), and names from a file source may hold a "/" (the API server's
+# never do), so another Service can publish its endpoints under the good Service's EDS name.
+
+
+def _tenant(namespace: str, service: str, port_name: str, address: str) -> list[dict[str, Any]]:
+    port: dict[str, Any] = {"port": 80, "targetPort": 8080}
+    slice_port: dict[str, Any] = {"port": 8080}
+    if port_name:
+        port["name"] = slice_port["name"] = port_name
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": service, "namespace": namespace},
+            "spec": {"ports": [port]},
+        },
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "slice",
+                "namespace": namespace,
+                "labels": {"kubernetes.io/service-name": service},
+            },
+            "addressType": "IPv4",
+            "ports": [slice_port],
+            "endpoints": [{"addresses": [address]}],
+        },
+        {
+            "apiVersion": "contour.heptio.com/v1beta1",
+            "kind": "IngressRoute",
+            "metadata": {"name": "root", "namespace": namespace},
+            "spec": {
+                "virtualhost": {"fqdn": f"{address}.nip.io"},
+                "routes": [{"match": "/", "services": [{"name": service, "port": 80}]}],
+            },
+        },
+    ]
+
+
+def _published_endpoints(manifests: list[dict[str, Any]]) -> dict[str, bytes]:
+    objects = ObjectSet.from_objects(parse_object(m) for m in manifests)
+    dag = DagBuilder().build(objects, BuildOptions())
+    snapshot = Publisher(TranslateOptions()).translate(dag, objects)
+    return {name: r.body for name, r in snapshot.resources(ENDPOINT_TYPE).items()}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="EDS names are namespace/service/port joined with '/', which names may contain",
+)
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param(("good/web", "http", ""), id="namespace good/web, Service http"),
+        pytest.param(("good", "web/http", ""), id="Service web/http beside web"),
+    ],
+)
+def test_another_services_endpoints_never_take_an_eds_name(other: tuple[str, str, str]) -> None:
+    good = _tenant("good", "web", "http", "10.0.0.1")
+    alone = _published_endpoints(good)
+    together = _published_endpoints([*good, *_tenant(*other, "6.6.6.6")])
+    assert together["good/web/http"] == alone["good/web/http"]
