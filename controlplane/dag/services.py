@@ -169,6 +169,8 @@ def resolve_cluster(
             )
     service_port = service.find_port(port)
     if service_port is None:
+        if service.is_external_name and isinstance(port, int) and not 1 <= port <= 65535:
+            raise ServiceError(f"Service [{name}:{port}]: port must be in the range 1-65535")
         if service.is_external_name and isinstance(port, int):
             # ExternalName Services often list no ports: the port is the one asked for.
             service_port_number, service_port_name = port, ""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,6 +44,15 @@ class ObjectMeta(KubeModel):
     """None when the manifest has none (or `null`, as `kubectl create --dry-run` writes)."""
     annotations: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("creation_timestamp")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        """A timestamp without a zone is UTC (Kubernetes writes UTC): naive and aware times
+        cannot be compared, and ages are compared across objects."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
     def annotation(self, *names: str) -> str | None:
         """The value of the first annotation present among `names` (aliases, newest first)."""

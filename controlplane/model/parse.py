@@ -8,6 +8,8 @@ the object silently vanishing.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,6 +68,18 @@ def model_type_for(api_version: str, kind: str) -> type[KubeObject] | None:
     return model
 
 
+_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+_DNS_LABEL = re.compile(r"(?=.{1,63}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_NAME_RULE = (
+    "{field} must be a DNS-1123 name (lowercase letters, digits, '-' and '.'), as the API "
+    "server requires; Envoy resource names are built from it"
+)
+
+
+def _shown(text: str) -> str:
+    return text.encode("unicode_escape").decode("ascii")[:100]
+
+
 def parse_object(raw: Mapping[str, Any], *, default_namespace: str = "default") -> KubeObject:
     """Parse one Kubernetes object. Raises ModelError for unknown kinds or broken objects."""
     api_version = str(raw.get("apiVersion", ""))
@@ -77,6 +91,12 @@ def parse_object(raw: Mapping[str, Any], *, default_namespace: str = "default") 
     if model is None:
         raise ModelError(
             kind or "object", namespace, name, f"unsupported kind {api_version}/{kind}"
+        )
+    if name and not _DNS_SUBDOMAIN.fullmatch(name):
+        raise ModelError(kind, namespace, _shown(name), _NAME_RULE.format(field="metadata.name"))
+    if namespace and not _DNS_LABEL.fullmatch(namespace):
+        raise ModelError(
+            kind, _shown(namespace), name, _NAME_RULE.format(field="metadata.namespace")
         )
     data = dict(raw)
     if model.NAMESPACED and not namespace and isinstance(metadata, Mapping):

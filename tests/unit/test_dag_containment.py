@@ -105,11 +105,6 @@ def created(manifest: dict[str, Any], timestamp: str) -> dict[str, Any]:
     return {**manifest, "metadata": {**manifest["metadata"], "creationTimestamp": timestamp}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="TypeError: can't compare offset-naive and offset-aware datetimes escapes the build",
-)
 @pytest.mark.parametrize(
     "manifests",
     [

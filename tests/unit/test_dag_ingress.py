@@ -1191,9 +1191,6 @@ BACKSTOPPED = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the translator's backstop, not the DAG, catches these values"
-)
 @pytest.mark.parametrize("objects", BACKSTOPPED)
 def test_the_dag_settles_values_envoy_would_reject(objects: list[Raw]) -> None:
     object_set = ObjectSet.from_objects(map(parse_object, objects))

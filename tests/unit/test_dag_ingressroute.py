@@ -1479,11 +1479,6 @@ def test_route_options_websockets_rewrite_timeouts_retries() -> None:
 TOO_LONG_FOR_ENVOY = ["9223372036s", "2562047h47m16.854775807s", "9223372035999999999ns"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a timeout beyond Envoy's Duration range reaches the translator, which leaves the "
-    "route out instead of falling back with a warning (issue 9, item 4)",
-)
 @pytest.mark.parametrize("field", ["timeoutPolicy", "retryPolicy"])
 @pytest.mark.parametrize("value", TOO_LONG_FOR_ENVOY)
 def test_a_timeout_beyond_envoys_range_falls_back_and_the_route_is_served(
