@@ -9,7 +9,6 @@ the object silently vanishing.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Mapping
 from typing import Any
 
