@@ -18,14 +18,23 @@ one pass over every object left, a few microseconds per thousand objects.
 What is cached, and when it is thrown away:
 - per Ingress: its reading (claims, problems); per host: the settled virtual hosts
   (`ingress_processor.py`);
+- per host: the age of the oldest Ingress claiming it (`IngressProcessor.oldest`);
 - per IngressRoute: its compilation; per fqdn: the owning root; per group of roots sharing
   objects: the delegation walk; per object: its status (`ingressroute_processor.py`).
 Every cached reading sees its inputs only through a recording view (`reads.py`) and is redone
 when something it read changed. The build options are part of every result: new options, new
 cache.
 
-Then the two halves are merged host by host (an IngressRoute host wins; the Ingress's loss is a
-Problem), only for the hosts either half changed; the sorted host and status tuples are kept as
+One owner per host, across kinds: the oldest claimant of an fqdn (`age_key`: creation time,
+then namespace/name; an exact tie goes to the IngressRoute) owns it on HTTP and HTTPS, valid or
+not. The Ingress half keeps, per host, the age of the oldest Ingress claiming it (by a rule or
+under `tls`) and reports the hosts where that changed; the IngressRoute half settles those fqdns
+again with it (`settle_fqdn`): when an Ingress is older, every root claiming the fqdn is invalid
+(`fqdn "x" is already used by Ingress ns/name`) and owns nothing. So the Ingress half runs first.
+
+Then the two halves are merged host by host (a host an IngressRoute owns takes its hosts, even
+none; each Ingress claiming it gets a Problem; any other host takes the Ingress hosts), only for
+the hosts either half changed; the sorted host and status tuples are kept as
 sorted lists, updated by bisection, and turned into tuples (a C-speed copy) only when something
 in them changed. A build in which nothing changed returns the previous DAG itself.
 
@@ -171,8 +180,10 @@ class DagBuilder:
         }
         if not any(changes.values()):
             return self._dag
-        route_fqdns, status_keys = self._routes.update(objects, changes)
         ingress_hosts = self._ingresses.update(objects, changes)
+        route_fqdns, status_keys = self._routes.update(
+            objects, changes, self._ingresses.oldest, self._ingresses.oldest_changed
+        )
         touched = route_fqdns | ingress_hosts
         conflicts_changed = self._merge(touched)
         for key in status_keys:
@@ -196,9 +207,11 @@ class DagBuilder:
     def _merge(self, fqdns: Iterable[str]) -> bool:
         """Merge the two halves for `fqdns`; whether the contested hosts changed.
 
-        An fqdn an IngressRoute owns (its oldest root claimant, valid or not) takes the
-        IngressRoute's hosts on both listeners, even none: an Ingress never adds routes or TLS
-        to it. Every other fqdn takes the Ingress hosts."""
+        Ownership across kinds is settled by the IngressRoute half (`settle_fqdn`, told the age
+        of the oldest Ingress claiming each fqdn): an fqdn an IngressRoute owns (its oldest
+        claimant, older than every Ingress claiming it, valid or not) takes the IngressRoute's
+        hosts on both listeners, even none: an Ingress never adds routes or TLS to it. Every
+        other fqdn takes the Ingress hosts (the roots that claim it are invalid)."""
         changed = False
         owners = self._routes.owners
         for fqdn in fqdns:

@@ -47,7 +47,7 @@ from controlplane.dag.reads import (
     replace_host,
 )
 from controlplane.dag.types import Problem, SecureVirtualHost, VirtualHost
-from controlplane.model import Ingress, NamespacedName, ObjectSet
+from controlplane.model import AgeKey, Ingress, NamespacedName, ObjectSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,12 @@ class IngressProcessor:
         self._host_losers: dict[str, _HostLosers] = {}
         self._problems: tuple[Problem, ...] = ()
         self._problems_stale = False
+        self.oldest: dict[str, AgeKey] = {}
+        """host → the `age_key` of the oldest Ingress claiming it (what settles it against
+        IngressRoute roots claiming the same fqdn, `settle_fqdn`)."""
+        self.oldest_changed: set[str] = set()
+        """The hosts whose `oldest` entry changed (added, replaced or removed) in the last
+        `update`."""
 
     def update(
         self, objects: ObjectSet, changes: Mapping[str, Collection[NamespacedName]]
@@ -94,9 +100,22 @@ class IngressProcessor:
         touched: set[str] = set()
         for key in dirty:
             self._read(key, objects, recording, touched)
+        self.oldest_changed = set()
         for host in touched:
             self._settle(host)
+            self._update_oldest(host)
         return touched
+
+    def _update_oldest(self, host: str) -> None:
+        keys = self._host_units.get(host)
+        oldest = min(self._units[key].ingress.age_key for key in keys) if keys else None
+        if self.oldest.get(host) == oldest:
+            return
+        self.oldest_changed.add(host)
+        if oldest is None:
+            del self.oldest[host]
+        else:
+            self.oldest[host] = oldest
 
     def claimants(self, host: str) -> tuple[NamespacedName, ...]:
         """The Ingresses of our class claiming a route or a certificate for `host`, sorted."""

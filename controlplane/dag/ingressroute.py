@@ -12,6 +12,8 @@ runs object by object (and the test oracle `reference.py` runs over everything a
 3. Fqdn claims (`settle_fqdn`). Several valid roots may claim one fqdn: the oldest (creation
    time, then namespace/name) keeps it and stays valid; each later one is invalid with
    `fqdn "x" is already used by IngressRoute ns/name`. Fqdns compare case-insensitively.
+   Across kinds: if an Ingress claiming the fqdn is older than every root claiming it, no root
+   keeps it and each is invalid with `fqdn "x" is already used by Ingress ns/name`.
 4. The delegation walk (`delegation.py`) from every root that kept its fqdn, which finds the
    routes each host serves, the objects reached (valid), prefix and cycle violations (invalid),
    and warnings on parents. Objects nothing reaches are orphaned.
@@ -49,7 +51,15 @@ from controlplane.dag.ingressroute_spec import (
 )
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.reads import BuildInputs
-from controlplane.dag.status import KIND, StatusWarning, fqdn_taken, invalid, orphaned, valid
+from controlplane.dag.status import (
+    KIND,
+    StatusWarning,
+    fqdn_taken,
+    fqdn_used_by_ingress,
+    invalid,
+    orphaned,
+    valid,
+)
 from controlplane.dag.types import (
     ObjectStatus,
     Origin,
@@ -60,7 +70,7 @@ from controlplane.dag.types import (
     VirtualHost,
     internal_error_description,
 )
-from controlplane.model import IngressRoute, NamespacedName, ObjectSet
+from controlplane.model import AgeKey, IngressRoute, NamespacedName, ObjectSet
 
 __all__ = [
     "compile_unit",
@@ -98,11 +108,19 @@ def oldest(claimants: Iterable[IngressRoute]) -> IngressRoute:
 
 
 def settle_fqdn(
-    fqdn: str, claimants: Iterable[IngressRoute]
-) -> tuple[NamespacedName, dict[NamespacedName, str]]:
-    """Who keeps `fqdn` among the roots claiming it, and the description of every other one."""
+    fqdn: str, claimants: Iterable[IngressRoute], oldest_ingress: AgeKey | None = None
+) -> tuple[NamespacedName | None, dict[NamespacedName, str]]:
+    """Who keeps `fqdn` among the roots claiming it, and the description of every other one.
+
+    `oldest_ingress`: the `age_key` of the oldest Ingress of our class claiming `fqdn` (by a
+    rule or under `tls`), if any. Ownership is settled across kinds: when that Ingress is older
+    than every root claiming the fqdn, no root owns it (None) and every root is invalid; the
+    Ingresses serve it. An exact tie (same time, namespace and name) goes to the IngressRoute."""
     claimants = list(claimants)
     winner = oldest(claimants)
+    if oldest_ingress is not None and oldest_ingress < winner.age_key:
+        used = fqdn_used_by_ingress(fqdn, display((oldest_ingress[1], oldest_ingress[2])))
+        return None, {(route.namespace, route.name): used for route in claimants}
     owner = (winner.namespace, winner.name)
     taken = fqdn_taken(fqdn, display(owner))
     losers = {

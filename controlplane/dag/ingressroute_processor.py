@@ -11,7 +11,9 @@ that, over everything). Each step is kept here and redone only where its inputs 
   facts are kept here (`_roots`, `_certificate_targets`) and their changed keys are reported
   like changed objects. A result equal to the previous one keeps the previous object.
 - Fqdn claims: per fqdn, the set of compiled roots claiming it. Only fqdns whose claimants were
-  compiled again are settled again (the oldest keeps it, the others are invalid).
+  compiled again, or whose oldest Ingress claimant changed (`IngressProcessor.oldest`, passed
+  to `update` with the hosts where it changed), are settled again (the oldest claimant, of
+  either kind, keeps it; the other roots are invalid).
 - The walk. The walk from one root reads and writes only objects statically reachable from it
   (its *closure*: every delegation and tcpproxy target of every compiled object reached,
   missing targets included). The fixpoint in `walk_delegations` couples roots only through
@@ -60,7 +62,7 @@ from controlplane.dag.types import (
     VirtualHost,
     internal_error_description,
 )
-from controlplane.model import IngressRoute, NamespacedName, ObjectSet
+from controlplane.model import AgeKey, IngressRoute, NamespacedName, ObjectSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,9 @@ class IngressRouteProcessor:
         self._claims: dict[str, set[NamespacedName]] = {}
         self._claim_of: dict[NamespacedName, str] = {}
         self._owner: dict[str, NamespacedName] = {}
+        """fqdn → the root that owns it (no entry when an older Ingress claims the fqdn)."""
+        self._ingress_claims: Mapping[str, AgeKey] = {}
+        """fqdn → `age_key` of the oldest Ingress claiming it (see `update`)."""
         self._served: dict[NamespacedName, str] = {}
         """Serving root → its fqdn (the inverse of `_owner`)."""
         self._taken: dict[NamespacedName, str] = {}
@@ -125,10 +130,20 @@ class IngressRouteProcessor:
     # -- the update ----------------------------------------------------------------------
 
     def update(
-        self, objects: ObjectSet, changes: Mapping[str, Collection[NamespacedName]]
+        self,
+        objects: ObjectSet,
+        changes: Mapping[str, Collection[NamespacedName]],
+        ingress_claims: Mapping[str, AgeKey] | None = None,
+        ingress_claims_changed: Collection[str] = (),
     ) -> tuple[set[str], set[NamespacedName]]:
         """Bring the IngressRoute hosts and statuses up to date; returns the fqdns whose hosts
-        changed and the keys whose status changed (added, replaced or removed)."""
+        or owner changed and the keys whose status changed (added, replaced or removed).
+
+        `ingress_claims`: host → the `age_key` of the oldest Ingress claiming it (kept by the
+        `IngressProcessor`, which reports the hosts whose entry changed since the last update
+        in `ingress_claims_changed`): an fqdn an older Ingress claims is owned by no root."""
+        if ingress_claims is not None:
+            self._ingress_claims = ingress_claims
         changes = dict(changes)
         changed_routes = changes.get("ingress_routes", ())
         changes["roots"] = self._update_roots(objects, changed_routes)
@@ -142,7 +157,9 @@ class IngressRouteProcessor:
         for key in dirty:
             if self._compile(key, objects, recording):
                 changed_units.add(key)
-        taken_changed, roots_changed, owners_changed = self._claim_fqdns(changed_units)
+        taken_changed, roots_changed, owners_changed = self._claim_fqdns(
+            changed_units, ingress_claims_changed
+        )
         affected_keys = changed_units | taken_changed
         roots = set(roots_changed)
         for key in affected_keys:
@@ -228,12 +245,13 @@ class IngressRouteProcessor:
     # -- fqdn claims ---------------------------------------------------------------------
 
     def _claim_fqdns(
-        self, changed_units: Iterable[NamespacedName]
+        self, changed_units: Iterable[NamespacedName], ingress_claims_changed: Iterable[str]
     ) -> tuple[set[NamespacedName], set[NamespacedName], set[str]]:
-        """Settle the fqdns the changed units claim or claimed. Returns the keys whose lost
-        claim changed, the roots that started or stopped serving, and the fqdns whose owner
-        changed (an IngressRoute-owned fqdn is closed to Ingresses, served or not)."""
-        fqdns: set[str] = set()
+        """Settle the fqdns the changed units claim or claimed, and those whose oldest Ingress
+        claimant changed. Returns the keys whose lost claim changed, the roots that started or
+        stopped serving, and the fqdns whose owner changed (an IngressRoute-owned fqdn is
+        closed to Ingresses, served or not)."""
+        fqdns = {fqdn for fqdn in ingress_claims_changed if fqdn in self._claims}
         for key in changed_units:
             old_fqdn = self._claim_of.pop(key, None)
             if old_fqdn is not None:
@@ -260,10 +278,15 @@ class IngressRouteProcessor:
             owner = None
             losers: dict[NamespacedName, str] = {}
             if claimants:
-                owner, losers = settle_fqdn(fqdn, (self._units[key].route for key in claimants))
-                self._owner[fqdn] = owner
-                if owner in self._compiled:  # an invalid owner keeps the fqdn, serving nothing
-                    self._served[owner] = fqdn
+                owner, losers = settle_fqdn(
+                    fqdn,
+                    (self._units[key].route for key in claimants),
+                    self._ingress_claims.get(fqdn),
+                )
+                if owner is not None:  # None: an older Ingress claims the fqdn
+                    self._owner[fqdn] = owner
+                    if owner in self._compiled:  # an invalid owner keeps it, serving nothing
+                        self._served[owner] = fqdn
             if owner != old_owner:
                 roots_changed.update(key for key in (old_owner, owner) if key is not None)
                 owners_changed.add(fqdn)
@@ -279,7 +302,8 @@ class IngressRouteProcessor:
 
     @property
     def owners(self) -> Mapping[str, NamespacedName]:
-        """fqdn → the root IngressRoute that owns it (the oldest claimant, valid or not)."""
+        """fqdn → the root IngressRoute that owns it (the oldest claimant, valid or not, when
+        no older Ingress claims the fqdn)."""
         return self._owner
 
     # -- walking -------------------------------------------------------------------------

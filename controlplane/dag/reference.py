@@ -12,6 +12,8 @@ Nothing in `controlplane` imports it (an import-linter contract says so).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from controlplane.dag.delegation import walk_delegations
 from controlplane.dag.ingress import (
     host_order,
@@ -33,16 +35,18 @@ from controlplane.dag.ingressroute_spec import CompiledIngressRoute, claimed_fqd
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.reads import BuildInputs, certificate_targets
 from controlplane.dag.types import DAG, Problem, SecureVirtualHost, VirtualHost
-from controlplane.model import NamespacedName, ObjectSet
+from controlplane.model import AgeKey, NamespacedName, ObjectSet
 
 __all__ = ["build_ingresses", "build_ingressroutes", "reference_build"]
 
 
 def reference_build(objects: ObjectSet, options: BuildOptions | None = None) -> DAG:
-    """The whole DAG: an fqdn an IngressRoute owns (served or not) is closed to Ingresses."""
+    """The whole DAG: the oldest claimant of an fqdn owns it, across kinds; an fqdn an
+    IngressRoute owns (served or not) is closed to Ingresses, and roots claiming an fqdn an
+    older Ingress claims are invalid."""
     options = options or BuildOptions()
-    routes, owners = build_ingressroutes_and_owners(objects, options)
-    ingresses, claimants = _build_ingresses(objects, options)
+    ingresses, claimants, oldest = _build_ingresses(objects, options)
+    routes, owners = build_ingressroutes_and_owners(objects, options, oldest)
     plain = {h.fqdn: h for h in ingresses.virtual_hosts if h.fqdn not in owners}
     plain.update((h.fqdn, h) for h in routes.virtual_hosts)
     secure = {h.fqdn: h for h in ingresses.secure_virtual_hosts if h.fqdn not in owners}
@@ -80,18 +84,21 @@ def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
 
 def _build_ingresses(
     objects: ObjectSet, options: BuildOptions
-) -> tuple[DAG, dict[str, set[NamespacedName]]]:
-    """The Ingress hosts and problems, and which Ingresses claim each host."""
+) -> tuple[DAG, dict[str, set[NamespacedName]], dict[str, AgeKey]]:
+    """The Ingress hosts and problems, which Ingresses claim each host, and the age of the
+    oldest one claiming each host."""
     ours = (i for i in objects.ingresses.values() if ingress_is_ours(i, objects, options))
     problems: list[Problem] = []
     readings = []
     claimants: dict[str, set[NamespacedName]] = {}
+    oldest: dict[str, AgeKey] = {}
     for ingress in sorted(ours, key=lambda ingress: ingress.age_key):
         reading = read_ingress(ingress, objects, options)
         problems.extend(reading.problems)
         readings.append(reading)
         for host in reading.hosts:
             claimants.setdefault(host, set()).add((ingress.namespace, ingress.name))
+            oldest.setdefault(host, ingress.age_key)
     routes_by_host, route_losers = settle_routes(readings)
     tls_by_host, tls_losers = settle_tls(readings)
     problems.extend(problem for _, problem in route_losers)
@@ -108,13 +115,17 @@ def _build_ingresses(
         secure_virtual_hosts=tuple(secure_virtual_hosts),
         problems=tuple(dict.fromkeys(problems)),
     )
-    return dag, claimants
+    return dag, claimants, oldest
 
 
 def build_ingressroutes_and_owners(
-    objects: ObjectSet, options: BuildOptions
+    objects: ObjectSet, options: BuildOptions, ingress_claims: Mapping[str, AgeKey] | None = None
 ) -> tuple[DAG, dict[str, NamespacedName]]:
-    """Hosts and statuses of every IngressRoute of our class, and who owns each fqdn."""
+    """Hosts and statuses of every IngressRoute of our class, and the fqdns roots own.
+
+    `ingress_claims`: host → age of the oldest Ingress claiming it; a root claiming an fqdn an
+    older Ingress claims owns nothing and is invalid."""
+    ingress_claims = ingress_claims or {}
     ours = {
         key: route
         for key, route in sorted(objects.ingress_routes.items())
@@ -143,10 +154,13 @@ def build_ingressroutes_and_owners(
     roots = []
     owners: dict[str, NamespacedName] = {}
     for fqdn in sorted(claims):
-        owner, losers = settle_fqdn(fqdn, (ours[key] for key in claims[fqdn]))
-        owners[fqdn] = owner
-        if owner in compiled:  # an invalid owner keeps its fqdn, serving nothing
-            roots.append(owner)
+        owner, losers = settle_fqdn(
+            fqdn, (ours[key] for key in claims[fqdn]), ingress_claims.get(fqdn)
+        )
+        if owner is not None:  # None: an older Ingress claims the fqdn
+            owners[fqdn] = owner
+            if owner in compiled:  # an invalid owner keeps its fqdn, serving nothing
+                roots.append(owner)
         for key, reason in losers.items():
             failed.setdefault(key, reason)  # its own fault first, as the status says
     outcome = walk_delegations(roots, compiled, failed)

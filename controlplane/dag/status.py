@@ -97,6 +97,11 @@ def fqdn_taken(fqdn: str, owner: str) -> str:
     return f'fqdn "{fqdn}" is already used by IngressRoute {owner}'
 
 
+def fqdn_used_by_ingress(fqdn: str, ingress: str) -> str:
+    """A root claiming an fqdn that an older Ingress (of any namespace) claims."""
+    return f'fqdn "{fqdn}" is already used by Ingress {ingress}'
+
+
 def valid(route: IngressRoute, warnings: Iterable[StatusWarning] = ()) -> ObjectStatus:
     unique = tuple(dict.fromkeys(warnings))
     description = VALID

@@ -4,7 +4,7 @@ This package imports nothing else of ours (enforced by import-linter): it is the
 other layer shares.
 """
 
-from controlplane.model.base import EPOCH, UNSTAMPED, KubeModel, KubeObject, ObjectMeta
+from controlplane.model.base import EPOCH, UNSTAMPED, AgeKey, KubeModel, KubeObject, ObjectMeta
 from controlplane.model.contour import (
     Condition,
     IngressRoute,
@@ -33,6 +33,7 @@ __all__ = [
     "MODEL_TYPES",
     "PRIVATE_KEY_KEY",
     "UNSTAMPED",
+    "AgeKey",
     "Condition",
     "EndpointSlice",
     "Endpoints",

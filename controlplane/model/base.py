@@ -23,6 +23,10 @@ UNSTAMPED = datetime(9999, 1, 1, tzinfo=UTC)
 every object that has one. The store spaces them out from here in the order it first saw them."""
 
 
+AgeKey = tuple[datetime, str, str]
+"""`KubeObject.age_key`: creation time, namespace, name; the smallest is the oldest."""
+
+
 class KubeModel(BaseModel):
     """Base for every parsed Kubernetes structure: frozen, camelCase aliases, extras ignored."""
 
@@ -81,7 +85,7 @@ class KubeObject(KubeModel):
         return self.metadata.namespace
 
     @property
-    def age_key(self) -> tuple[datetime, str, str]:
+    def age_key(self) -> AgeKey:
         """Sort key for "oldest wins" conflict resolution: creation time, then namespace/name
         (objects without a creation time are the youngest; see `UNSTAMPED`)."""
         created = self.metadata.creation_timestamp or UNSTAMPED

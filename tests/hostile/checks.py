@@ -428,10 +428,6 @@ KNOWN_BUGS = {
     "a foreign root's shadowed route warns the delegate": (
         "tests/unit/test_dag_ingressroute.py::test_a_foreign_root_leaves_a_shared_delegate_alone"
     ),
-    "a younger IngressRoute takes the host of an older Ingress": (
-        "tests/unit/test_dag_ingressroute.py::"
-        "test_a_younger_ingressroute_never_takes_the_host_of_an_older_ingress"
-    ),
     "an Ingress backend port beyond uint32 breaks an ExternalName cluster": (
         "tests/unit/test_dag_ingress.py::test_the_dag_settles_values_envoy_would_reject"
     ),
@@ -458,10 +454,6 @@ def _known_bugs(
     explained by none of them (each explains only the parts it is known to change)."""
     bugs: set[str] = set()
     parts_left, statuses_left = set(changed), set(restated)
-    ingress_host = f"ingress_http virtual host {GOOD_INGRESS_HOST}"
-    if ingress_host in parts_left and _claims_ingress_host(hostile):
-        bugs.add(INGRESSROUTE_TAKES_HOST)
-        parts_left.discard(ingress_host)
     endpoints = {key for key in parts_left if key.startswith(ENDPOINT_TYPE)}
     if endpoints and _slashed(objects):
         bugs.add(AMBIGUOUS_NAMES)
@@ -490,12 +482,6 @@ FOREIGN_INVALIDATES_DELEGATE = "a foreign root invalidates a shared delegate"
 EXTERNAL_NAME_PORT = "an Ingress backend port beyond uint32 breaks an ExternalName cluster"
 SHADOW_WARNS_DELEGATE = "a foreign root's shadowed route warns the delegate"
 AMBIGUOUS_NAMES = "a name holding '/' makes an EDS or cluster name ambiguous"
-INGRESSROUTE_TAKES_HOST = "a younger IngressRoute takes the host of an older Ingress"
-
-
-def _claims_ingress_host(hostile: Sequence[JSON]) -> bool:
-    routes = [raw for raw in hostile if raw.get("kind") == "IngressRoute"]
-    return GOOD_INGRESS_HOST in json.dumps(routes, ensure_ascii=False).casefold()
 
 
 def _slashed(objects: ObjectSet) -> bool:

@@ -410,9 +410,30 @@ def test_ingress_class_changes_hands() -> None:
 
 
 def test_ingress_and_ingressroute_contest_a_host() -> None:
-    world = scenario(service("s"), ingress("i", rule(WWW, path(to=backend("s", 80)))))
-    world.put(ingressroute("r", fqdn=WWW, routes=[route("/r", to("s"))]))
+    """The oldest claimant owns the host, across kinds; ownership moves as claimants come, age
+    and go (the Ingress is created 2024-01-02)."""
+    world = scenario(
+        service("s"), tls_secret("x"), ingress("i", rule(WWW, path(to=backend("s", 80))), age=1)
+    )
+    world.put(ingressroute("r", fqdn=WWW, routes=[route("/r", to("s"))]))  # 2024-01-01: older
     assert len(world.check().problems) == 1
+    world.put(
+        ingressroute("r", fqdn=WWW, routes=[route("/r", to("s"))], created="2024-01-15T00:00:00Z")
+    )
+    dag = world.check()
+    assert (dag.problems, statuses(dag)["default/r"]) == ((), StatusKind.INVALID)
+    assert dag.statuses[0].description == f'fqdn "{WWW}" is already used by Ingress default/i'
+    assert len(dag.virtual_hosts[0].routes) == 1
+    world.put(ingress("i", rule(WWW, path(to=backend("s", 80))), age=30))  # now younger
+    assert len(world.check().problems) == 1
+    world.put(ingress("i", rule(API, path(to=backend("s", 80))), age=0))  # leaves the host
+    assert statuses(world.check())["default/r"] is StatusKind.VALID
+    world.put(ingress("i", rule(API, path(to=backend("s", 80))), tls_=[tls("x", WWW)]))
+    assert statuses(world.check())["default/r"] is StatusKind.INVALID  # a TLS claim is a claim
+    world.delete(("Ingress", "default", "i"))
+    dag = world.check()
+    assert (dag.problems, statuses(dag)["default/r"]) == ((), StatusKind.VALID)
+    world.put(ingress("i", rule(WWW, path(to=backend("s", 80)))))
     world.delete(("IngressRoute", "default", "r"))
     assert world.check().problems == ()
 

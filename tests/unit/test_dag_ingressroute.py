@@ -1700,11 +1700,6 @@ def test_an_ingress_never_adds_tls_or_routes_to_a_host_an_ingressroute_owns() ->
     assert problem.reason.startswith(f'host "{WWW}" belongs to IngressRoute good/www')
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an IngressRoute takes a host from Ingresses whatever their age (issue 9, item 5: "
-    "the oldest claimant keeps an fqdn, across kinds and namespaces)",
-)
 def test_a_younger_ingressroute_never_takes_the_host_of_an_older_ingress() -> None:
     """Found by the hostile fuzz: the Ingress in `good` (2023) serves www; a root in `bad`
     created a year later claims www too, and gets it."""
