@@ -364,17 +364,6 @@ def _check_rejections(
             "rejection without origin",
             f"{rejection.resource}: {rejection.describe()}",
         )
-        origin = rejection.origin
-        service = objects.services.get((origin.namespace, origin.name)) if origin else None
-        if (
-            tolerate_known
-            and rejection.type_url == CLUSTER_TYPE
-            and "Value out of range" in rejection.reason
-            and service is not None
-            and service.is_external_name
-        ):
-            known.add(EXTERNAL_NAME_PORT)
-            continue
         expect(
             not rejection.reason.startswith("cannot be translated"),
             "contained exception",
@@ -428,12 +417,6 @@ KNOWN_BUGS = {
     "a foreign root's shadowed route warns the delegate": (
         "tests/unit/test_dag_ingressroute.py::test_a_foreign_root_leaves_a_shared_delegate_alone"
     ),
-    "an Ingress backend port beyond uint32 breaks an ExternalName cluster": (
-        "tests/unit/test_dag_ingress.py::test_the_dag_settles_values_envoy_would_reject"
-    ),
-    "a name holding '/' makes an EDS or cluster name ambiguous": (
-        "tests/unit/test_envoy_endpoints.py::test_another_services_endpoints_never_take_an_eds_name"
-    ),
 }
 """Bugs the checks found that are not fixed yet, with the test that reproduces each (xfail).
 `check` counts an example that shows exactly one of them (`Tally.known`) instead of failing,
@@ -454,10 +437,6 @@ def _known_bugs(
     explained by none of them (each explains only the parts it is known to change)."""
     bugs: set[str] = set()
     parts_left, statuses_left = set(changed), set(restated)
-    endpoints = {key for key in parts_left if key.startswith(ENDPOINT_TYPE)}
-    if endpoints and _slashed(objects):
-        bugs.add(AMBIGUOUS_NAMES)
-        parts_left -= endpoints
     foreign = any(
         _delegates_to(route, BLOG[1:])
         for key, route in objects.ingress_routes.items()
@@ -479,14 +458,7 @@ def _known_bugs(
 
 
 FOREIGN_INVALIDATES_DELEGATE = "a foreign root invalidates a shared delegate"
-EXTERNAL_NAME_PORT = "an Ingress backend port beyond uint32 breaks an ExternalName cluster"
 SHADOW_WARNS_DELEGATE = "a foreign root's shadowed route warns the delegate"
-AMBIGUOUS_NAMES = "a name holding '/' makes an EDS or cluster name ambiguous"
-
-
-def _slashed(objects: ObjectSet) -> bool:
-    """Whether a Service has a '/' in its namespace or name (its Envoy names are ambiguous)."""
-    return any("/" in namespace or "/" in name for namespace, name in objects.services)
 
 
 def _check_names(dag: DAG, objects: ObjectSet, known: set[str], tolerate_known: bool) -> None:
@@ -506,9 +478,6 @@ def _check_names(dag: DAG, objects: ObjectSet, known: set[str], tolerate_known: 
                 port = (cluster.namespace, cluster.service, cluster.port_name)
                 if by_eds_name.setdefault(cluster.eds_name, port) != port:
                     ambiguous.append(f"EDS name {cluster.eds_name!r}")
-    if ambiguous and tolerate_known and _slashed(objects):
-        known.add(AMBIGUOUS_NAMES)
-        return
     expect(not ambiguous, "ambiguous name", ", ".join(sorted(set(ambiguous))))
 
 
