@@ -141,29 +141,21 @@ class Baseline:
 
 
 @cache
-def baseline(mode: Mode, *, without_blog: bool = False) -> Baseline:
-    """The good tenant built alone (`without_blog`: without its delegate)."""
+def baseline(mode: Mode) -> Baseline:
+    """The good tenant built alone."""
     manifests = good_tenant()
-    if without_blog:
-        manifests = [m for m in manifests if _key_of(m) != BLOG]
     objects = _object_set(manifests)
     dag = DagBuilder().build(objects, mode.build)
     publisher = Publisher(mode.translate)
     snapshot = publisher.translate(dag, objects)
     report = publisher.report(dag, snapshot)
     statuses = {s.key: s.status for s in report.statuses}
-    if not without_blog:
-        expect(
-            {s.current_status for s in report.statuses} == {StatusKind.VALID}
-            and not report.problems,
-            "good tenant",
-            f"is not valid on its own: {report.statuses} {report.problems}",
-        )
+    expect(
+        {s.current_status for s in report.statuses} == {StatusKind.VALID} and not report.problems,
+        "good tenant",
+        f"is not valid on its own: {report.statuses} {report.problems}",
+    )
     return Baseline(objects, dag, good_parts(bodies(snapshot), None), statuses)
-
-
-def _key_of(raw: JSON) -> tuple[str, str, str]:
-    return (raw["kind"], raw["metadata"]["namespace"], raw["metadata"]["name"])
 
 
 def good_parts(encoded: Bodies, names: Baseline | None) -> dict[str, bytes]:
@@ -419,15 +411,7 @@ def _check_good_tenant(
     expect(False, "good tenant status", f"{key}: {statuses.get(key)}")
 
 
-BLOG = ("IngressRoute", GOOD_NAMESPACE, "blog")
-ROOT = ("IngressRoute", GOOD_NAMESPACE, "root")
 KNOWN_BUGS = {
-    "a foreign root invalidates a shared delegate": (
-        "tests/unit/test_dag_ingressroute.py::test_a_foreign_root_leaves_a_shared_delegate_alone"
-    ),
-    "a foreign root's shadowed route warns the delegate": (
-        "tests/unit/test_dag_ingressroute.py::test_a_foreign_root_leaves_a_shared_delegate_alone"
-    ),
     "a younger IngressRoute takes the host of an older Ingress": (
         "tests/unit/test_dag_ingressroute.py::"
         "test_a_younger_ingressroute_never_takes_the_host_of_an_older_ingress"
@@ -466,29 +450,10 @@ def _known_bugs(
     if endpoints and _slashed(objects):
         bugs.add(AMBIGUOUS_NAMES)
         parts_left -= endpoints
-    foreign = any(
-        _delegates_to(route, BLOG[1:])
-        for key, route in objects.ingress_routes.items()
-        if ("IngressRoute", *key) not in baseline(mode).statuses
-    )
-    blog = statuses.get(BLOG)
-    if foreign and blog is not None and blog.current_status == StatusKind.VALID.value:
-        if BLOG in statuses_left:
-            bugs.add(SHADOW_WARNS_DELEGATE)
-            statuses_left.discard(BLOG)
-    elif foreign and blog is not None and blog.current_status == StatusKind.INVALID.value:
-        without = baseline(mode, without_blog=True)
-        explained = {key for key in parts_left if parts.get(key) == without.parts.get(key)}
-        if explained or statuses_left & {BLOG, ROOT}:
-            bugs.add(FOREIGN_INVALIDATES_DELEGATE)
-        parts_left -= explained
-        statuses_left -= {BLOG, ROOT}
     return bugs if bugs and not parts_left and not statuses_left else None
 
 
-FOREIGN_INVALIDATES_DELEGATE = "a foreign root invalidates a shared delegate"
 EXTERNAL_NAME_PORT = "an Ingress backend port beyond uint32 breaks an ExternalName cluster"
-SHADOW_WARNS_DELEGATE = "a foreign root's shadowed route warns the delegate"
 AMBIGUOUS_NAMES = "a name holding '/' makes an EDS or cluster name ambiguous"
 INGRESSROUTE_TAKES_HOST = "a younger IngressRoute takes the host of an older Ingress"
 
@@ -524,12 +489,3 @@ def _check_names(dag: DAG, objects: ObjectSet, known: set[str], tolerate_known: 
         known.add(AMBIGUOUS_NAMES)
         return
     expect(not ambiguous, "ambiguous name", ", ".join(sorted(set(ambiguous))))
-
-
-def _delegates_to(route: IngressRoute, target: tuple[str, str]) -> bool:
-    delegations = [r.delegate for r in route.spec.routes]
-    if route.spec.tcpproxy is not None:
-        delegations.append(route.spec.tcpproxy.delegate)
-    return any(
-        d is not None and (d.namespace or route.namespace, d.name) == target for d in delegations
-    )
