@@ -3,36 +3,43 @@
 Input: the objects that passed their own checks (`CompiledIngressRoute`s, see
 `ingressroute_spec.py`), the ones that did not (key → reason), and the roots that will serve
 (valid, in a permitted namespace, first claim to their fqdn). Output: per root, the routes and
-TCP clusters its host serves; which objects were reached; which became invalid because of where
-they sit in a chain; and the warnings of the objects that delegate.
+TCP clusters its host serves; which objects were reached; and the warnings the walk found (on
+the objects that delegate, and on the roots whose hosts ignore a route).
 
 The walk is a depth-first pre-order from each root, routes in spec order, so the order in which
-routes are met is deterministic. At each object, before it contributes anything:
+routes are met is deterministic. Each delegation is checked before the walk follows it:
 
-- Prefix containment. Every service route and every delegating route of a delegate must lie
-  under the prefix of the route that delegated to it, by whole path segments: `/foo/bar` is
-  under `/foo`, `/foobar` is not. (Contour compared characters and did not check a delegate's own
-  delegations at all, so a delegate could escape its prefix one level down.) A root's delegated
-  prefix is `/`, which contains everything.
+- Prefix containment. Every service route and every delegating route of the delegate must lie
+  under the prefix of the delegating route, by whole path segments: `/foo/bar` is under `/foo`,
+  `/foobar` is not. (Contour compared characters and did not check a delegate's own delegations
+  at all, so a delegate could escape its prefix one level down.) A root serves under `/`, which
+  contains everything.
 - Cycles. The walk carries the chain of objects that led here. A delegation to an object already
-  on that chain (the object itself included) closes a cycle, and the object whose delegation
-  closes it is invalid: `route creates a delegation cycle: ns/a -> ns/b -> ns/a` (the cycle only,
-  from the object it re-enters). Objects on a cycle that no root reaches are simply orphaned.
+  on that chain (the delegating object itself included) closes a cycle:
+  `route creates a delegation cycle: ns/a -> ns/b -> ns/a` (the cycle only, from the object it
+  re-enters). Objects on a cycle that no root reaches are simply orphaned.
 
-A failure of either check makes the *child* invalid (it is the child's routes that are out of
-place, and the child's team that must fix them); the parent stays valid and carries a warning
-`route "/blog": delegate blog/blog is invalid: <the child's description>`. A missing delegate is a
-warning on the parent too: `route "/blog": delegate blog/blog not found`.
+A failure of either check counts against the delegating *edge*, never the delegate: the walk does
+not follow that delegation, and the object that made it stays valid and carries a warning
+`route "/news": delegate good/blog is invalid under this route: <why>` (`DelegateInvalid`; for a
+tcpproxy, `tcpproxy: ... is invalid under this tcpproxy: ...`). Whether a delegate fits is a
+property of the delegating route (any root, in any namespace, may delegate to any IngressRoute,
+so a delegate cannot answer for where others put it), and the delegate is served wherever a
+root reaches it in place. One no root reaches in place is orphaned; an object is invalid only
+for its own faults (settled before the walk, passed in as `invalid`), and then contributes no
+routes at all, never a partial set: its parent gets `route "/blog": delegate blog/blog is
+invalid: <its description>`. A missing delegate is a warning on the parent too:
+`route "/blog": delegate blog/blog not found`. Which delegation closes a cycle depends on where
+a root enters it, so a cycle's warning lands on an object of the cycle, whichever root finds it.
 
-An invalid object contributes no routes at all, never a partial set, and is not walked through.
-An object can be reached along several chains (two roots, two routes, a diamond) and turn out
-invalid on a later one after it contributed on an earlier one. So the walk is repeated with the
-newly invalid objects excluded until a walk finds nothing new; only the last walk's result is
-used. The invalid set only grows, so this ends (in practice after one or two walks), and every
-object the last walk reached passed both checks on every chain that reached it.
+A route whose host already routes its path (met earlier in the walk) is ignored, and the *root*
+of that host is told (`route "/a" of IngressRoute ns/c: www.example.com already routes this path
+to IngressRoute ns/root; ignored`), never the delegate, which may serve other roots' hosts.
 
-Each (root, object, delegated prefix) is expanded once per walk, which keeps diamonds from
-exploding exponentially; the walk uses an explicit stack, so deep chains cannot overflow Python's
+Since nothing turns invalid during the walk, one walk settles everything; roots share only
+`reached` (a union) and the warnings of shared objects (in walk order, deduplicated). Each
+(root, object, delegated prefix) is expanded once per walk, which keeps diamonds from exploding
+exponentially; the walk uses an explicit stack, so deep chains cannot overflow Python's
 recursion limit.
 """
 
@@ -44,6 +51,7 @@ from dataclasses import dataclass, field
 from controlplane.dag.ingressroute_spec import (
     CompiledIngressRoute,
     CompiledRoute,
+    Delegation,
     within,
 )
 from controlplane.dag.status import (
@@ -77,7 +85,7 @@ class HostContent:
 @dataclass(frozen=True)
 class Outcome:
     invalid: Mapping[NamespacedName, str]
-    """Every invalid object and its description: those given, plus those the walk found."""
+    """Every invalid object and its description (those given: the walk finds none)."""
     reached: frozenset[NamespacedName]
     """Valid objects some served root reaches (roots included)."""
     warnings: Mapping[NamespacedName, tuple[StatusWarning, ...]]
@@ -90,21 +98,17 @@ def walk_delegations(
     compiled: Mapping[NamespacedName, CompiledIngressRoute],
     invalid: Mapping[NamespacedName, str],
 ) -> Outcome:
-    """Walk from every root until no object newly turns invalid; see the module docstring."""
-    known_invalid = dict(invalid)
-    while True:
-        walk = _Walk(compiled, known_invalid)
-        for root in roots:
-            if root not in known_invalid:
-                walk.root(root)
-        if not walk.newly_invalid:
-            return Outcome(
-                invalid=known_invalid,
-                reached=frozenset(walk.reached),
-                warnings={key: tuple(found) for key, found in walk.warnings.items()},
-                hosts=tuple(walk.hosts),
-            )
-        known_invalid.update(walk.newly_invalid)
+    """Walk from every root, in order; see the module docstring."""
+    walk = _Walk(compiled, invalid)
+    for root in roots:
+        if root not in invalid:
+            walk.root(root)
+    return Outcome(
+        invalid=dict(invalid),
+        reached=frozenset(walk.reached),
+        warnings={key: tuple(found) for key, found in walk.warnings.items()},
+        hosts=tuple(walk.hosts),
+    )
 
 
 class _Walk:
@@ -115,7 +119,6 @@ class _Walk:
     ) -> None:
         self.compiled = compiled
         self.invalid = invalid
-        self.newly_invalid: dict[NamespacedName, str] = {}
         self.reached: set[NamespacedName] = set()
         self.warnings: dict[NamespacedName, list[StatusWarning]] = {}
         self.hosts: list[HostContent] = []
@@ -132,27 +135,34 @@ class _Walk:
             self._walk_tcp_proxy(host)
 
     def _walk_routes(self, host: HostContent) -> None:
-        Frame = tuple[NamespacedName, PathMatch, str, tuple[NamespacedName, ...]]
-        stack: list[Frame] = [(host.root, _EVERYTHING, "/", ())]
+        Frame = tuple[NamespacedName, PathMatch, tuple[NamespacedName, ...]]
+        stack: list[Frame] = [(host.root, _EVERYTHING, ())]
         while stack:
-            key, prefix, prefix_text, chain = stack.pop()
+            key, prefix, chain = stack.pop()
             if (host.root, key, prefix) in self._expanded:
                 continue
             self._expanded.add((host.root, key, prefix))
             current = self.compiled[key]
             chain = (*chain, key)
-            problem = _misplaced(current, prefix, prefix_text, chain)
-            if problem is not None:
-                self.newly_invalid.setdefault(key, problem)
-                continue
             self.reached.add(key)
             for route in current.routes:
                 self._add_route(host, route, key)
-            children: list[Frame] = [
-                (delegation.target, delegation.match, delegation.match_text, chain)
-                for delegation in current.delegations
-                if self._usable(key, route_where(delegation.match_text), delegation.target)
-            ]
+            children: list[Frame] = []
+            for delegation in current.delegations:
+                where = route_where(delegation.match_text)
+                target = delegation.target
+                if not self._usable(key, where, target):
+                    continue
+                problem = _misplaced(self.compiled[target], delegation, chain)
+                if problem is not None:
+                    self._warn(
+                        key,
+                        WarningReason.DELEGATE_INVALID,
+                        f"{where}: delegate {display(target)} is invalid under this route: "
+                        f"{problem}",
+                    )
+                    continue
+                children.append((target, delegation.match, chain))
             stack.extend(reversed(children))
 
     def _walk_tcp_proxy(self, host: HostContent) -> None:
@@ -164,15 +174,20 @@ class _Walk:
             if tcp_proxy is None:
                 return
             chain = (*chain, key)
-            target = tcp_proxy.delegate
-            if target is not None and target in chain:
-                self.newly_invalid.setdefault(key, _cycle(_TCP, chain, target))
-                return
             self.reached.add(key)
+            target = tcp_proxy.delegate
             if target is None:
                 host.tcp_clusters = tcp_proxy.clusters
                 return
             if not self._usable(key, _TCP, target, tcp=True):
+                return
+            if target in chain:
+                self._warn(
+                    key,
+                    WarningReason.DELEGATE_INVALID,
+                    f"{_TCP}: delegate {display(target)} is invalid under this tcpproxy: "
+                    f"{_cycle(_TCP, chain, target)}",
+                )
                 return
             key = target
 
@@ -180,7 +195,7 @@ class _Walk:
         self, parent: NamespacedName, where: str, target: NamespacedName, *, tcp: bool = False
     ) -> bool:
         """Whether `target` can be walked into; if not, the parent gets a warning saying why."""
-        reason = self.invalid.get(target) or self.newly_invalid.get(target)
+        reason = self.invalid.get(target)
         if reason is not None:
             self._warn(
                 parent,
@@ -214,11 +229,16 @@ class _Walk:
         first_route, first_owner = first
         if first_owner == owner and first_route == route:
             return  # the same route, reached along a second chain
+        # The root of the host is told, never the delegate: the delegate may serve other roots
+        # too, and what one root's host already routes is none of its business.
+        where = route_where(route.match_text)
+        if owner != host.root:
+            where += f" of IngressRoute {display(owner)}"
         self._warn(
-            owner,
+            host.root,
             WarningReason.ROUTE_SHADOWED,
-            f"{route_where(route.match_text)}: {host.fqdn} already routes this path to "
-            f"IngressRoute {display(first_owner)}; ignored",
+            f"{where}: {host.fqdn} already routes this path to IngressRoute "
+            f"{display(first_owner)}; ignored",
         )
 
     def _warn(self, key: NamespacedName, reason: WarningReason, message: str) -> None:
@@ -229,21 +249,19 @@ class _Walk:
 
 
 def _misplaced(
-    current: CompiledIngressRoute,
-    prefix: PathMatch,
-    prefix_text: str,
-    chain: tuple[NamespacedName, ...],
+    child: CompiledIngressRoute, delegation: Delegation, chain: tuple[NamespacedName, ...]
 ) -> str | None:
-    """Why `current` cannot serve under `prefix` at the end of `chain`, or None."""
-    for route in current.routes:
+    """Why `child` cannot serve under `delegation`, made by the last object of `chain`, or
+    None: the delegation closes a cycle, or the child's paths leave the delegated prefix."""
+    if delegation.target in chain:
+        return _cycle("route", chain, delegation.target)
+    prefix, prefix_text = delegation.match, delegation.match_text
+    for route in child.routes:
         if not within(route.route.match, prefix):
             return prefix_mismatch(route.match_text, prefix_text)
-    for delegation in current.delegations:
-        if not within(delegation.match, prefix):
-            return prefix_mismatch(delegation.match_text, prefix_text)
-    for delegation in current.delegations:
-        if delegation.target in chain:
-            return _cycle("route", chain, delegation.target)
+    for own in child.delegations:
+        if not within(own.match, prefix):
+            return prefix_mismatch(own.match_text, prefix_text)
     return None
 
 

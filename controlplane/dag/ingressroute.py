@@ -15,8 +15,9 @@ runs object by object (and the test oracle `reference.py` runs over everything a
    Across kinds: if an Ingress claiming the fqdn is older than every root claiming it, no root
    keeps it and each is invalid with `fqdn "x" is already used by Ingress ns/name`.
 4. The delegation walk (`delegation.py`) from every root that kept its fqdn, which finds the
-   routes each host serves, the objects reached (valid), prefix and cycle violations (invalid),
-   and warnings on parents. Objects nothing reaches are orphaned.
+   routes each host serves, the objects reached (valid), and warnings on parents (a delegation
+   out of prefix or closing a cycle is skipped and warned on the object that makes it; the
+   delegate is not at fault). Objects nothing reaches in place are orphaned.
 
 Listeners. A root without TLS serves its routes on the HTTP listener. A root with TLS (a secret,
 or passthrough with a tcpproxy) gets a `SecureVirtualHost`; on the HTTP listener each of its
@@ -32,9 +33,9 @@ not match `/foobar`), and so is a delegate's containment in its parent's prefix.
 compared characters; we correct that on purpose (see `ingressroute_spec.py`).
 
 Routes within a host are sorted most specific first (longer prefix first, then by value); when
-two routes of one host have the same match, the first met in the walk wins and the other's owner
-gets a warning. How the result merges with Ingresses (IngressRoute hosts take precedence) is
-`builder.py`'s business.
+two routes of one host have the same match, the first met in the walk wins and the host's root
+gets a warning naming the ignored route's owner. How the result merges with Ingresses
+(IngressRoute hosts take precedence) is `builder.py`'s business.
 """
 
 from __future__ import annotations

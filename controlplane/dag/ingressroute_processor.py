@@ -16,8 +16,8 @@ that, over everything). Each step is kept here and redone only where its inputs 
   either kind, keeps it; the other roots are invalid).
 - The walk. The walk from one root reads and writes only objects statically reachable from it
   (its *closure*: every delegation and tcpproxy target of every compiled object reached,
-  missing targets included). The fixpoint in `walk_delegations` couples roots only through
-  objects they share, and depends on the order roots are walked in when they do. So the
+  missing targets included). `walk_delegations` couples roots only through objects they
+  share (the order of a shared object's warnings follows the order roots are walked in). So the
   serving roots are partitioned into *components* (roots linked by sharing an object), and
   `walk_delegations` runs per component, its roots in fqdn order: the same walks, in the same
   order, on the same objects as the full build, hence the same outcome. A component is walked

@@ -43,11 +43,13 @@ class WarningReason(StrEnum):
     DELEGATE_NOT_FOUND = "DelegateNotFound"
     """A route (or the tcpproxy) delegates to an IngressRoute that is missing (or not ours)."""
     DELEGATE_INVALID = "DelegateInvalid"
-    """The delegate exists but is invalid, including when its paths leave the delegated prefix."""
+    """The delegate exists but is invalid, or cannot serve under this delegation: its paths leave
+    the delegated prefix, or the delegation closes a cycle (`... is invalid under this route`)."""
     DELEGATE_HAS_NO_TCPPROXY = "DelegateHasNoTCPProxy"
     """A tcpproxy delegates to an IngressRoute that has no `tcpproxy` of its own."""
     ROUTE_SHADOWED = "RouteShadowed"
-    """Another route for the same host and path came first (earlier in the delegation walk)."""
+    """Another route for the same host and path came first (earlier in the delegation walk);
+    reported on the root of that host, naming the IngressRoute whose route is ignored."""
     ROUTE_EMPTY = "RouteEmpty"
     """A route has neither services nor a delegate (Contour ignored it silently)."""
     TLS_IGNORED = "TLSIgnored"

@@ -141,29 +141,21 @@ class Baseline:
 
 
 @cache
-def baseline(mode: Mode, *, without_blog: bool = False) -> Baseline:
-    """The good tenant built alone (`without_blog`: without its delegate)."""
+def baseline(mode: Mode) -> Baseline:
+    """The good tenant built alone."""
     manifests = good_tenant()
-    if without_blog:
-        manifests = [m for m in manifests if _key_of(m) != BLOG]
     objects = _object_set(manifests)
     dag = DagBuilder().build(objects, mode.build)
     publisher = Publisher(mode.translate)
     snapshot = publisher.translate(dag, objects)
     report = publisher.report(dag, snapshot)
     statuses = {s.key: s.status for s in report.statuses}
-    if not without_blog:
-        expect(
-            {s.current_status for s in report.statuses} == {StatusKind.VALID}
-            and not report.problems,
-            "good tenant",
-            f"is not valid on its own: {report.statuses} {report.problems}",
-        )
+    expect(
+        {s.current_status for s in report.statuses} == {StatusKind.VALID} and not report.problems,
+        "good tenant",
+        f"is not valid on its own: {report.statuses} {report.problems}",
+    )
     return Baseline(objects, dag, good_parts(bodies(snapshot), None), statuses)
-
-
-def _key_of(raw: JSON) -> tuple[str, str, str]:
-    return (raw["kind"], raw["metadata"]["namespace"], raw["metadata"]["name"])
 
 
 def good_parts(encoded: Bodies, names: Baseline | None) -> dict[str, bytes]:
@@ -408,19 +400,10 @@ def _check_good_tenant(
     expect(False, "good tenant status", f"{key}: {statuses.get(key)}")
 
 
-BLOG = ("IngressRoute", GOOD_NAMESPACE, "blog")
-ROOT = ("IngressRoute", GOOD_NAMESPACE, "root")
-KNOWN_BUGS = {
-    "a foreign root invalidates a shared delegate": (
-        "tests/unit/test_dag_ingressroute.py::test_a_foreign_root_leaves_a_shared_delegate_alone"
-    ),
-    "a foreign root's shadowed route warns the delegate": (
-        "tests/unit/test_dag_ingressroute.py::test_a_foreign_root_leaves_a_shared_delegate_alone"
-    ),
-}
-"""Bugs the checks found that are not fixed yet, with the test that reproduces each (xfail).
-`check` counts an example that shows exactly one of them (`Tally.known`) instead of failing,
-so the fuzz keeps looking for new ones; `tolerate_known=False` fails on them too."""
+KNOWN_BUGS: dict[str, str] = {}
+"""Bugs the checks found that are not fixed yet, with the test that reproduces each (xfail):
+none now. `check` counts an example that shows exactly one of them (`Tally.known`) instead of
+failing, so the fuzz keeps looking for new ones; `tolerate_known=False` fails on them too."""
 
 
 def _known_bugs(
@@ -434,31 +417,8 @@ def _known_bugs(
     hostile: Sequence[JSON],
 ) -> set[str] | None:
     """The known bugs that explain every change to the good tenant, or None if some change is
-    explained by none of them (each explains only the parts it is known to change)."""
-    bugs: set[str] = set()
-    parts_left, statuses_left = set(changed), set(restated)
-    foreign = any(
-        _delegates_to(route, BLOG[1:])
-        for key, route in objects.ingress_routes.items()
-        if ("IngressRoute", *key) not in baseline(mode).statuses
-    )
-    blog = statuses.get(BLOG)
-    if foreign and blog is not None and blog.current_status == StatusKind.VALID.value:
-        if BLOG in statuses_left:
-            bugs.add(SHADOW_WARNS_DELEGATE)
-            statuses_left.discard(BLOG)
-    elif foreign and blog is not None and blog.current_status == StatusKind.INVALID.value:
-        without = baseline(mode, without_blog=True)
-        explained = {key for key in parts_left if parts.get(key) == without.parts.get(key)}
-        if explained or statuses_left & {BLOG, ROOT}:
-            bugs.add(FOREIGN_INVALIDATES_DELEGATE)
-        parts_left -= explained
-        statuses_left -= {BLOG, ROOT}
-    return bugs if bugs and not parts_left and not statuses_left else None
-
-
-FOREIGN_INVALIDATES_DELEGATE = "a foreign root invalidates a shared delegate"
-SHADOW_WARNS_DELEGATE = "a foreign root's shadowed route warns the delegate"
+    explained by none of them. With no open bug, every change is a failure."""
+    return None
 
 
 def _check_names(dag: DAG, objects: ObjectSet, known: set[str], tolerate_known: bool) -> None:
@@ -479,12 +439,3 @@ def _check_names(dag: DAG, objects: ObjectSet, known: set[str], tolerate_known: 
                 if by_eds_name.setdefault(cluster.eds_name, port) != port:
                     ambiguous.append(f"EDS name {cluster.eds_name!r}")
     expect(not ambiguous, "ambiguous name", ", ".join(sorted(set(ambiguous))))
-
-
-def _delegates_to(route: IngressRoute, target: tuple[str, str]) -> bool:
-    delegations = [r.delegate for r in route.spec.routes]
-    if route.spec.tcpproxy is not None:
-        delegations.append(route.spec.tcpproxy.delegate)
-    return any(
-        d is not None and (d.namespace or route.namespace, d.name) == target for d in delegations
-    )

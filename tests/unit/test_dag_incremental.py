@@ -322,9 +322,15 @@ def test_cycle_created_and_broken() -> None:
         ingressroute("b", routes=[route("/b", to("s"))]),
     )
     world.put(ingressroute("b", routes=[route("/b", delegate=delegate("a"))]))
-    assert statuses(world.check())["default/b"] is StatusKind.INVALID
+    closed = {s.name: s for s in world.check().statuses}["b"]  # b's delegation closes it
+    assert closed.current_status is StatusKind.VALID
+    assert closed.description.endswith("delegation cycle: default/a -> default/b -> default/a")
     world.put(ingressroute("b", routes=[route("/b", to("s"))]))
-    assert statuses(world.check())["default/b"] is StatusKind.VALID
+    reopened = {s.name: s for s in world.check().statuses}["b"]
+    assert (reopened.current_status, reopened.description) == (
+        StatusKind.VALID,
+        "valid IngressRoute",
+    )
 
 
 def test_fqdn_conflict_appears_and_disappears() -> None:
