@@ -13,7 +13,7 @@ EndpointSlice or Endpoints object.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +34,31 @@ from controlplane.store import Store
 __all__ = ["load_manifests", "translate_manifests"]
 
 
-def load_manifests(paths: Sequence[Path]) -> Store:
-    """A store holding every object of a kind we read, from files and directories."""
+def load_manifests(paths: Sequence[Path], unread: list[dict[str, str]] | None = None) -> Store:
+    """A store holding every object of a kind we read, from files and directories; each other
+    object is added to `unread` as a problem row (never dropped silently)."""
     store = Store()
     for path in paths:
         for file in manifest_files(path) if path.is_dir() else [path]:
             for raw in read_documents(file):
-                if model_type_for(str(raw.get("apiVersion", "")), str(raw.get("kind", ""))):
+                api_version, kind = str(raw.get("apiVersion", "")), str(raw.get("kind", ""))
+                if model_type_for(api_version, kind):
                     store.apply_raw(raw, source=str(file))
+                elif unread is not None:
+                    unread.append(_unread_row(raw, api_version, kind, file))
     return store
+
+
+def _unread_row(raw: Mapping[str, Any], api_version: str, kind: str, file: Path) -> dict[str, str]:
+    metadata = raw.get("metadata")
+    meta = metadata if isinstance(metadata, Mapping) else {}
+    return {
+        "kind": kind or "object",
+        "namespace": str(meta.get("namespace", "")),
+        "name": str(meta.get("name", "")),
+        "field": "apiVersion/kind",
+        "reason": f"{api_version}/{kind} is not read by this controller; ignored ({file})",
+    }
 
 
 def translate_manifests(
@@ -51,7 +67,8 @@ def translate_manifests(
     translate_options: TranslateOptions | None = None,
 ) -> dict[str, Any]:
     """Manifests in; Envoy resources (as `serve` would publish them) and statuses out."""
-    objects = load_manifests(paths).object_set()
+    unread: list[dict[str, str]] = []
+    objects = load_manifests(paths, unread).object_set()
     dag = build(objects, build_options or BuildOptions())
     publisher = Publisher(translate_options or TranslateOptions())
     snapshot = publisher.translate(dag, objects)
@@ -78,6 +95,7 @@ def translate_manifests(
     ]
     refused = {r for rs in publisher.translator.endpoint_refusals.values() for r in rs}
     result["problems"] += [_refusal_row(r) for r in sorted(refused, key=_refusal_key)]
+    result["problems"] += unread
     return result
 
 

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from controlplane.model.base import KubeObject, ObjectMeta
 from controlplane.model.contour import IngressRoute, TLSCertificateDelegation
+from controlplane.model.convert import CONVERTED, upgrade
 from controlplane.model.core import Endpoints, Secret, Service
 from controlplane.model.discovery import EndpointSlice
 from controlplane.model.networking import Ingress, IngressClass
@@ -60,9 +61,12 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def model_type_for(api_version: str, kind: str) -> type[KubeObject] | None:
-    """The model of `kind` at `api_version`, or None if we do not read that kind or version."""
+    """The model of `kind` at `api_version`, or None if we do not read that kind or version
+    (old versions we convert, `convert.CONVERTED`, count as read)."""
     model = KINDS.get(kind)
-    if model is None or api_version not in model.API_VERSIONS:
+    if model is None:
+        return None
+    if api_version not in model.API_VERSIONS and (api_version, kind) not in CONVERTED:
         return None
     return model
 
@@ -80,7 +84,9 @@ def _shown(text: str) -> str:
 
 
 def parse_object(raw: Mapping[str, Any], *, default_namespace: str = "default") -> KubeObject:
-    """Parse one Kubernetes object. Raises ModelError for unknown kinds or broken objects."""
+    """Parse one Kubernetes object. Raises ModelError for unknown kinds or broken objects.
+    Old API versions we convert (`convert.py`) are converted first."""
+    raw = upgrade(raw)
     api_version = str(raw.get("apiVersion", ""))
     kind = str(raw.get("kind", ""))
     metadata = raw.get("metadata") or {}

@@ -88,7 +88,18 @@ class FileSource:
             documents = []
         declared: set[ObjectKey] = set()
         for raw in documents:
-            if model_type_for(str(raw.get("apiVersion", "")), str(raw.get("kind", ""))) is None:
+            api_version, kind = str(raw.get("apiVersion", "")), str(raw.get("kind", ""))
+            if model_type_for(api_version, kind) is None:
+                # Reported, never dropped silently (a Deployment beside the routes is common).
+                log.info(
+                    "files.object_not_read",
+                    file=str(path),
+                    api_version=api_version,
+                    kind=kind,
+                    name=str(meta.get("name", ""))
+                    if isinstance(meta := raw.get("metadata"), Mapping)
+                    else "",
+                )
                 continue
             obj = self._store.parse(raw, source=str(path))
             if obj is None:
