@@ -49,7 +49,11 @@ class ServeSettings(BaseSettings):
     )
     envoy_http_port: int = Field(8080, description="port of Envoy's ingress_http listener")
     envoy_https_port: int = Field(8443, description="port of Envoy's ingress_https listener")
-    ingress_class: str = Field("contour", description="the ingress class this controller serves")
+    ingress_class: str = Field(
+        "contour",
+        description="the ingress class(es) this controller serves, comma-separated "
+        "(e.g. contour,nginx to take over a migrating class)",
+    )
     root_namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="namespaces where root IngressRoutes may live (all)"
     )

@@ -1,8 +1,8 @@
 """Which Ingresses and IngressRoutes are ours: ingress class selection.
 
-In order: `spec.ingressClassName` (Ingress only) selects us when it equals `--ingress-class` or
-names an IngressClass whose controller is ours; otherwise a class annotation selects us when it
-equals `--ingress-class`; an object with neither is accepted (Contour's behaviour, so unclassed
+In order: `spec.ingressClassName` (Ingress only) selects us when it is one of `--ingress-class`
+(a comma-separated list) or names an IngressClass whose controller is ours; otherwise a class
+annotation selects us when it is one of them; an object with neither is accepted (Contour's behaviour, so unclassed
 objects keep working in single-controller clusters).
 """
 
@@ -27,12 +27,12 @@ def class_matches(
     options: BuildOptions,
 ) -> bool:
     if class_name:
-        if class_name == options.ingress_class:
+        if class_name in options.classes:
             return True
         ingress_class = objects.ingress_classes.get(("", class_name))
         return ingress_class is not None and ingress_class.spec.controller in CONTROLLER_NAMES
     for annotation in CLASS_ANNOTATIONS:
         value = annotations.get(annotation)
         if value is not None:
-            return value == options.ingress_class
+            return value in options.classes
     return True

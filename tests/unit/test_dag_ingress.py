@@ -1081,6 +1081,37 @@ def test_an_ingress_from_another_class_is_not_even_checked() -> None:
     assert dag == DAG()
 
 
+@pytest.mark.parametrize(
+    ("classes", "served"),
+    [
+        ("contour", ["contour.example.com", "plain.example.com"]),
+        ("nginx", ["nginx.example.com", "plain.example.com", "old.example.com"]),
+        ("contour,nginx", ["contour.example.com", "nginx.example.com", "old.example.com",
+                           "plain.example.com"]),
+        (" contour , nginx ,", ["contour.example.com", "nginx.example.com", "old.example.com",
+                                "plain.example.com"]),
+    ],
+)  # fmt: skip
+def test_ingress_class_takes_a_comma_separated_list(classes: str, served: list[str]) -> None:
+    """`--ingress-class contour,nginx` takes over a class another controller served: by
+    `ingressClassName` and by the old annotation alike. Unclassed Ingresses are served anyway."""
+    objects = [
+        *BASE_SERVICES,
+        ingress("a", rule("contour.example.com", path()), class_name="contour"),
+        ingress("b", rule("nginx.example.com", path()), class_name="nginx"),
+        ingress(
+            "c",
+            rule("old.example.com", path()),
+            annotations={"kubernetes.io/ingress.class": "nginx"},
+        ),
+        ingress("d", rule("plain.example.com", path())),
+    ]
+    dag = build_every_way(
+        ObjectSet.from_objects(map(parse_object, objects)), BuildOptions(ingress_class=classes)
+    )
+    assert sorted(host.fqdn for host in dag.virtual_hosts) == sorted(served)
+
+
 def test_clusters_and_circuit_breakers_come_from_the_service() -> None:
     objects = [
         service(annotations={f"{HEPTIO}max-connections": "10"}),
