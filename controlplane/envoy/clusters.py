@@ -150,6 +150,8 @@ def cluster(value: Cluster, shared: CommonMessages) -> cluster_pb2.Cluster:
         )
     if value.health_check is not None:
         result.health_checks.append(health_check(value.health_check))
+        # As Contour: an endpoint that leaves EDS leaves at once, not when it fails its checks.
+        result.ignore_health_on_host_removal = True
     breakers = circuit_breakers(value.circuit_breakers)
     if breakers is not None:
         result.circuit_breakers.CopyFrom(breakers)

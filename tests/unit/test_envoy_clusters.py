@@ -107,6 +107,7 @@ CLUSTER_ROWS = [
                     },
                 }
             ],
+            ignore_health_on_host_removal=True,  # as Contour: a removed endpoint goes at once
         ),
         id="health-check",
     ),
