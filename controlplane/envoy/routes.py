@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.type.matcher.v3 import regex_pb2
 from google.protobuf import wrappers_pb2
@@ -161,6 +162,13 @@ def _route_action(route: Route, shared: CommonMessages) -> rc.RouteAction:
     return action
 
 
+_REQUEST_START = base_pb2.HeaderValueOption(
+    header=base_pb2.HeaderValue(key="x-request-start", value="t=%START_TIME(%s.%3f)%"),
+    append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
+)
+"""As Contour: when Envoy received the request, so upstreams can measure queueing time."""
+
+
 def route(route: Route, shared: CommonMessages) -> rc.Route:
     """One Envoy route. A route with no cluster (the DAG reports why) answers 503."""
     match = route_match(route.match)
@@ -168,7 +176,11 @@ def route(route: Route, shared: CommonMessages) -> rc.Route:
         return rc.Route(match=match, redirect=rc.RedirectAction(https_redirect=True))
     if not route.clusters:
         return rc.Route(match=match, direct_response=rc.DirectResponseAction(status=503))
-    return rc.Route(match=match, route=_route_action(route, shared))
+    return rc.Route(
+        match=match,
+        route=_route_action(route, shared),
+        request_headers_to_add=[_REQUEST_START],
+    )
 
 
 def virtual_host(host: VirtualHost | SecureVirtualHost, shared: CommonMessages) -> rc.VirtualHost:

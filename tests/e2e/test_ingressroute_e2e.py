@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ async def test_delegation_rewrite_redirect_and_sni_across_team_namespaces(tmp_pa
             # Prefix rewrite as the backend sees it, segment-wise, original path kept.
             assert answer.body["path"] == "/2024/hello?x=1"
             assert answer.body["headers"]["x-envoy-original-path"] == "/blog/2024/hello?x=1"
+            # As Contour: when Envoy took the request, in seconds with milliseconds.
+            assert re.fullmatch(r"t=\d{10}\.\d{3}", answer.body["headers"]["x-request-start"])
             for path, seen in (("/blog", "/"), ("/blog/", "/")):
                 got = await pipe.get("www.example.com", path, https=True, ca=cert.cert_pem)
                 assert (got.backend, got.body["path"]) == ("blog", seen)

@@ -212,7 +212,20 @@ ROUTE_ROWS = [
 
 @pytest.mark.parametrize(("value", "expected"), ROUTE_ROWS)
 def test_route(value: Route, expected: dict[str, Any]) -> None:
+    if "route" in expected:  # every forwarding route stamps the request, as Contour's do
+        expected = {**expected, "request_headers_to_add": [REQUEST_START]}
     assert as_json(value) == expected
+
+
+REQUEST_START = {
+    "header": {"key": "x-request-start", "value": "t=%START_TIME(%s.%3f)%"},
+    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+}
+
+
+def test_forwarding_routes_stamp_x_request_start_and_redirects_do_not() -> None:
+    assert as_json(Route(prefix("/"), to(KUARD)))["request_headers_to_add"] == [REQUEST_START]
+    assert "request_headers_to_add" not in as_json(Route(prefix("/"), https_redirect=True))
 
 
 def test_websocket_idle_timeout_follows_options() -> None:
