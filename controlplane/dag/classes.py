@@ -2,8 +2,8 @@
 
 In order: `spec.ingressClassName` (Ingress only) selects us when it is one of `--ingress-class`
 (a comma-separated list) or names an IngressClass whose controller is ours; otherwise a class
-annotation selects us when it is one of them; an object with neither is accepted (Contour's behaviour, so unclassed
-objects keep working in single-controller clusters).
+annotation selects us when it is one of them; an object with neither is accepted (Contour's
+behaviour, so unclassed objects keep working in single-controller clusters).
 """
 
 from __future__ import annotations
