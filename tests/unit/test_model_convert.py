@@ -108,3 +108,20 @@ def test_the_file_source_serves_old_ingresses_and_logs_what_it_does_not_read(
     assert store.get("Ingress", "default", "old") is not None
     [event] = [e for e in logs if e["event"] == "files.object_not_read"]
     assert (event["api_version"], event["kind"], event["name"]) == ("apps/v1", "Deployment", "web")
+
+
+def test_objects_written_by_kubectl_create_dry_run_parse() -> None:
+    """`kubectl create ingress … --dry-run=client -o yaml` writes `creationTimestamp: null` and
+    `status: {loadBalancer: {}}`; such objects are read, not skipped."""
+    written = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"creationTimestamp": None, "name": "web", "namespace": "default"},
+        "spec": {"rules": [{"host": "web.example.com", "http": {"paths": [{"path": "/",
+                 "pathType": "Prefix", "backend": {"service": {"name": "web",
+                 "port": {"number": 80}}}}]}}]},
+        "status": {"loadBalancer": {}},
+    }  # fmt: skip
+    ingress = parse_object(written)
+    assert isinstance(ingress, Ingress)
+    assert ingress.metadata.creation_timestamp is None
