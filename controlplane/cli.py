@@ -265,7 +265,9 @@ def _translate(args: argparse.Namespace) -> int:
             [Path(p) for p in args.filename],
             BuildOptions(
                 ingress_class=args.ingress_class,
-                root_namespaces=frozenset(n for n in args.root_namespaces.split(",") if n),
+                root_namespaces=frozenset(
+                    n.strip() for n in args.root_namespaces.split(",") if n.strip()
+                ),
                 enable_external_name_services=args.enable_external_name_services,
                 refused_networks=networks,
             ),

@@ -3,6 +3,7 @@ did, and served; objects of kinds we do not read are reported, never dropped sil
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import structlog
 import yaml
 from structlog.testing import capture_logs
 
+from controlplane.cli import main
 from controlplane.model import Ingress, parse_object
 from controlplane.model.convert import upgrade
 from controlplane.offline import translate_manifests
@@ -125,3 +127,19 @@ def test_objects_written_by_kubectl_create_dry_run_parse() -> None:
     ingress = parse_object(written)
     assert isinstance(ingress, Ingress)
     assert ingress.metadata.creation_timestamp is None
+
+
+def test_translate_trims_root_namespaces_as_serve_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = {
+        "apiVersion": "contour.heptio.com/v1beta1",
+        "kind": "IngressRoute",
+        "metadata": {"name": "www", "namespace": "platform"},
+        "spec": {"virtualhost": {"fqdn": "www.example.com"}, "routes": []},
+    }
+    _write(tmp_path, root)
+    assert main(["translate", "-f", str(tmp_path), "--root-namespaces", " platform , x"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    [status] = printed["status"]
+    assert "cannot be defined in this namespace" not in status["description"]
