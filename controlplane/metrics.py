@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
@@ -101,26 +102,31 @@ class PipelineMetrics:
         )
 
 
+M = TypeVar("M", XdsMetrics, PipelineMetrics)
+
 # Caches keyed by registry, not shared state: they only prevent double registration.
-_XDS: weakref.WeakKeyDictionary[CollectorRegistry, XdsMetrics] = weakref.WeakKeyDictionary()
-_PIPELINE: weakref.WeakKeyDictionary[CollectorRegistry, PipelineMetrics] = (
+_CREATED: weakref.WeakKeyDictionary[CollectorRegistry, dict[type[Any], Any]] = (
     weakref.WeakKeyDictionary()
 )
 
 
+def _for_registry(family: type[M], registry: CollectorRegistry | None) -> M:
+    """The metrics `family` registered in `registry` (default: the process-wide one), created
+    once per registry (prometheus-client refuses to register a name twice)."""
+    registry = REGISTRY if registry is None else registry
+    created = _CREATED.setdefault(registry, {})
+    metrics = created.get(family)
+    if metrics is None:
+        metrics = created[family] = family.create(registry)
+    result: M = metrics
+    return result
+
+
 def xds_metrics(registry: CollectorRegistry | None = None) -> XdsMetrics:
     """The xDS metrics registered in ``registry`` (default: the process-wide registry)."""
-    registry = REGISTRY if registry is None else registry
-    metrics = _XDS.get(registry)
-    if metrics is None:
-        metrics = _XDS[registry] = XdsMetrics.create(registry)
-    return metrics
+    return _for_registry(XdsMetrics, registry)
 
 
 def pipeline_metrics(registry: CollectorRegistry | None = None) -> PipelineMetrics:
     """The pipeline metrics registered in ``registry`` (default: the process-wide registry)."""
-    registry = REGISTRY if registry is None else registry
-    metrics = _PIPELINE.get(registry)
-    if metrics is None:
-        metrics = _PIPELINE[registry] = PipelineMetrics.create(registry)
-    return metrics
+    return _for_registry(PipelineMetrics, registry)

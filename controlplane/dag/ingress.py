@@ -59,7 +59,6 @@ from controlplane.dag.services import (
     refused_external_name,
     resolve_cluster,
 )
-from controlplane.dag.status import shown
 from controlplane.dag.types import (
     CATCH_ALL,
     Cluster,
@@ -75,7 +74,7 @@ from controlplane.dag.types import (
     WeightedCluster,
     host_order,
 )
-from controlplane.model import Ingress, IngressBackend, NamespacedName, ObjectSet
+from controlplane.model import Ingress, IngressBackend, NamespacedName, ObjectSet, shown
 
 __all__ = [
     "CATCH_ALL",

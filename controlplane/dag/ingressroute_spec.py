@@ -45,7 +45,6 @@ from controlplane.dag.status import (
     WarningReason,
     route_where,
     service_where,
-    shown,
 )
 from controlplane.dag.types import (
     HealthCheck,
@@ -61,7 +60,7 @@ from controlplane.dag.types import (
     UpstreamValidation,
     WeightedCluster,
 )
-from controlplane.model import IngressRoute, NamespacedName
+from controlplane.model import IngressRoute, NamespacedName, shown
 from controlplane.model import contour as spec
 
 MAX_TOTAL_WEIGHT = 2**32 - 1

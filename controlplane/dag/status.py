@@ -25,7 +25,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 from controlplane.dag.types import ObjectStatus, Origin, Problem, StatusKind
-from controlplane.model import Condition, IngressRoute, IngressRouteStatus
+from controlplane.model import Condition, IngressRoute, IngressRouteStatus, shown
 
 KIND = "IngressRoute"
 VALID = "valid IngressRoute"
@@ -68,13 +68,6 @@ class StatusWarning:
 
     reason: WarningReason
     message: str
-
-
-def shown(text: str) -> str:
-    """`text` as a status quotes it: control characters escaped, at most 100 characters, so a
-    hostile value can neither break the line nor flood `kubectl get`."""
-    escaped = text.encode("unicode_escape").decode("ascii")
-    return escaped if len(escaped) <= 100 else escaped[:97] + "..."
 
 
 def route_where(match: str) -> str:

@@ -499,16 +499,7 @@ def envoy_duration_problem(value: Any) -> str | None:
 
 def duration_predicate(rules: Any) -> Predicate | None:
     """PGV's DurationRules (presence and `required` are the caller's)."""
-    checks: list[Predicate] = []
-    if rules.HasField("const"):
-        expected = _nanos(rules.const)
-        reason = f"value must equal {go_duration(rules.const)}"
-        checks.append(lambda value: None if _nanos(value) == expected else reason)
-    ranged = range_check(rules, go_duration, _nanos)
-    if ranged is not None:
-        checks.append(ranged)
-    checks += _membership(rules, go_duration, _nanos)
-    return first_failure(checks)
+    return _time_predicate(rules, go_duration, membership=True)
 
 
 def _timestamp_text(value: Any) -> str:
@@ -516,14 +507,24 @@ def _timestamp_text(value: Any) -> str:
 
 
 def _timestamp(rules: Any) -> Predicate | None:
+    return _time_predicate(rules, _timestamp_text, membership=False)
+
+
+def _time_predicate(
+    rules: Any, text: Callable[[Any], str], *, membership: bool
+) -> Predicate | None:
+    """Duration and Timestamp rules: `const`, the ranges, and (durations only) `in`/`not_in`,
+    all compared in nanoseconds."""
     checks: list[Predicate] = []
     if rules.HasField("const"):
         expected = _nanos(rules.const)
-        reason = f"value must equal {_timestamp_text(rules.const)}"
+        reason = f"value must equal {text(rules.const)}"
         checks.append(lambda value: None if _nanos(value) == expected else reason)
-    ranged = range_check(rules, _timestamp_text, _nanos)
+    ranged = range_check(rules, text, _nanos)
     if ranged is not None:
         checks.append(ranged)
+    if membership:
+        checks += _membership(rules, text, _nanos)
     return first_failure(checks)
 
 

@@ -4,7 +4,15 @@ This package imports nothing else of ours (enforced by import-linter): it is the
 other layer shares.
 """
 
-from controlplane.model.base import EPOCH, UNSTAMPED, AgeKey, KubeModel, KubeObject, ObjectMeta
+from controlplane.model.base import (
+    EPOCH,
+    UNSTAMPED,
+    AgeKey,
+    KubeModel,
+    KubeObject,
+    ObjectMeta,
+    shown,
+)
 from controlplane.model.contour import (
     Condition,
     IngressRoute,
@@ -55,4 +63,5 @@ __all__ = [
     "TLSCertificateDelegation",
     "model_type_for",
     "parse_object",
+    "shown",
 ]

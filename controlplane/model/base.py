@@ -27,6 +27,13 @@ AgeKey = tuple[datetime, str, str]
 """`KubeObject.age_key`: creation time, namespace, name; the smallest is the oldest."""
 
 
+def shown(text: str) -> str:
+    """`text` as a status or log quotes it: control characters escaped, at most 100 characters,
+    so a hostile value can neither break the line nor flood `kubectl get`."""
+    escaped = text.encode("unicode_escape").decode("ascii")
+    return escaped if len(escaped) <= 100 else escaped[:97] + "..."
+
+
 class KubeModel(BaseModel):
     """Base for every parsed Kubernetes structure: frozen, camelCase aliases, extras ignored."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from controlplane.model.base import KubeObject, ObjectMeta
+from controlplane.model.base import KubeObject, ObjectMeta, shown
 from controlplane.model.contour import IngressRoute, TLSCertificateDelegation
 from controlplane.model.convert import CONVERTED, upgrade
 from controlplane.model.core import Endpoints, Secret, Service
@@ -79,10 +79,6 @@ _NAME_RULE = (
 )
 
 
-def _shown(text: str) -> str:
-    return text.encode("unicode_escape").decode("ascii")[:100]
-
-
 def parse_object(raw: Mapping[str, Any], *, default_namespace: str = "default") -> KubeObject:
     """Parse one Kubernetes object. Raises ModelError for unknown kinds or broken objects.
     Old API versions we convert (`convert.py`) are converted first."""
@@ -98,10 +94,10 @@ def parse_object(raw: Mapping[str, Any], *, default_namespace: str = "default") 
             kind or "object", namespace, name, f"unsupported kind {api_version}/{kind}"
         )
     if name and not _DNS_SUBDOMAIN.fullmatch(name):
-        raise ModelError(kind, namespace, _shown(name), _NAME_RULE.format(field="metadata.name"))
+        raise ModelError(kind, namespace, shown(name), _NAME_RULE.format(field="metadata.name"))
     if namespace and not _DNS_LABEL.fullmatch(namespace):
         raise ModelError(
-            kind, _shown(namespace), name, _NAME_RULE.format(field="metadata.namespace")
+            kind, shown(namespace), name, _NAME_RULE.format(field="metadata.namespace")
         )
     data = dict(raw)
     if model.NAMESPACED and not namespace and isinstance(metadata, Mapping):
