@@ -61,6 +61,7 @@ from controlplane.dag.services import (
 )
 from controlplane.dag.types import (
     CATCH_ALL,
+    HTTPS_REDIRECT,
     Cluster,
     Origin,
     PathMatch,
@@ -178,7 +179,7 @@ class RouteClaim:
 
     def plain_route(self) -> Route | None:
         if self.redirect:
-            return Route(self.route.match, https_redirect=True, origin=self.route.origin)
+            return Route(self.route.match, redirect=HTTPS_REDIRECT, origin=self.route.origin)
         return self.route if self.plain else None
 
 

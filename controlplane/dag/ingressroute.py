@@ -62,6 +62,7 @@ from controlplane.dag.status import (
     valid,
 )
 from controlplane.dag.types import (
+    HTTPS_REDIRECT,
     ObjectStatus,
     Origin,
     Problem,
@@ -182,4 +183,4 @@ def _insecure(route: CompiledRoute) -> Route:
     """A TLS host's route on the HTTP listener: itself if permitInsecure, else a redirect."""
     if route.permit_insecure:
         return route.route
-    return Route(match=route.route.match, https_redirect=True, origin=route.route.origin)
+    return Route(match=route.route.match, redirect=HTTPS_REDIRECT, origin=route.route.origin)

@@ -46,6 +46,10 @@ class PathMatchKind(StrEnum):
     SEGMENT_PREFIX = "segment_prefix"
     """Whole path segments: `/foo` matches `/foo` and `/foo/bar`, not `/foobar` (Prefix)."""
     EXACT = "exact"
+    REGEX = "regex"
+    """An RE2 pattern that must match the whole path (Envoy `safe_regex`). Patterns from
+    ingress-nginx (`use-regex`, `rewrite-target`) are case-insensitive prefixes there; the reader
+    turns them into whole-path patterns (`(?i)` + pattern + `.*`) before they get here."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -137,6 +141,8 @@ class Cluster:
     circuit_breakers: CircuitBreakers = field(default_factory=CircuitBreakers)
     external_name: str | None = None
     """For ExternalName Services: the DNS name Envoy resolves itself (no EDS)."""
+    connect_timeout_seconds: float | None = None
+    """None: the translator's default (2 s); ingress-nginx `proxy-connect-timeout`."""
 
     name: str = field(init=False, compare=False, repr=False)
     """Envoy cluster name, computed once: `namespace/service/port/<policy hash>`. The hash covers
@@ -151,6 +157,7 @@ class Cluster:
             self.validation,
             self.circuit_breakers,
             self.external_name,
+            *(() if self.connect_timeout_seconds is None else (self.connect_timeout_seconds,)),
         )
         object.__setattr__(self, "name", f"{self.namespace}/{self.service}/{self.port}/{policy}")
 
@@ -171,6 +178,106 @@ class RetryPolicy:
     retry_on: str = "5xx"
     num_retries: int = 1
     per_try_timeout_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderMatch:
+    """A condition on one request header; a route matches only when all its conditions hold.
+
+    Exactly one of `exact` and `regex` (RE2, matched against the whole value) is set. Canary
+    routing (ingress-nginx `canary-by-header`, `canary-by-cookie`) is built from these: a cookie
+    condition is a regex on the `cookie` header."""
+
+    name: str
+    """Lowercase header name."""
+    exact: str | None = None
+    regex: str | None = None
+
+
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+"""The redirect statuses Envoy can send (`RedirectAction.RedirectResponseCode`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Answer with a redirect instead of forwarding. Unset parts keep the request's own."""
+
+    code: int = 301
+    """One of REDIRECT_CODES."""
+    scheme: str | None = None
+    """`https` or `http`; None keeps the request's scheme."""
+    host: str | None = None
+    port: int | None = None
+    """None keeps the request's port (Envoy drops it when the scheme changes to https)."""
+    path: str | None = None
+    """Replaces the whole path; None keeps it. The query string is kept unless `strip_query`."""
+    strip_query: bool = False
+
+
+HTTPS_REDIRECT = Redirect(code=301, scheme="https")
+"""Contour's redirect of a TLS host's plain-HTTP requests."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegexRewrite:
+    """Rewrite the path with an RE2 pattern (Envoy `regex_rewrite`): every match of `pattern`
+    is replaced by `substitution`, which refers to groups as `\\1` (Envoy's syntax, not `$1`)."""
+
+    pattern: str
+    substitution: str
+
+
+@dataclass(frozen=True, slots=True)
+class CorsPolicy:
+    """Answer CORS preflights and decorate responses (Envoy's CORS filter, per route)."""
+
+    allow_origins: tuple[str, ...] = ("*",)
+    """Exact origins (`https://a.example`), or `*` for any origin."""
+    allow_methods: str = "GET, PUT, POST, DELETE, PATCH, OPTIONS"
+    allow_headers: str = (
+        "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,"
+        "Content-Type,Range,Authorization"
+    )
+    expose_headers: str = ""
+    allow_credentials: bool = True
+    max_age_seconds: int = 1728000
+    """The defaults are ingress-nginx's."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRanges:
+    """Which client addresses a route serves (403 for the others): the client address is the
+    one Envoy trusts (`use_remote_address`), as nginx's `$remote_addr`."""
+
+    allow: tuple[str, ...] = ()
+    """CIDRs; empty allows every address not denied."""
+    deny: tuple[str, ...] = ()
+    """CIDRs; deny wins over allow."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket per client address (Envoy's local rate limit, per route).
+
+    `requests` tokens are added every `period_seconds`, up to `burst`; a request without a
+    token gets `status`. ingress-nginx: `limit-rps: N` is (N, 1 s, N x limit-burst-multiplier)
+    and `limit-rpm: N` is (N, 60 s, N x multiplier), both answering 503."""
+
+    requests: int
+    period_seconds: int
+    burst: int
+    status: int = 503
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCookie:
+    """Cookie-based session affinity (the route hashes on this cookie; Envoy sets it when the
+    request has none)."""
+
+    name: str = "X-Contour-Session-Affinity"
+    ttl_seconds: int = 0
+    """0: a session cookie (no Max-Age)."""
+    path: str = "/"
 
 
 INFINITE = math.inf
@@ -200,19 +307,44 @@ class Route:
 
     match: PathMatch
     clusters: tuple[WeightedCluster, ...] = ()
-    https_redirect: bool = False
-    """Answer with a 301 to https instead of forwarding (TLS enforced on the plain listener)."""
+    redirect: Redirect | None = None
+    """Answer with this redirect instead of forwarding (`clusters` is then empty)."""
     prefix_rewrite: str | None = None
     """Replace the matched prefix, by whole segments, never producing `//`."""
     websocket: bool = False
     timeout_seconds: float | None = None
     """None: Envoy's default (15 s); INFINITE: no timeout."""
     retry: RetryPolicy | None = None
+    headers: tuple[HeaderMatch, ...] = ()
+    """Conditions on request headers besides the path (all must hold). Within a host, a route
+    with conditions comes before the unconditioned route of the same match."""
+    regex_rewrite: RegexRewrite | None = None
+    """Rewrite the path with a pattern (ingress-nginx `rewrite-target`); never set together with
+    `prefix_rewrite`."""
+    host_rewrite: str | None = None
+    """Send this `Host` upstream instead of the request's (ingress-nginx `upstream-vhost`)."""
+    idle_timeout_seconds: float | None = None
+    """Reset a request with no bytes either way for this long (nginx `proxy-read-timeout`,
+    `proxy-send-timeout`); None: the websocket idle timeout for websockets, else Envoy's."""
+    cors: CorsPolicy | None = None
+    source_ranges: SourceRanges | None = None
+    rate_limit: RateLimit | None = None
+    max_request_bytes: int | None = None
+    """Refuse request bodies larger than this with 413 (nginx `proxy-body-size`); None: no
+    limit."""
+    session_cookie: SessionCookie | None = None
+    """The affinity cookie of a route whose clusters balance by `Cookie`; None: Contour's
+    `X-Contour-Session-Affinity` session cookie on `/`."""
     origin: Origin | None = field(default=None, compare=False, repr=False)
 
     @property
     def has_cookie_affinity(self) -> bool:
         return any(c.cluster.load_balancer is LoadBalancerPolicy.COOKIE for c in self.clusters)
+
+    @property
+    def https_redirect(self) -> bool:
+        """Whether this route only redirects plain HTTP to HTTPS."""
+        return self.redirect is not None and self.redirect.scheme == "https"
 
 
 @dataclass(frozen=True, slots=True)

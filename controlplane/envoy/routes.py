@@ -172,7 +172,7 @@ _REQUEST_START = base_pb2.HeaderValueOption(
 def route(route: Route, shared: CommonMessages) -> rc.Route:
     """One Envoy route. A route with no cluster (the DAG reports why) answers 503."""
     match = route_match(route.match)
-    if route.https_redirect:
+    if route.redirect is not None and route.https_redirect:
         return rc.Route(match=match, redirect=rc.RedirectAction(https_redirect=True))
     if not route.clusters:
         return rc.Route(match=match, direct_response=rc.DirectResponseAction(status=503))

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.types import (
     DAG,
+    HTTPS_REDIRECT,
     INFINITE,
     CircuitBreakers,
     Cluster,
@@ -214,7 +215,7 @@ def to(
 
 
 def redirect(match: PathMatch) -> Route:
-    return Route(match, https_redirect=True)
+    return Route(match, redirect=HTTPS_REDIRECT)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from google.protobuf import json_format
 
 from controlplane.dag.types import (
     DAG,
+    HTTPS_REDIRECT,
     INFINITE,
     Cluster,
     LoadBalancerPolicy,
@@ -74,7 +75,7 @@ ROUTE_ROWS = [
         id="segment-prefix-root",
     ),
     pytest.param(
-        Route(prefix("/"), to(KUARD), https_redirect=True),
+        Route(prefix("/"), to(KUARD), redirect=HTTPS_REDIRECT),
         {"match": {"prefix": "/"}, "redirect": {"https_redirect": True}},
         id="https-redirect",
     ),
@@ -225,7 +226,7 @@ REQUEST_START = {
 
 def test_forwarding_routes_stamp_x_request_start_and_redirects_do_not() -> None:
     assert as_json(Route(prefix("/"), to(KUARD)))["request_headers_to_add"] == [REQUEST_START]
-    assert "request_headers_to_add" not in as_json(Route(prefix("/"), https_redirect=True))
+    assert "request_headers_to_add" not in as_json(Route(prefix("/"), redirect=HTTPS_REDIRECT))
 
 
 def test_websocket_idle_timeout_follows_options() -> None:

@@ -13,6 +13,7 @@ from envoy.config.route.v3 import route_pb2
 
 from controlplane.dag.types import (
     DAG,
+    HTTPS_REDIRECT,
     INFINITE,
     CircuitBreakers,
     Cluster,
@@ -117,7 +118,9 @@ def everything() -> DAG:
     """A DAG exercising every feature the translator knows."""
     routes = _routes()
     redirect = Route(
-        PathMatch(PathMatchKind.SEGMENT_PREFIX, "/"), (WeightedCluster(KUARD),), https_redirect=True
+        PathMatch(PathMatchKind.SEGMENT_PREFIX, "/"),
+        (WeightedCluster(KUARD),),
+        redirect=HTTPS_REDIRECT,
     )
     return DAG(
         virtual_hosts=(
