@@ -31,8 +31,7 @@ def re2_problem(pattern: str) -> str | None:
     size: int = compiled.programsize
     if size > MAX_PROGRAM_SIZE:
         return (
-            f"compiles to an RE2 program of size {size}, over Envoy's limit of "
-            f"{MAX_PROGRAM_SIZE}"
+            f"compiles to an RE2 program of size {size}, over Envoy's limit of {MAX_PROGRAM_SIZE}"
         )
     return None
 
