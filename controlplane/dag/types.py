@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 
@@ -143,6 +143,10 @@ class Cluster:
     """For ExternalName Services: the DNS name Envoy resolves itself (no EDS)."""
     connect_timeout_seconds: float | None = None
     """None: the translator's default (2 s); ingress-nginx `proxy-connect-timeout`."""
+    fallback: Cluster | None = None
+    """Where requests go while this Service port has no healthy endpoint (ingress-nginx
+    `default-backend`): Envoy gets an aggregate cluster of this cluster without its fallback,
+    then the fallback. The fallback itself has no fallback."""
 
     name: str = field(init=False, compare=False, repr=False)
     """Envoy cluster name, computed once: `namespace/service/port/<policy hash>`. The hash covers
@@ -158,8 +162,14 @@ class Cluster:
             self.circuit_breakers,
             self.external_name,
             *(() if self.connect_timeout_seconds is None else (self.connect_timeout_seconds,)),
+            *(() if self.fallback is None else (self.fallback.name,)),
         )
         object.__setattr__(self, "name", f"{self.namespace}/{self.service}/{self.port}/{policy}")
+
+    @property
+    def primary(self) -> Cluster:
+        """This cluster without its fallback (itself when it has none)."""
+        return self if self.fallback is None else replace(self, fallback=None)
 
     @property
     def eds_name(self) -> str:
