@@ -23,12 +23,12 @@ class BuildOptions:
     enable_external_name_services: bool = False
     """ExternalName Services can point Envoy anywhere (its admin port too): off by default."""
     refused_networks: NetworkSet = field(default_factory=NetworkSet)
-    classes: frozenset[str] = field(init=False, compare=False, repr=False)
-    """`ingress_class` split at commas, blanks dropped."""
     """An ExternalName whose IP (any spelling) is in these networks is refused; so is any name
     of this host (`localhost`, ...) when they hold loopback. `serve` in cluster mode passes
     `addresses.LOCAL_NETWORKS` plus `--refuse-endpoint-cidrs` (the same set the translator
     refuses endpoint addresses in); empty by default and in file mode."""
+    classes: frozenset[str] = field(init=False, compare=False, repr=False)
+    """`ingress_class` split at commas, blanks dropped."""
 
     def __post_init__(self) -> None:
         classes = frozenset(c.strip() for c in self.ingress_class.split(",") if c.strip())

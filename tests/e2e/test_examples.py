@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from controlplane.dag import BuildOptions
 from controlplane.dag.builder import build
 from controlplane.envoy import static_bootstrap, translate
 from controlplane.sources.files import FileSource
@@ -29,7 +30,8 @@ def test_envoy_accepts_the_translation_of_each_example(
     store = Store()
     FileSource(example, store).load_all()
     objects = store.object_set()
-    dag = build(objects)
+    # examples/ingress-nginx is written for the class `nginx`, taken over as a migration would.
+    dag = build(objects, BuildOptions(ingress_class="contour,nginx"))
     assert dag.virtual_hosts, "every example serves something"
     config_path = tmp_path / "static.json"
     config_path.write_text(json.dumps(static_bootstrap(translate(dag, objects=objects))))
