@@ -34,6 +34,11 @@ class Answer:
     body: dict[str, Any]
     headers: Mapping[str, str]
 
+    @property
+    def ok(self) -> bool:
+        """A 2xx answer."""
+        return 200 <= self.status < 300
+
 
 class Pipeline:
     def __init__(self, manifests: Path | None, **settings: Any) -> None:
