@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
 from kube_support import install_crds
 from kubernetes_asyncio import client
@@ -491,6 +492,7 @@ async def test_kubectl_describe_shows_why_an_ingress_and_an_ingressroute_are_not
         log_json=True,
     )
     stop = asyncio.Event()
+    configured = structlog.get_config()  # serve configures logging for the process
     controller = asyncio.create_task(serve(settings, stop=stop))
     try:
         await eventually(lambda: len(events(server)) >= 2, within=20, message="two Events")
@@ -499,6 +501,7 @@ async def test_kubectl_describe_shows_why_an_ingress_and_an_ingressroute_are_not
     finally:
         stop.set()
         await asyncio.wait_for(controller, 20)
+        structlog.configure(**configured)
 
     shown = ingress_out.split("Events:", 1)[1]
     assert "Warning" in shown and "InvalidPath" in shown

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
 
 from controlplane.cli import main
@@ -176,16 +177,20 @@ async def test_serve_logs_each_contour_key_it_does_not_honour(
     config = write(tmp_path, {"disablePermitInsecure": True, "json-fields": ["a"]})
     stop = asyncio.Event()
     stop.set()
-    await serve(
-        ServeSettings(
-            config=config,
-            manifests=manifests,
-            xds_address="127.0.0.1:0",
-            health_address="127.0.0.1:0",
-            log_json=True,
-        ),
-        stop=stop,
-    )
+    configured = structlog.get_config()  # serve configures logging for the process
+    try:
+        await serve(
+            ServeSettings(
+                config=config,
+                manifests=manifests,
+                xds_address="127.0.0.1:0",
+                health_address="127.0.0.1:0",
+                log_json=True,
+            ),
+            stop=stop,
+        )
+    finally:
+        structlog.configure(**configured)
     logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
     ignored = [(e["key"], e["level"]) for e in logged if e["event"] == "config.ignored"]
     assert ignored == [("disablePermitInsecure", "warning"), ("json-fields", "warning")]
