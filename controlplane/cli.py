@@ -113,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         "translate",
         help="print the Envoy resources and statuses for manifests, offline",
         description="Read manifests and print the Envoy resources (listeners, routes, clusters, "
-        "endpoints, secrets) and the status of every IngressRoute. No cluster needed.",
+        "endpoints, secrets), the status of every IngressRoute, every problem and a migration "
+        "report (also summed up on stderr). No cluster needed. The settings that change what "
+        "is built come from the flags, the environment and --config as for serve.",
     )
     translate.add_argument(
         "-f",
@@ -124,19 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="a manifest file or directory (repeatable)",
     )
     translate.add_argument("-o", "--output", choices=("json", "yaml"), default="json")
-    translate.add_argument("--ingress-class", default="contour")
-    translate.add_argument("--root-namespaces", default="", help="comma-separated")
-    translate.add_argument("--enable-external-name-services", action="store_true")
+    translate.add_argument(
+        "--config", metavar="FILE", help="serve's YAML config file (Contour's keys too)"
+    )
+    translate.add_argument("--ingress-class", help="default: contour")
+    translate.add_argument("--root-namespaces", help="comma-separated")
+    translate.add_argument("--enable-external-name-services", action="store_true", default=None)
     translate.add_argument(
         "--refuse-local-endpoints",
         action="store_true",
+        default=None,
         help="refuse what serve refuses in cluster mode (off, as with serve --manifests)",
     )
     translate.add_argument(
-        "--refuse-endpoint-cidrs", default="", metavar="CIDRS", help="comma-separated, as serve"
+        "--refuse-endpoint-cidrs", metavar="CIDRS", help="comma-separated, as serve"
     )
-    translate.add_argument("--envoy-http-port", type=int, default=8080)
-    translate.add_argument("--envoy-https-port", type=int, default=8443)
+    translate.add_argument("--envoy-http-port", type=int, help="default: 8080")
+    translate.add_argument("--envoy-https-port", type=int, help="default: 8443")
 
     xds = commands.add_parser(
         "xds",
@@ -249,36 +255,41 @@ def _bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+_TRANSLATE_SETTINGS = (
+    "config",
+    "ingress_class",
+    "root_namespaces",
+    "enable_external_name_services",
+    "refuse_local_endpoints",
+    "refuse_endpoint_cidrs",
+    "envoy_http_port",
+    "envoy_https_port",
+)
+
+
 def _translate(args: argparse.Namespace) -> int:
-    from controlplane.addresses import refused_networks
-    from controlplane.dag import BuildOptions
-    from controlplane.envoy import TranslateOptions
-    from controlplane.offline import translate_manifests
+    from controlplane.offline import migration_summary, options_from_settings, translate_manifests
 
     try:
-        extra = [ip_network(c.strip()) for c in args.refuse_endpoint_cidrs.split(",") if c.strip()]
+        for cidr in (args.refuse_endpoint_cidrs or "").split(","):
+            if cidr.strip():
+                ip_network(cidr.strip())
     except ValueError as error:
         raise UsageError(f"--refuse-endpoint-cidrs: {error}") from None
-    networks = refused_networks(local=args.refuse_local_endpoints, extra=extra)
+    given = {n: v for n in _TRANSLATE_SETTINGS if (v := getattr(args, n)) is not None}
+    try:
+        settings = ServeSettings(**given)
+    except (ValidationError, OSError, ValueError) as error:
+        raise UsageError(_one_line(error)) from None
+    for notice in settings.config_notices():
+        print(f"controlplane translate: {settings.config}: {notice}", file=sys.stderr)
     try:
         result: dict[str, Any] = translate_manifests(
-            [Path(p) for p in args.filename],
-            BuildOptions(
-                ingress_class=args.ingress_class,
-                root_namespaces=frozenset(
-                    n.strip() for n in args.root_namespaces.split(",") if n.strip()
-                ),
-                enable_external_name_services=args.enable_external_name_services,
-                refused_networks=networks,
-            ),
-            TranslateOptions(
-                http_port=args.envoy_http_port,
-                https_port=args.envoy_https_port,
-                refused_endpoint_networks=networks,
-            ),
+            [Path(p) for p in args.filename], *options_from_settings(settings)
         )
     except (OSError, yaml.YAMLError) as error:
         raise UsageError(_one_line(error)) from None
+    print("\n".join(migration_summary(result["migration"])), file=sys.stderr)
     if args.output == "yaml":
         sys.stdout.write(_yaml(result))
     else:

@@ -4,11 +4,27 @@ Every setting is a field of `ServeSettings` with its default and a description; 
 its flags from these fields (so `--help` cannot drift from the code), passes only the flags the
 user gave, and pydantic-settings layers the environment and the YAML file named by `--config`
 (or `CONTROLPLANE_CONFIG`) underneath.
+
+**The config file speaks Contour too** (`read_config_file`), so a Contour 0.15 `contour.yaml`
+(the ConfigMap users already have) works unchanged. Its keys are mapped onto ours where we have
+the feature: `incluster`, `kubeconfig`, `leaderelection.{configmap-name, configmap-namespace,
+lease-duration, renew-deadline, retry-period}` (Go durations), `debug`, and the keys Contour 1.x
+added that we honour (`ingress-status-address`, `envoy-service-name`/`-namespace`,
+`enableExternalNameService`), plus the `serve` flags users put there (`ingress-class-name`,
+`ingressroute-root-namespaces`, `ingressroute.root-namespaces`). A value that asks for what we
+do anyway is accepted (`disablePermitInsecure: false`, `tls.minimum-protocol-version: "1.2"`,
+`accesslog-format: envoy`). Every other Contour key, or a value we cannot honour, is kept out
+and reported by name (`ConfigNotice`: `serve` logs each as a warning, `translate` prints it);
+it never stops the controller. A key that is neither ours nor Contour's fails with one message
+naming it. Our own keys work in snake_case and with dashes, as before.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -95,6 +111,10 @@ class ServeSettings(BaseSettings):
     log_level: str = Field("info", description="debug, info, warning or error")
     log_json: bool | None = Field(None, description="JSON logs (default: unless stderr is a TTY)")
 
+    def config_notices(self) -> tuple[ConfigNotice, ...]:
+        """What the config file asked for that is not honoured (Contour keys we lack)."""
+        return read_config_file(self.config).notices if self.config is not None else ()
+
     @field_validator("root_namespaces", "watch_namespaces", "refuse_endpoint_cidrs", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
@@ -115,7 +135,8 @@ class ServeSettings(BaseSettings):
 
 
 class ConfigFileSource(PydanticBaseSettingsSource):
-    """The YAML file named by the `config` flag or `CONTROLPLANE_CONFIG`, lowest precedence."""
+    """The YAML file named by the `config` flag or `CONTROLPLANE_CONFIG`, lowest precedence
+    (its Contour keys mapped onto ours by `read_config_file`)."""
 
     def __init__(self, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource) -> None:
         super().__init__(settings_cls)
@@ -126,10 +147,228 @@ class ConfigFileSource(PydanticBaseSettingsSource):
         return None, field_name, False  # __call__ reads the whole file at once
 
     def __call__(self) -> dict[str, Any]:
-        if not self._path:
-            return {}
-        with open(self._path, encoding="utf-8") as stream:
+        return dict(read_config_file(Path(self._path)).values) if self._path else {}
+
+
+# -- the config file, ours and Contour's ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigNotice:
+    """A key of the config file that is read but not honoured, and why."""
+
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigFile:
+    values: Mapping[str, Any]
+    """Our settings (field names), as the file sets them."""
+    notices: tuple[ConfigNotice, ...] = ()
+
+
+def read_config_file(path: Path) -> ConfigFile:
+    """The settings of a config file; raises ValueError (one line) for what it cannot be."""
+    with open(path, encoding="utf-8") as stream:
+        try:
             loaded = yaml.safe_load(stream) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{self._path}: a config file must be a YAML mapping")
-        return {str(key).replace("-", "_"): value for key, value in loaded.items()}
+        except yaml.YAMLError as error:
+            raise ValueError(f"{path}: not YAML: {' '.join(str(error).split())}") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: a config file must be a YAML mapping")
+    try:
+        return translate_config(loaded)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def translate_config(raw: Mapping[Any, Any]) -> ConfigFile:
+    """A config file's mapping as our settings: our keys as they are, Contour's mapped."""
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    notices: list[ConfigNotice] = []
+    unknown: list[str] = []
+
+    def put(field: str, value: Any, key: str) -> None:
+        if field in values:
+            raise ValueError(f"{field} is set twice in the file ({origin[field]} and {key})")
+        values[field], origin[field] = value, key
+
+    contour: dict[str, Any] = {}
+    for raw_key, value in raw.items():
+        key = str(raw_key)
+        ours = key.replace("-", "_")
+        if ours in ServeSettings.model_fields and ours != "config":
+            put(ours, value, key)
+        elif key in _CONTOUR_SECTIONS:
+            if value is None:
+                continue  # `tls:` with every key commented out, as Contour's example has it
+            if not isinstance(value, dict):
+                raise ValueError(f"{key}: expected a mapping, got {value!r}")
+            contour.update({f"{key}.{inner}": v for inner, v in value.items()})
+        else:
+            contour[key] = value
+    for key, value in contour.items():
+        rule = _CONTOUR_KEYS.get(key)
+        if rule is None:
+            if key in _CONTOUR_UNIMPLEMENTED or key.split(".")[0] in _CONTOUR_UNIMPLEMENTED:
+                notices.append(ConfigNotice(key, _UNIMPLEMENTED))
+            else:
+                unknown.append(key)
+            continue
+        try:
+            mapped = rule(value)
+        except ValueError as error:
+            raise ValueError(f"{key}: {error}") from None
+        if isinstance(mapped, ConfigNotice):
+            notices.append(ConfigNotice(key, mapped.message))
+        elif mapped is not None:
+            put(mapped[0], mapped[1], key)
+    if unknown:
+        raise ValueError(
+            f"unknown key{'s' * (len(unknown) > 1)} {', '.join(sorted(unknown))}: neither a "
+            "setting of controlplane serve (see --help) nor a Contour config-file key"
+        )
+    _envoy_service(contour, values, origin, put)
+    if contour.get("incluster") is True and "kubeconfig" in values:
+        notices.append(
+            ConfigNotice("kubeconfig", "ignored: incluster is true, as Contour reads it")
+        )
+        del values["kubeconfig"]
+    return ConfigFile(values, tuple(notices))
+
+
+Mapped = tuple[str, Any] | ConfigNotice | None
+"""What a Contour key becomes: (our field, value), a notice, or nothing (what we do anyway)."""
+
+_UNIMPLEMENTED = "a Contour setting this controller does not implement; ignored"
+_CONTOUR_SECTIONS = frozenset({"tls", "leaderelection", "ingressroute"})
+
+
+def _to(field: str, convert: Callable[[Any], Any] = lambda v: v) -> Callable[[Any], Mapped]:
+    return lambda value: (field, convert(value))
+
+
+def _seconds(value: Any) -> float:
+    """A Go duration (`15s`, `1m30s`, `500ms`) or a number of seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{value!r} is not a duration (e.g. 15s, 1m30s, 500ms)")
+    scale = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+    return sum(float(number) * scale[unit] for number, unit in parts)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _incluster(value: Any) -> Mapped:
+    _flag(value)
+    return None  # in-cluster config is what we use without a kubeconfig
+
+
+def _debug(value: Any) -> Mapped:
+    return ("log_level", "debug") if _flag(value) else None
+
+
+def _disable_permit_insecure(value: Any) -> Mapped:
+    if not _flag(value):
+        return None
+    return ConfigNotice(
+        "", "not implemented: routes with permitInsecure are still served over plain HTTP"
+    )
+
+
+def _minimum_tls(value: Any) -> Mapped:
+    version = str(value or "").strip()
+    if version in ("", "1.2"):
+        return None  # TLS 1.2 is our minimum everywhere unless an object asks for more
+    if version == "1.3":
+        return ConfigNotice(
+            "", "not implemented: the minimum stays TLS 1.2 unless an object asks for 1.3"
+        )
+    return ConfigNotice("", f"{version!r}: TLS below 1.2 is never served; the minimum is 1.2")
+
+
+def _access_log_format(value: Any) -> Mapped:
+    if str(value) == "envoy":
+        return None  # Envoy's default text format is what we log
+    return ConfigNotice("", f"{value!r} is not implemented: Envoy's text format is logged")
+
+
+def _combined(value: Any) -> Mapped:
+    return None  # read with the keys it goes with (`_envoy_service`)
+
+
+def _envoy_service(
+    contour: Mapping[str, Any],
+    values: Mapping[str, Any],
+    origin: Mapping[str, str],
+    put: Callable[[str, Any, str], None],
+) -> None:
+    """Contour's `envoy-service-name` and `-namespace` (defaults envoy, projectcontour) are our
+    `envoy_service` namespace/name."""
+    name, namespace = contour.get("envoy-service-name"), contour.get("envoy-service-namespace")
+    if name is None and namespace is None:
+        return
+    put("envoy_service", f"{namespace or 'projectcontour'}/{name or 'envoy'}", "envoy-service-*")
+
+
+_CONTOUR_KEYS: dict[str, Callable[[Any], Mapped]] = {
+    "incluster": _incluster,
+    "debug": _debug,
+    "disablePermitInsecure": _disable_permit_insecure,
+    "tls.minimum-protocol-version": _minimum_tls,
+    "tls.minimumProtocolVersion": _minimum_tls,  # as the comment in Contour's example spells it
+    "accesslog-format": _access_log_format,
+    "leaderelection.configmap-name": _to("leader_election_name"),
+    "leaderelection.configmap-namespace": _to("leader_election_namespace"),
+    "leaderelection.lease-duration": _to("lease_duration", _seconds),
+    "leaderelection.renew-deadline": _to("renew_deadline", _seconds),
+    "leaderelection.retry-period": _to("retry_period", _seconds),
+    "ingress-class-name": _to("ingress_class"),
+    "ingressroute-root-namespaces": _to("root_namespaces"),
+    "ingressroute.root-namespaces": _to("root_namespaces"),
+    "enableExternalNameService": _to("enable_external_name_services"),
+    "envoy-service-name": _combined,
+    "envoy-service-namespace": _combined,
+}
+_CONTOUR_UNIMPLEMENTED = frozenset(
+    {
+        "json-fields",
+        "accesslog-format-string",
+        "accesslog-level",
+        "request-timeout",
+        "timeouts",
+        "tls.fallback-certificate",
+        "tls.cipher-suites",
+        "tls.envoy-client-certificate",
+        "default-http-versions",
+        "disableAllowChunkedLength",
+        "disableMergeSlashes",
+        "serverHeaderTransformation",
+        "cluster",
+        "network",
+        "listener",
+        "server",
+        "gateway",
+        "policy",
+        "rateLimitService",
+        "tracing",
+        "featureFlags",
+        "global-circuit-breaker-defaults",
+        "compression",
+        "health",
+        "metrics",
+        "accesslog-format-extensions",
+    }
+)

@@ -1,23 +1,33 @@
-"""Cluster mode: informers into the store, status writers fed by every build, leader election.
+"""Cluster mode: informers into the store, status writers and Events fed by every build, leader
+election.
 
-Every replica watches and serves xDS; only the leader writes status. Without `--leader-election`
-the writers write at once (a single replica). The runtime calls `start_kube_sources` when no
-`--manifests` directory is given and cancels the tasks it returns, in order, on shutdown (the
-leader elector first, so the Lease is released while the API client is still open).
+Every replica watches and serves xDS; only the leader writes status and posts Events. Without
+`--leader-election` the writers write at once (a single replica). Each published build's report
+goes to the status writers and to the `EventRecorder` (sources/events.py): IngressRoute statuses
+(their changes become Events) and the problems of Ingresses (which have no status: an Event is
+the only place `kubectl describe ingress` shows them besides the log). A problem that reports
+a bug carries a traceback: its Event says only that; the log has the rest.
+
+The runtime calls `start_kube_sources` when no `--manifests` directory is given and cancels the
+tasks it returns, in order, on shutdown (the leader elector first, so the Lease is released
+while the API client is still open).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import structlog
 
 from controlplane.config import ServeSettings
-from controlplane.dag import BuildOptions, ingresses_of_our_class
+from controlplane.dag import INTERNAL_ERROR, BuildOptions, Problem, ingresses_of_our_class
 from controlplane.model import ObjectSet
 from controlplane.publisher import PublishReport
 from controlplane.sources import (
+    INGRESSES,
+    EventRecorder,
+    Finding,
     IngressStatusWriter,
     KubeSource,
     LeaderElector,
@@ -25,15 +35,31 @@ from controlplane.sources import (
     StatusWriter,
     make_api_client,
     parse_service_ref,
+    reporting_instance,
 )
 from controlplane.store import Store
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["BuildListener", "start_kube_sources"]
+__all__ = ["BuildListener", "ingress_findings", "start_kube_sources"]
 
 BuildListener = Callable[[PublishReport, ObjectSet], None]
 """Called after each published build (status writers): must not block."""
+
+
+_INTERNAL_ERROR_NOTE = "internal error while building this object; the controller's log has details"
+
+
+def ingress_findings(problems: Iterable[Problem]) -> dict[tuple[str, str], list[Finding]]:
+    """The problems of Ingresses by (namespace, name), as the Event recorder takes them."""
+    found: dict[tuple[str, str], list[Finding]] = {}
+    for problem in problems:
+        if problem.kind != INGRESSES.kind:
+            continue
+        reason = _INTERNAL_ERROR_NOTE if problem.field == INTERNAL_ERROR else problem.reason
+        key = (problem.namespace, problem.name)
+        found.setdefault(key, []).append(Finding(problem.field, reason))
+    return found
 
 
 async def start_kube_sources(
@@ -54,7 +80,8 @@ async def start_kube_sources(
         root_namespaces=settings.root_namespaces,
     )
     status = StatusWriter(api, store=store, leader=leading_now)
-    writers: list[StatusWriter | IngressStatusWriter] = [status]
+    events = EventRecorder(api, store=store, instance=reporting_instance(), leader=leading_now)
+    writers: list[StatusWriter | IngressStatusWriter | EventRecorder] = [status, events]
     ingress_status: IngressStatusWriter | None = None
     if settings.ingress_status_address or settings.envoy_service:
         ingress_status = IngressStatusWriter(
@@ -71,13 +98,14 @@ async def start_kube_sources(
         writers.append(ingress_status)
 
     def after_build(report: PublishReport, objects: ObjectSet) -> None:
-        status.submit(
-            [
-                StatusUpdate(s.namespace, s.name, s.status)
-                for s in report.statuses
-                if s.kind == "IngressRoute"
-            ]
-        )
+        updates = [
+            StatusUpdate(s.namespace, s.name, s.status)
+            for s in report.statuses
+            if s.kind == "IngressRoute"
+        ]
+        status.submit(updates)
+        events.observe_statuses(updates)
+        events.observe_problems(INGRESSES, ingress_findings(report.problems))
         if ingress_status is not None:
             ingress_status.submit(ingresses_of_our_class(objects, build_options))
 
@@ -93,7 +121,7 @@ async def start_kube_sources(
 
     tasks = [
         asyncio.create_task(source.run(synced), name="informers"),
-        *(asyncio.create_task(writer.run(), name="status-writer") for writer in writers),
+        *(asyncio.create_task(writer.run(), name=type(writer).__name__) for writer in writers),
     ]
     if settings.leader_election:
         elector = LeaderElector(

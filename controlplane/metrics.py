@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
-__all__ = ["PipelineMetrics", "XdsMetrics", "pipeline_metrics", "xds_metrics"]
+__all__ = [
+    "EventMetrics",
+    "PipelineMetrics",
+    "XdsMetrics",
+    "event_metrics",
+    "pipeline_metrics",
+    "xds_metrics",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +109,27 @@ class PipelineMetrics:
         )
 
 
-M = TypeVar("M", XdsMetrics, PipelineMetrics)
+@dataclass(frozen=True, slots=True)
+class EventMetrics:
+    """Metrics of the Kubernetes Events the leader posts (controlplane/sources/events.py)."""
+
+    dropped: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> EventMetrics:
+        return cls(
+            dropped=Counter(
+                "controlplane_events_dropped_total",
+                "Kubernetes Events not posted, by reason (rate_limited: over the controller's "
+                "budget, namespace_rate_limited: over one namespace's budget, queue_full, "
+                "failed: the API server refused them or could not be reached).",
+                ["reason"],
+                registry=registry,
+            ),
+        )
+
+
+M = TypeVar("M", XdsMetrics, PipelineMetrics, EventMetrics)
 
 # Caches keyed by registry, not shared state: they only prevent double registration.
 _CREATED: weakref.WeakKeyDictionary[CollectorRegistry, dict[type[Any], Any]] = (
@@ -125,6 +152,11 @@ def _for_registry(family: type[M], registry: CollectorRegistry | None) -> M:
 def xds_metrics(registry: CollectorRegistry | None = None) -> XdsMetrics:
     """The xDS metrics registered in ``registry`` (default: the process-wide registry)."""
     return _for_registry(XdsMetrics, registry)
+
+
+def event_metrics(registry: CollectorRegistry | None = None) -> EventMetrics:
+    """The Event metrics registered in ``registry`` (default: the process-wide registry)."""
+    return _for_registry(EventMetrics, registry)
 
 
 def pipeline_metrics(registry: CollectorRegistry | None = None) -> PipelineMetrics:

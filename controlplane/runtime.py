@@ -265,6 +265,8 @@ def translate_options_from(settings: ServeSettings) -> TranslateOptions:
 async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -> None:
     """Run the controller until `stop` is set (or SIGINT/SIGTERM)."""
     configure_logging(settings.log_level, json=settings.log_json)
+    for notice in settings.config_notices():  # Contour keys we lack: named, never fatal
+        log.warning("config.ignored", key=notice.key, reason=notice.message)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

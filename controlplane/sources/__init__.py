@@ -3,14 +3,16 @@
     FileSource(directory, store).run(synced)           # files: the operator's own manifests
     KubeSource(api, store).run(synced)                 # informers: list, watch, 410 → relist
     StatusWriter(api, store=store).submit(updates)     # IngressRoute status, leader only
+    EventRecorder(api, store=store, instance=...)      # Events: problems, status changes
     LeaderElector(api, namespace=..., name=...).run()  # a Lease
 
 The only package that imports `kubernetes_asyncio` (with the test API server); it fills the store
 and never sees the DAG, the translator or xDS (import-linter).
 """
 
+from controlplane.sources.events import EventRecorder, Finding, reporting_instance
 from controlplane.sources.files import FileSource, manifest_files, read_documents
-from controlplane.sources.kube import KubeSource
+from controlplane.sources.kube import INGRESSES, KubeSource
 from controlplane.sources.kubeclient import make_api_client
 from controlplane.sources.leader import LeaderElector
 from controlplane.sources.status import (
@@ -21,7 +23,10 @@ from controlplane.sources.status import (
 )
 
 __all__ = [
+    "INGRESSES",
+    "EventRecorder",
     "FileSource",
+    "Finding",
     "IngressStatusWriter",
     "KubeSource",
     "LeaderElector",
@@ -31,4 +36,5 @@ __all__ = [
     "manifest_files",
     "parse_service_ref",
     "read_documents",
+    "reporting_instance",
 ]

@@ -11,6 +11,8 @@ Invariants:
 - The registry is keyed by (group, version, plural); the core group is the empty string.
 - Discovery documents are computed from the registry on every request, never cached, so a CRD
   is visible to the very next discovery request after its creation.
+- A type with a `view` has no objects of its own: they are another type's, converted at the
+  edge (`events.k8s.io/v1` Events are core `v1` Events; see `apiserver_events`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from controlplane.testing import apiserver_events
 
 JSON = dict[str, Any]
 
@@ -50,6 +54,26 @@ class PrinterColumn:
 
 
 @dataclass(frozen=True)
+class StorageView:
+    """How a type is served from another type's objects, as the apiserver serves one stored
+    kind through several APIs. `validate(new, old)` raises `ValueError` with the apiserver's
+    message for a write it refuses (`old` is None on create)."""
+
+    stored_as: tuple[str, str, str]
+    to_stored: Callable[[JSON], JSON]
+    from_stored: Callable[[JSON], JSON]
+    validate: Callable[[JSON, JSON | None], None]
+
+
+EVENTS_VIEW = StorageView(
+    stored_as=("", "v1", "events"),
+    to_stored=apiserver_events.to_core,
+    from_stored=apiserver_events.from_core,
+    validate=apiserver_events.validate,
+)
+
+
+@dataclass(frozen=True)
 class ResourceType:
     """A group/version/plural the server answers for."""
 
@@ -64,6 +88,8 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     columns: tuple[PrinterColumn, ...] = ()
     crd_name: str = ""
+    view: StorageView | None = None
+    """Set when the objects are another type's (see `StorageView`)."""
     key: tuple[str, str, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -258,6 +284,15 @@ def builtin_types() -> list[ResourceType]:
         ),
         _builtin("", "v1", "serviceaccounts", "ServiceAccount", short=("sa",)),
         _builtin("", "v1", "events", "Event", short=("ev",)),
+        ResourceType(
+            group="events.k8s.io",
+            version="v1",
+            plural="events",
+            kind="Event",
+            namespaced=True,
+            short_names=("ev",),
+            view=EVENTS_VIEW,
+        ),
         _builtin(
             "",
             "v1",

@@ -24,6 +24,9 @@ Invariants:
   deletes what is in it and then the Namespace, so `kubectl delete -f` of a namespace and its
   contents succeeds as on a cluster. Creating a CRD registers its types; deleting it removes
   them and their objects.
+- A type with a `view` (`events.k8s.io/v1` Events) reads and writes the objects of the type
+  it is stored as, converted at the edge and validated by the view: one object, one revision
+  and one watch event, whichever API wrote it, and each API's watchers see it in their form.
 """
 
 from __future__ import annotations
@@ -193,9 +196,15 @@ class Watcher:
     """One open watch: a filter over the event stream and a queue its HTTP handler drains."""
 
     def __init__(
-        self, key: tuple[str, str, str], namespace: str | None, labels: Predicate, fields: Predicate
+        self,
+        key: tuple[str, str, str],
+        namespace: str | None,
+        labels: Predicate,
+        fields: Predicate,
+        convert: Callable[[JSON], JSON] | None = None,
     ) -> None:
         self.key, self.namespace, self._labels, self._fields = key, namespace, labels, fields
+        self._convert = convert
         self.queue: asyncio.Queue[tuple[str, JSON] | Dropped] = asyncio.Queue()
 
     def matches(self, obj: JSON | None) -> bool:
@@ -213,7 +222,10 @@ class Watcher:
         of the selection is an ADDED or DELETED, as the apiserver reports it."""
         if event.key != self.key:
             return
-        now, before = self.matches(event.object), self.matches(event.old)
+        obj, old = event.object, event.old
+        if self._convert is not None:
+            obj, old = self._convert(obj), (None if old is None else self._convert(old))
+        now, before = self.matches(obj), self.matches(old)
         if event.type == "MODIFIED":
             kind = {(True, True): "MODIFIED", (True, False): "ADDED", (False, True): "DELETED"}.get(
                 (now, before)
@@ -221,10 +233,14 @@ class Watcher:
         else:
             kind = event.type if now else None
         if kind is not None:
-            self.queue.put_nowait((kind, event.object))
+            self.queue.put_nowait((kind, obj))
 
 
 # --- store -----------------------------------------------------------------------------------
+
+
+def _everything(obj: JSON) -> bool:
+    return True
 
 
 def _without(obj: JSON, *keys: str) -> JSON:
@@ -253,6 +269,12 @@ class Store:
         return self._objects.setdefault(rtype.key, {})
 
     def get(self, rtype: ResourceType, namespace: str | None, name: str) -> JSON:
+        if rtype.view is not None:
+            try:
+                stored = self.get(self._type(rtype.view.stored_as), namespace, name)
+            except ApiError as e:
+                raise not_found(rtype, name) if e.code == 404 else e from None
+            return rtype.view.from_stored(stored)
         obj = self._bucket(rtype).get((namespace or "", name))
         if obj is None:
             raise not_found(rtype, name)
@@ -261,6 +283,12 @@ class Store:
     def list(
         self, rtype: ResourceType, namespace: str | None, labels: Predicate, fields: Predicate
     ) -> list[JSON]:
+        if rtype.view is not None:
+            stored = self.list(
+                self._type(rtype.view.stored_as), namespace, _everything, _everything
+            )
+            viewed = [rtype.view.from_stored(obj) for obj in stored]
+            return [obj for obj in viewed if labels(obj) and fields(obj)]
         return [
             copy.deepcopy(obj)
             for (ns, _), obj in sorted(self._bucket(rtype).items())
@@ -323,10 +351,25 @@ class Store:
             meta.pop("namespace", None)
         return obj
 
+    def _validate(self, rtype: ResourceType, obj: JSON, old: JSON | None) -> None:
+        assert rtype.view is not None
+        try:
+            rtype.view.validate(obj, old)
+        except ValueError as e:
+            name = obj["metadata"].get("name", "")
+            raise ApiError(
+                422, "Invalid", f'{rtype.kind}.{rtype.group} "{name}" is invalid: {e}'
+            ) from None
+
     def create(
         self, rtype: ResourceType, namespace: str | None, body: JSON, *, dry_run: bool = False
     ) -> JSON:
         obj = self._check_identity(rtype, namespace, body)
+        if rtype.view is not None:
+            self._validate(rtype, obj, None)
+            stored = self._type(rtype.view.stored_as)
+            created = self.create(stored, namespace, rtype.view.to_stored(obj), dry_run=dry_run)
+            return rtype.view.from_stored(created)
         meta = obj["metadata"]
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
@@ -372,6 +415,17 @@ class Store:
     ) -> JSON:
         old = self.get(rtype, namespace, name)
         obj = self._check_identity(rtype, namespace, body)
+        if rtype.view is not None:
+            self._validate(rtype, obj, old)
+            updated = self.update(
+                self._type(rtype.view.stored_as),
+                namespace,
+                name,
+                rtype.view.to_stored(obj),
+                subresource=subresource,
+                dry_run=dry_run,
+            )
+            return rtype.view.from_stored(updated)
         meta = obj["metadata"]
         if meta.get("name", name) != name:
             raise ApiError(
@@ -428,6 +482,9 @@ class Store:
     ) -> JSON:
         """Delete an object. A Namespace is only marked Terminating here (as the apiserver
         does); `finalize_namespace` deletes what is in it and then the Namespace itself."""
+        if rtype.view is not None:
+            stored = self._type(rtype.view.stored_as)
+            return rtype.view.from_stored(self.delete(stored, namespace, name, dry_run=dry_run))
         old = self.get(rtype, namespace, name)
         if dry_run:
             return old
@@ -540,7 +597,11 @@ class Store:
         `resourceVersion` unset or "0". Raises `ApiError` 410 when `since` is compacted."""
         if since is not None and since < self.floor:
             raise ApiError(410, "Expired", f"too old resource version: {since} ({self.floor})")
-        watcher = Watcher(rtype.key, namespace, labels, fields)
+        if rtype.view is not None:
+            key, convert = rtype.view.stored_as, rtype.view.from_stored
+            watcher = Watcher(key, namespace, labels, fields, convert)
+        else:
+            watcher = Watcher(rtype.key, namespace, labels, fields)
         if since is None:
             for obj in self.list(rtype, namespace, labels, fields):
                 watcher.queue.put_nowait(("ADDED", obj))

@@ -272,9 +272,10 @@ def test_every_kind_the_informers_watch_is_one_the_model_parses() -> None:
     assert {(r.api_version, r.kind) for r in RESOURCES} <= modelled
 
 
-def test_cluster_wide_writes_are_status_patches_only() -> None:
+def test_cluster_wide_writes_are_status_patches_and_events_only() -> None:
     writes = {g for g in _grants(_rules("ClusterRole")) if g[2] in WRITE_VERBS}
-    assert writes == {(group, resource, "patch") for group, resource in STATUS_WRITES}
+    events = {("events.k8s.io", "events", "create"), ("events.k8s.io", "events", "patch")}
+    assert writes == {(group, resource, "patch") for group, resource in STATUS_WRITES} | events
     # and the rules that name a status subresource grant nothing else
     for rule in _rules("ClusterRole"):
         if any(r.endswith("/status") for r in rule["resources"]):
