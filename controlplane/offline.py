@@ -45,6 +45,7 @@ from controlplane.dag import (
     StatusKind,
     VirtualHost,
     build,
+    class_of,
     ingresses_of_our_class,
 )
 from controlplane.envoy import (
@@ -55,7 +56,7 @@ from controlplane.envoy import (
     to_json,
 )
 from controlplane.health import status_row
-from controlplane.model import ObjectSet, model_type_for
+from controlplane.model import ObjectSet, model_type_for, shown
 from controlplane.publisher import Publisher
 from controlplane.sources import manifest_files, read_documents
 from controlplane.store import Store
@@ -194,7 +195,17 @@ def migration_report(
             notes.setdefault(key, []).insert(0, status.description)
     served = _served(dag) | valid
     classes = ",".join(sorted(build_options.classes))
-    other_class = f"not of the ingress class(es) this controller serves ({classes})"
+
+    def other_class(key: tuple[str, str, str]) -> str:
+        ingress = objects.ingresses.get(key[1:]) if key[0] == "Ingress" else None
+        wanted = ingress and class_of(ingress.metadata.annotations, ingress.spec.ingress_class_name)
+        if not wanted:
+            return f"not of the ingress class(es) this controller serves ({classes})"
+        return (
+            f'of class "{shown(wanted)}", not served here (--ingress-class {classes}); '
+            f"--ingress-class {classes},{shown(wanted)} takes it over"
+        )
+
     ours = {("Ingress", *key) for key in ingresses_of_our_class(objects, build_options)}
     ours |= with_status
     keys = [("Ingress", *k) for k in objects.ingresses]
@@ -205,7 +216,7 @@ def migration_report(
     for key in sorted(set(keys)) + unread:
         told = notes.get(key, [])
         if not told and key not in served:
-            told = [other_class if key not in ours else "no rule or backend of it is served"]
+            told = [other_class(key) if key not in ours else "no rule or backend of it is served"]
         row: Row = {"kind": key[0], "namespace": key[1], "name": key[2]}
         if key not in served:
             report[REFUSED].append(row | {"notes": told})

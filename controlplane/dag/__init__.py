@@ -8,6 +8,7 @@ Pure: no I/O, no clocks, deterministic output order. `reference.py` is a test or
 """
 
 from controlplane.dag.builder import DagBuilder, build
+from controlplane.dag.classes import class_of
 from controlplane.dag.ingress import ingresses_of_our_class
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.status import with_rejections
@@ -85,6 +86,7 @@ __all__ = [
     "VirtualHost",
     "WeightedCluster",
     "build",
+    "class_of",
     "host_order",
     "ingresses_of_our_class",
     "with_rejections",

@@ -20,6 +20,13 @@ CLASS_ANNOTATIONS = (
 )
 
 
+def class_of(annotations: Mapping[str, str], class_name: str | None) -> str | None:
+    """The class an object asks for: `spec.ingressClassName`, else the first class annotation."""
+    if class_name:
+        return class_name
+    return next((annotations[a] for a in CLASS_ANNOTATIONS if a in annotations), None)
+
+
 def class_matches(
     annotations: Mapping[str, str],
     class_name: str | None,

@@ -140,7 +140,8 @@ def test_every_object_is_served_as_is_with_differences_or_refused(manifests: Pat
         "missing"
     ]
     assert notes(result, "refused", "theirs") == [
-        "not of the ingress class(es) this controller serves (contour)"
+        'of class "nginx", not served here (--ingress-class contour); '
+        "--ingress-class contour,nginx takes it over"
     ]
     assert notes(result, "refused", "invalid") == ["Service [missing:80] is invalid or missing"]
     assert notes(result, "refused", "orphan") == [
