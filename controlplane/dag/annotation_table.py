@@ -122,12 +122,8 @@ ANNOTATIONS: tuple[Annotation, ...] = (
         "Ingress upgrades anyway).",
     ),
     Annotation(_contour("retry-on"), _C, "Timeouts and retries", _I, OK, "Envoy `retry_on`."),
-    Annotation(
-        _contour("num-retries"), _C, "Timeouts and retries", _I, OK, "Retries (default 1)."
-    ),
-    Annotation(
-        _contour("per-try-timeout"), _C, "Timeouts and retries", _I, OK, "Per-try timeout."
-    ),
+    Annotation(_contour("num-retries"), _C, "Timeouts and retries", _I, OK, "Retries (default 1)."),
+    Annotation(_contour("per-try-timeout"), _C, "Timeouts and retries", _I, OK, "Per-try timeout."),
     Annotation(
         _contour("tls-minimum-protocol-version"),
         _C,
@@ -168,9 +164,7 @@ ANNOTATIONS: tuple[Annotation, ...] = (
         )
     ),
     *(
-        Annotation(
-            _contour(name), _C, "Upstreams", "Service", OK, f"Circuit breaker `{name}`."
-        )
+        Annotation(_contour(name), _C, "Upstreams", "Service", OK, f"Circuit breaker `{name}`.")
         for name in ("max-connections", "max-pending-requests", "max-requests", "max-retries")
     ),
     # --- ingress-nginx: paths --------------------------------------------------------------
@@ -629,9 +623,7 @@ def _reason(name: str) -> str:
         suffix = name.removeprefix(OLD_NGINX)
         newer = _BY_NAME.get(NGINX + suffix)
         if newer is not None and newer.honoured:
-            return (
-                f"is ingress-nginx's old name, not read here: use {NGINX}{suffix}; ignored"
-            )
+            return f"is ingress-nginx's old name, not read here: use {NGINX}{suffix}; ignored"
     return NOT_IMPLEMENTED_REASON
 
 

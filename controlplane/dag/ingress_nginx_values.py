@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 from urllib.parse import urlsplit
 
+import re2
+
 from controlplane.dag.regexes import re2_problem
 from controlplane.dag.types import REDIRECT_CODES, Redirect
 from controlplane.model import shown
@@ -51,6 +53,7 @@ __all__ = [
     "nginx_seconds",
     "nginx_size",
     "path_pattern",
+    "pattern_groups",
     "positive_int",
     "redirect_code",
     "redirect_to",
@@ -139,7 +142,7 @@ def nginx_seconds(raw: str, *, allow_zero: bool = False) -> float | Refused:
     return total
 
 
-def nginx_size(raw: str) -> int | None | Refused:
+def nginx_size(raw: str) -> int | Refused | None:
     """Bytes (`8m`, `512k`, `1048576`); None for `0` (no limit)."""
     text = raw.strip()
     match = _SIZE.fullmatch(text)
@@ -353,3 +356,13 @@ def rewrite_substitution(target: str, groups: int) -> str | Refused:
         position = reference.end()
     parts.append(text[position:].replace("\\", "\\\\"))
     return "".join(parts)
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def pattern_groups(pattern: str) -> int:
+    """The number of capture groups of a pattern `re2_problem` accepted."""
+    groups: int = re2.compile(pattern, _RE2_OPTIONS).groups
+    return groups
