@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from controlplane.dag.annotation_table import unsupported_annotations
+from controlplane.dag.annotation_report import unsupported_annotations
 from controlplane.dag.ingress_annotations import WEBSOCKET_ROUTES, IngressPolicy, ingress_policy
 from controlplane.dag.ingress_claims import DEFAULT_BACKEND, RouteClaim, TLSClaim
 from controlplane.dag.ingress_tls import ingress_secret
