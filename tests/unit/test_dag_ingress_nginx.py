@@ -21,7 +21,6 @@ from test_dag_ingress import (
     Row,
     Secure,
     backend,
-    build,
     certificate,
     exact,
     ingress,
@@ -30,20 +29,14 @@ from test_dag_ingress import (
     rule,
     secret,
     segments,
-    service,
     tls,
 )
 
-from controlplane.dag.builder import DagBuilder
-from controlplane.dag.ingress_canary import cookie_pattern
 from controlplane.dag.options import BuildOptions
-from controlplane.dag.reference import reference_build
 from controlplane.dag.types import (
-    HTTPS_REDIRECT,
     INFINITE,
     Cluster,
     CorsPolicy,
-    HeaderMatch,
     LoadBalancerPolicy,
     PathMatch,
     PathMatchKind,
