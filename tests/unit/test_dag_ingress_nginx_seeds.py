@@ -1,6 +1,7 @@
 """Real manifests with ingress-nginx annotations, as blog posts publish them (the shared seeds:
 Chinese-language posts on ingress-nginx and Contour), copied verbatim but for comments; each
-parses and gives the routes or the reports below. The Services they use are not in the posts and are added here.
+parses and gives the routes or the reports below. The Services they use are not in the posts
+and are added here.
 
 Two of them are not valid as published (an indentation slip in the YAML, annotations at the wrong
 level): what a user gets then is the parser's report, and each is also run as evidently meant.
