@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from dag_support import build_every_way
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_dag_ingress import (
     BASE_SERVICES,
     P,
@@ -841,3 +843,57 @@ def test_no_row_reaches_envoy_with_a_value_it_would_reject() -> None:
         dag = build_every_way(objects, row.options)
         report = publisher.report(dag, publisher.translate(dag, objects))
         assert report.rejections == (), row.id
+
+
+NGINX_NAMES = sorted(
+    N + name
+    for name in (
+        "rewrite-target", "use-regex", "app-root", "permanent-redirect", "permanent-redirect-code",
+        "temporal-redirect", "ssl-redirect", "force-ssl-redirect", "backend-protocol",
+        "proxy-connect-timeout", "proxy-read-timeout", "proxy-body-size", "limit-rps",
+        "limit-rpm", "limit-burst-multiplier", "whitelist-source-range", "denylist-source-range",
+        "enable-cors", "cors-allow-origin", "cors-allow-methods", "affinity",
+        "session-cookie-name", "session-cookie-path", "canary", "canary-weight",
+        "canary-weight-total", "canary-by-header", "canary-by-header-pattern", "canary-by-cookie",
+        "default-backend", "ssl-passthrough", "server-alias", "upstream-vhost", "server-snippet",
+    )
+)  # fmt: skip
+NGINX_WORDS = st.one_of(
+    st.text(max_size=16),
+    st.sampled_from(
+        [
+            "true", "false", "cookie", "/", "/$1", "/$2/x", "(.*)", "/a(/|$)(.*)", "10", "0",
+            "99999999999999999999", "8m", "1.2.3.4/8", "::/0", "https://a.example$request_uri",
+            "GRPC", "x-canary", "api", "www.foo.com, bar.com", "(?<=x)", "\r\n", "$host",
+        ]
+    ),
+)  # fmt: skip
+
+
+@settings(deadline=None)
+@given(
+    main=st.dictionaries(st.sampled_from(NGINX_NAMES), NGINX_WORDS, max_size=6),
+    second=st.dictionaries(st.sampled_from(NGINX_NAMES), NGINX_WORDS, max_size=6),
+    paths=st.lists(
+        st.tuples(
+            st.one_of(st.none(), NGINX_WORDS),
+            st.sampled_from(["Exact", "Prefix", "ImplementationSpecific"]),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_never_raises_and_every_build_agrees(
+    main: dict[str, str], second: dict[str, str], paths: list[tuple[str | None, str]]
+) -> None:
+    """Two Ingresses on one host with any nginx annotations (a canary among them, often): the
+    build never raises, and the warm builds and the oracle agree (`build_every_way`)."""
+    rules = rule("foo.com", *(path(value, kind) for value, kind in paths))
+    objects = [
+        *BASE_SERVICES,
+        secret(),
+        nx("a", rules, annotations=main, tls_=TLS_FOO),
+        nx("b", rules, age=1, annotations=second),
+    ]
+    built = build_every_way(ObjectSet.from_objects(map(parse_object, objects)), NGINX)
+    assert all(problem.field != "internal error" for problem in built.problems)
