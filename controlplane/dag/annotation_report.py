@@ -48,7 +48,7 @@ def _reason(name: str) -> str:
         return SNIPPET_REASON
     row = BY_NAME.get(name)
     if row is not None and row.support is Support.REFUSED:
-        return f"is refused: {row.note}"
+        return f"is refused: {row.note.rstrip('.')}"
     if name in _SERVICE_ONLY:
         return "is read on Services, not on Ingresses; ignored"
     if name.startswith(OLD_NGINX):

@@ -120,10 +120,12 @@ class NginxIngressReader(IngressReader):
                 return
         else:
             found = path_match(path, path_type)
-            if isinstance(found, tuple):
+            # A canary's path only has to name the main Ingress's, which may be a regex (`?`).
+            usable_pattern = written.startswith("/") and not _REGEX_PATH_REFUSED.search(written)
+            if isinstance(found, tuple) and not (self.is_canary and usable_pattern):
                 self.problems.add(self.ingress, f"{field}.{found[0]}", found[1])
                 return
-            literal = found
+            literal = None if isinstance(found, tuple) else found
         raw = self.cluster(f"{field}.backend", backend)
         if raw is None and (self.nginx.redirect is None or self.is_canary):
             return

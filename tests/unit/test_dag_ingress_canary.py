@@ -175,6 +175,24 @@ ROWS = [
         options=NGINX,
     ),
     Row(
+        "a canary joins a regex path, ? and all",
+        [
+            nx("main", rule("foo.com", path("/api/?(.*)")), annotations=ann(use_regex="true")),
+            canary(
+                rule("foo.com", path("/api/?(.*)", to=backend("api", 9000))), canary_weight="10"
+            ),
+        ],
+        {
+            "foo.com": [
+                ng(
+                    regex("/api/?(.*)"),
+                    clusters=(WeightedCluster(WEB, 90), WeightedCluster(API, 10)),
+                )
+            ]
+        },
+        options=NGINX,
+    ),
+    Row(
         "a canary without a main Ingress is ignored",
         [canary(canary_weight="50")],
         problems=[P("canary", "spec.rules[0].http.paths[0]", "no Ingress serves this host")],
