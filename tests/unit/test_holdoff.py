@@ -1,7 +1,8 @@
 """Holdoff on the event loop's clock, fast-forwarded by looptime: a lone change is built at once
 (leading edge), the rest of a burst becomes one rebuild the moment its quiet period ends, a steady
-trickle still rebuilds every max_delay, and a rebuild never overlaps the next one. Times are loop seconds since the test started, asserted exactly; the tests
-take no real time and never sleep on the wall clock."""
+trickle still rebuilds every max_delay, and a rebuild never overlaps the next one. Times are loop
+seconds since the test started, asserted exactly; the tests take no real time and never sleep on
+the wall clock."""
 
 from __future__ import annotations
 
