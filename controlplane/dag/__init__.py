@@ -10,6 +10,7 @@ Pure: no I/O, no clocks, deterministic output order. `reference.py` is a test or
 from controlplane.dag.builder import DagBuilder, build
 from controlplane.dag.ingress import ingresses_of_our_class
 from controlplane.dag.options import BuildOptions
+from controlplane.dag.regexes import re2_problem
 from controlplane.dag.status import with_rejections
 from controlplane.dag.types import (
     CATCH_ALL,
@@ -87,5 +88,6 @@ __all__ = [
     "build",
     "host_order",
     "ingresses_of_our_class",
+    "re2_problem",
     "with_rejections",
 ]
