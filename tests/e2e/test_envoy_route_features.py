@@ -16,6 +16,7 @@ bootstrap, and served by one Envoy in front of three echo backends (`main`, `can
   (a chunked upload arrives chunked), and a websocket upgrades on the limited route too (the
   upgrade chain has no buffer filter), while a route without websockets still refuses upgrades;
 - a host rewrite seen by the backend; the session cookie's name, Max-Age and Path;
+- a route idle timeout: an upstream silent for longer gets the request a 504;
 - an aggregate cluster that sends requests to its fallback while the primary has no endpoint,
   and to the primary when it has one.
 
@@ -25,6 +26,8 @@ is a second client address without any set-up.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -33,6 +36,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from aiohttp import web
 
 from controlplane.dag.types import (
     DAG,
@@ -69,6 +73,9 @@ HOST = "features.local"
 MAIN = Cluster("default", "main", 80)
 CANARY = Cluster("default", "canary", 80)
 FALLBACK = Cluster("default", "fallback", 80)
+SLOW = Cluster("default", "slow", 80)
+"""A backend that answers after SLOW_S."""
+SLOW_S = 0.5
 EMPTY = Cluster("default", "empty", 80)
 """A Service with no endpoints."""
 STICKY = Cluster("default", "main", 80, load_balancer=LoadBalancerPolicy.COOKIE)
@@ -123,6 +130,7 @@ ROUTES = (
     ),
     Route(prefix("/small-bodies"), to(MAIN), max_request_bytes=100, websocket=True),
     Route(prefix("/upstream-host"), to(MAIN), host_rewrite="upstream.example"),
+    Route(prefix("/impatient"), to(SLOW), idle_timeout_seconds=0.1),
     Route(prefix("/sticky-default"), to(STICKY)),
     Route(
         prefix("/sticky"),
@@ -156,7 +164,7 @@ def _bootstrap(http_port: int, ports: dict[str, int]) -> dict[str, Any]:
         cluster.eds_name: cluster_load_assignment(
             cluster.eds_name, "", [_slice(cluster.service, ports[cluster.service])], None
         ).message
-        for cluster in (MAIN, CANARY, FALLBACK)
+        for cluster in (MAIN, CANARY, FALLBACK, SLOW)
     }
     return static_bootstrap(replace(config, endpoints=endpoints))
 
@@ -182,15 +190,41 @@ class Client:
             return response.status, found, body
 
 
+@contextlib.asynccontextmanager
+async def slow_backend() -> AsyncIterator[int]:
+    """An HTTP server that answers every request after SLOW_S; yields its port."""
+
+    async def answer(request: web.Request) -> web.Response:
+        await asyncio.sleep(SLOW_S)
+        return web.Response(text="late", headers={NAME_HEADER: "slow"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def clients(envoy_binary: str) -> AsyncIterator[tuple[Client, Client]]:
     async with (
         Backend("main") as main,
         Backend("canary") as canary,
         Backend("fallback") as fallback,
+        slow_backend() as slow_port,
     ):
         port = free_port()
-        ports = {"main": main.port, "canary": canary.port, "fallback": fallback.port}
+        ports = {
+            "main": main.port,
+            "canary": canary.port,
+            "fallback": fallback.port,
+            "slow": slow_port,
+        }
         async with (
             EnvoyProcess(_bootstrap(port, ports), binary=envoy_binary) as envoy,
             aiohttp.ClientSession() as first,
@@ -339,6 +373,13 @@ async def test_host_rewrite_and_session_cookies(clients: tuple[Client, Client]) 
     assert cookie.startswith("X-Contour-Session-Affinity=")
     assert "Max-Age" not in cookie, "a session cookie"
     assert "Path=/;" in cookie + ";"
+
+
+async def test_route_idle_timeout(clients: tuple[Client, Client]) -> None:
+    client, _ = clients
+    status, headers, _ = await client.request("GET", "/impatient")
+    assert status == 504, "the upstream was silent for longer than the route's idle timeout"
+    assert NAME_HEADER not in headers
 
 
 async def test_aggregate_cluster_falls_back(clients: tuple[Client, Client]) -> None:
