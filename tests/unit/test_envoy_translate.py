@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -351,3 +352,31 @@ def test_envoy_validates_dynamic_references(
     bootstrap["static_resources"]["listeners"] = result["listeners"]
     bootstrap["static_resources"]["clusters"] += result["clusters"]
     _envoy_validate(envoy_binary, bootstrap, tmp_path)
+
+
+_PRINT_WITH_THE_DEBUG_CLIENTS_TYPES = """
+import json, sys
+from google.protobuf import json_format
+from controlplane.typeurls import MESSAGE_TYPES
+from controlplane.xds import client
+client._load_extensions()
+for type_url, bodies in json.load(sys.stdin).items():
+    for body in bodies:
+        message = MESSAGE_TYPES[type_url].FromString(bytes.fromhex(body))
+        json_format.MessageToDict(message)  # fails on an Any of an unknown type
+"""
+
+
+def test_the_debug_client_knows_every_type_the_translator_packs() -> None:
+    """`controlplane xds` prints resources in a process that never imports the translator: every
+    typed config the translator packs into an `Any` must be among its extension modules."""
+    encoded = IncrementalTranslator().translate(everything(), objects())
+    payload = {url: [body.hex() for body in bodies.values()] for url, bodies in encoded.items()}
+    completed = subprocess.run(
+        [sys.executable, "-c", _PRINT_WITH_THE_DEBUG_CLIENTS_TYPES],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
