@@ -16,9 +16,14 @@ Why always present: a listener whose bytes change is drained by Envoy (every ope
 every tenant is closed within the drain time), so the chain must not depend on what routes
 use. A filter is armed per route through `typed_per_filter_config`, which lives in the route
 configuration (RDS): the first route that starts using CORS changes one virtual host, never the
-listener. Each filter is a no-op without a route config (checked against Envoy 1.40 by
-tests/e2e/test_envoy_route_features.py, which also posts a chunked body through a plain route
-and sees it arrive chunked: the buffer filter did not run there).
+listener (tests/e2e/test_envoy_route_features_xds.py watches Envoy's listener counters while a
+route arms every filter). Each filter is a no-op without a route config (checked against Envoy
+1.40 by tests/e2e/test_envoy_route_features.py, which also posts a chunked body through a plain
+route and sees it arrive chunked: the buffer filter did not run there).
+
+Websocket upgrades run the same chain without the buffer filter (`upgrade_configs`): the buffer
+filter would hold an upgrade request forever, waiting for the end of a body that never comes
+(checked live: the upgrade hangs without this). Upgrades stay off unless a route enables them.
 
 Why this order (request path; responses run it backwards):
 - CORS first: a preflight (`OPTIONS` with `access-control-request-method`) is answered before
@@ -127,9 +132,9 @@ def http_filters() -> list[hcm.HttpFilter]:
 
 def upgrade_configs() -> list[hcm.HttpConnectionManager.UpgradeConfig]:
     """Websocket upgrades: off unless a route turns them on (as without this), and run through
-    the chain without the buffer filter, which would hold an upgrade request forever waiting for
-    the end of its body (a body limit applies to the requests of a route, not to the websocket
-    frames of an upgraded one, as nginx's `client_max_body_size`)."""
+    the chain without the buffer filter (see the module docstring); a body limit applies to the
+    requests of a route, not to the frames of an upgraded websocket, as nginx's
+    `client_max_body_size`."""
     chain = [f for f in http_filters() if f.name != BUFFER]
     return [
         hcm.HttpConnectionManager.UpgradeConfig(

@@ -12,8 +12,9 @@ dashboards and `config_dump` readers carry over.
   it: CORS, RBAC, local rate limit, buffer, router, each inert until a route's
   `typed_per_filter_config` arms it. The chain does not depend on what routes use, so the first
   route that uses CORS (or a body limit, …) changes the route configuration only, and Envoy
-  never drains the listener (closing every tenant's connections) for it. `http_filters.py`
-  documents the chain, its order and why.
+  never drains the listener (closing every tenant's connections) for it. Websocket upgrades
+  (`upgrade_configs`: off unless a route enables them) run it without the buffer filter.
+  `http_filters.py` documents the chain, its order and why.
 - `ingress_https` exists only when there is at least one secure virtual host. A `tls_inspector`
   reads the SNI and one filter chain per secure host (sorted by fqdn) matches
   `server_names: [fqdn]`. A host whose TLS Envoy terminates gets a `DownstreamTlsContext` whose
