@@ -11,6 +11,7 @@ from controlplane.dag.builder import DagBuilder, build
 from controlplane.dag.classes import class_of
 from controlplane.dag.ingress import ingresses_of_our_class
 from controlplane.dag.options import BuildOptions
+from controlplane.dag.regexes import re2_problem
 from controlplane.dag.status import with_rejections
 from controlplane.dag.types import (
     CATCH_ALL,
@@ -89,5 +90,6 @@ __all__ = [
     "class_of",
     "host_order",
     "ingresses_of_our_class",
+    "re2_problem",
     "with_rejections",
 ]

@@ -172,6 +172,14 @@ class Cluster:
         return self if self.fallback is None else replace(self, fallback=None)
 
     @property
+    def envoy_clusters(self) -> tuple[Cluster, ...]:
+        """Every Envoy cluster this value needs: itself and, when it has a fallback (an Envoy
+        aggregate cluster), its primary and its fallback, which the aggregate names."""
+        if self.fallback is None:
+            return (self,)
+        return (self, self.primary, self.fallback)
+
+    @property
     def eds_name(self) -> str:
         base = f"{self.namespace}/{self.service}"
         return f"{base}/{self.port_name}" if self.port_name else base
@@ -496,7 +504,8 @@ class DAG:  # not slotted: clusters() and secrets() are cached on the instance
         return dag
 
     def clusters(self) -> tuple[Cluster, ...]:
-        """Every cluster any route or TCP proxy uses, unique, sorted by Envoy name."""
+        """Every cluster any route or TCP proxy uses (with the members of aggregates), unique,
+        sorted by Envoy name."""
         return self._clusters
 
     @cached_property
@@ -509,7 +518,8 @@ class DAG:  # not slotted: clusters() and secrets() are cached on the instance
             if secure.tcp_proxy is not None:
                 weighted_clusters.extend(secure.tcp_proxy.clusters)
         for weighted in weighted_clusters:
-            seen.setdefault(weighted.cluster.name, weighted.cluster)
+            for cluster in weighted.cluster.envoy_clusters:
+                seen.setdefault(cluster.name, cluster)
         return tuple(seen[name] for name in sorted(seen))
 
     def secrets(self) -> tuple[TLSSecret, ...]:

@@ -94,16 +94,18 @@ class _UsedByName(Generic[T]):
 
 
 def route_clusters(host: VirtualHost | SecureVirtualHost | None) -> dict[str, Cluster]:
-    """The clusters the routes of `host` use, by name."""
+    """The clusters the routes of `host` use (with the members of aggregates), by name."""
     if host is None:
         return {}
-    return {w.cluster.name: w.cluster for route in host.routes for w in route.clusters}
+    return {
+        c.name: c for route in host.routes for w in route.clusters for c in w.cluster.envoy_clusters
+    }
 
 
 def tcp_clusters(host: SecureVirtualHost | None) -> dict[str, Cluster]:
     if host is None or host.tcp_proxy is None:
         return {}
-    return {w.cluster.name: w.cluster for w in host.tcp_proxy.clusters}
+    return {c.name: c for w in host.tcp_proxy.clusters for c in w.cluster.envoy_clusters}
 
 
 class ClustersAndSecrets:

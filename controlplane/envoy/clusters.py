@@ -18,6 +18,20 @@ the same Service port with different policies get two Envoy clusters that share 
   with the CA inline and the subject name matched as a DNS SAN.
 - `alt_stat_name` is Contour's `namespace_service_port`, so per-service stats keep their names
   when a policy change renames the cluster.
+- `connect_timeout` is the cluster's `connect_timeout_seconds` (ingress-nginx
+  `proxy-connect-timeout`), else 2 s.
+
+Fallback (ingress-nginx `default-backend`): a DAG cluster with a `fallback` is an Envoy
+aggregate cluster (`envoy.clusters.aggregate`, `lb_policy: CLUSTER_PROVIDED`) named by the DAG
+cluster's own name (the routes point at it), whose `clusters` are `[primary.name,
+fallback.name]`. The primary (the same Service port without the fallback) and the fallback are
+ordinary clusters of their own, listed beside it by `DAG.clusters()`, with their own EDS names;
+the aggregate has no endpoints and no EDS name (`EdsTopology` leaves it out, see
+`incremental.eds_topology`). Envoy treats the two as priority levels: the primary takes
+everything while it has healthy endpoints; with none (no endpoints at all, or all failing their
+health checks) requests go to the fallback. Between the two, Envoy's overprovisioning factor
+(1.4) spills the primary's share over gradually once fewer than ~71% of its endpoints are
+healthy; nginx has no such middle ground, but it only matters with health checks.
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ from __future__ import annotations
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2
 from envoy.config.core.v3 import address_pb2, base_pb2, health_check_pb2, protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.extensions.clusters.aggregate.v3 import cluster_pb2 as aggregate_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo
 from envoy.type.matcher.v3 import string_pb2
@@ -41,6 +56,7 @@ from controlplane.dag import (
 from controlplane.envoy.options import TLS_TRANSPORT_SOCKET, CommonMessages, duration, pack
 
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+AGGREGATE_CLUSTER = "envoy.clusters.aggregate"
 CONNECT_TIMEOUT_SECONDS = 2
 
 _LB_POLICIES = {
@@ -130,11 +146,37 @@ def _external_load_assignment(cluster: Cluster) -> endpoint_pb2.ClusterLoadAssig
     )
 
 
+def _connect_timeout(value: Cluster) -> float:
+    if value.connect_timeout_seconds is None:
+        return CONNECT_TIMEOUT_SECONDS
+    return value.connect_timeout_seconds
+
+
+def aggregate_cluster(value: Cluster) -> cluster_pb2.Cluster:
+    """The aggregate of `value`'s primary and its fallback, in that order of preference."""
+    fallback = value.fallback
+    if fallback is None:
+        raise ValueError(f"cluster {value.name} has no fallback to aggregate")
+    if fallback.fallback is not None:
+        raise ValueError(f"the fallback {fallback.name} of {value.name} has a fallback itself")
+    members = aggregate_pb2.ClusterConfig(clusters=[value.primary.name, fallback.name])
+    return cluster_pb2.Cluster(
+        name=value.name,
+        connect_timeout=duration(_connect_timeout(value)),
+        lb_policy=cluster_pb2.Cluster.CLUSTER_PROVIDED,
+        cluster_type=cluster_pb2.Cluster.CustomClusterType(
+            name=AGGREGATE_CLUSTER, typed_config=pack(members)
+        ),
+    )
+
+
 def cluster(value: Cluster, shared: CommonMessages) -> cluster_pb2.Cluster:
+    if value.fallback is not None:
+        return aggregate_cluster(value)
     result = cluster_pb2.Cluster(
         name=value.name,
         alt_stat_name=f"{value.namespace}_{value.service}_{value.port}",
-        connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
+        connect_timeout=duration(_connect_timeout(value)),
         lb_policy=_LB_POLICIES[value.load_balancer],
     )
     if value.external_name is not None:

@@ -190,10 +190,14 @@ class IncrementalTranslator:
         return self._refusals
 
     def eds_topology(self, dag: DAG) -> EdsTopology:
-        """The EDS topology of `dag`'s clusters, computed once per clusters tuple."""
+        """The EDS topology of `dag`'s clusters, computed once per clusters tuple.
+
+        Aggregate clusters (a fallback set) have no EDS: their members, listed beside them,
+        have (so no EDS name is lost by leaving the aggregates out)."""
         clusters = dag.clusters()
         if self._topology[0] is not clusters:
-            self._topology = (clusters, EdsTopology.of(clusters))
+            eds_clusters = [cluster for cluster in clusters if cluster.fallback is None]
+            self._topology = (clusters, EdsTopology.of(eds_clusters))
         return self._topology[1]
 
     def _unchanged(self, kind: str, *inputs: object) -> dict[str, bytes] | None:

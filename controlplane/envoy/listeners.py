@@ -6,7 +6,15 @@ dashboards and `config_dump` readers carry over.
 - `ingress_http` always exists: one filter chain with an HTTP connection manager that fetches
   route configuration `ingress_http` over RDS. `strip_any_host_port` makes `Host: a.local:8080`
   match the virtual host `a.local`; `use_remote_address` makes Envoy the trust boundary for
-  `x-forwarded-for`.
+  `x-forwarded-for` (and the remote address it trusts is the client address that source ranges
+  and per-client rate limits key on).
+- Every HTTP connection manager (plain and TLS) runs the same HTTP filter chain, always all of
+  it: CORS, RBAC, local rate limit, buffer, router, each inert until a route's
+  `typed_per_filter_config` arms it. The chain does not depend on what routes use, so the first
+  route that uses CORS (or a body limit, …) changes the route configuration only, and Envoy
+  never drains the listener (closing every tenant's connections) for it. Websocket upgrades
+  (`upgrade_configs`: off unless a route enables them) run it without the buffer filter.
+  `http_filters.py` documents the chain, its order and why.
 - `ingress_https` exists only when there is at least one secure virtual host. A `tls_inspector`
   reads the SNI and one filter chain per secure host (sorted by fqdn) matches
   `server_names: [fqdn]`. A host whose TLS Envoy terminates gets a `DownstreamTlsContext` whose
@@ -28,7 +36,6 @@ from collections.abc import Iterable
 from envoy.config.core.v3 import address_pb2, base_pb2, protocol_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.listener.v3 import listener_pb2
-from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm,
@@ -38,13 +45,13 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tl
 from google.protobuf import wrappers_pb2
 
 from controlplane.dag import SecureVirtualHost, TCPProxy, TLSSecret, TLSVersion
+from controlplane.envoy.http_filters import http_filters, upgrade_configs
 from controlplane.envoy.options import TLS_TRANSPORT_SOCKET, CommonMessages, duration, pack
 
 HTTP_LISTENER = "ingress_http"
 HTTPS_LISTENER = "ingress_https"
 HTTP_CONNECTION_MANAGER = "envoy.filters.network.http_connection_manager"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
-ROUTER = "envoy.filters.http.router"
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 
 _TLS_VERSIONS = {
@@ -67,7 +74,8 @@ def http_connection_manager(
     manager = hcm.HttpConnectionManager(
         stat_prefix=stat_prefix,
         rds=hcm.Rds(config_source=shared.config_source, route_config_name=route_config_name),
-        http_filters=[hcm.HttpFilter(name=ROUTER, typed_config=pack(router_pb2.Router()))],
+        http_filters=http_filters(),
+        upgrade_configs=upgrade_configs(),
         use_remote_address=wrappers_pb2.BoolValue(value=True),
         strip_any_host_port=True,
         access_log=shared.access_logs,

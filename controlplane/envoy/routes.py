@@ -38,34 +38,76 @@ never be inconsistent.
 
 Timeouts: `Route.timeout_seconds` None leaves Envoy's route timeout (15 s) alone, INFINITE is
 `0s`. Websocket routes get a per-route `idle_timeout` (options.timeouts.websocket_idle_seconds)
-so a silent websocket is not reset by the HCM's stream idle timeout. The route timeout needs no
-special case for websockets: it starts when the downstream request ends, which an upgraded
-stream never does (checked against Envoy 1.40). See docs/timeouts.md.
+so a silent websocket is not reset by the HCM's stream idle timeout; `Route.idle_timeout_seconds`
+(nginx's proxy-read/send-timeout), when set, is the route's `idle_timeout` instead, websocket or
+not. The route timeout needs no special case for websockets: it starts when the downstream
+request ends, which an upgraded stream never does (checked against Envoy 1.40). See
+docs/timeouts.md.
+
+The ingress-nginx vocabulary (issue 10), field by field:
+
+- REGEX matches → `safe_regex` (RE2, whole path, no query); header conditions → `headers`, each
+  a `string_match` (`exact`, or `safe_regex` on the whole value). Every RE2 pattern that reaches
+  Envoy (these, `regex_rewrite`, CORS origins) is checked with `dag.regexes.re2_problem` by the
+  validation backstop (`validation_semantic`), so a pattern Envoy would refuse rejects its route.
+- `Redirect` → `RedirectAction`: scheme `https` → `https_redirect` (so `HTTPS_REDIRECT` keeps the
+  exact bytes Contour's redirect always had), another scheme → `scheme_redirect`, then
+  `host_redirect`, `port_redirect`, `path_redirect`, `strip_query`, and the code as
+  `response_code` (301 is the enum's default and so not written).
+- `regex_rewrite` → `RouteAction.regex_rewrite` (groups as `\1`); `host_rewrite` →
+  `host_rewrite_literal`.
+- Cookie affinity: the hash policy's cookie is `Route.session_cookie` (name, `ttl`, `path`), or
+  Contour's `X-Contour-Session-Affinity`, ttl 0 (a session cookie), path `/` (the same bytes as
+  always). A session cookie on a route that does not balance by cookie has nothing to hash and
+  is not written.
+- CORS, source ranges, rate limit and body limit arm the listener's HTTP filters for this route
+  only, through `typed_per_filter_config` (`http_filters.py` has the chain and the configs).
+  They apply to every route carrying them, redirects and direct responses included.
+
+A value no Envoy field can carry faithfully (a redirect code outside REDIRECT_CODES, a port
+outside 1-65535, an empty host rewrite, a cookie name that is not an HTTP token) raises
+ValueError, which `checked` turns into a Rejection of this route alone.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
-from envoy.type.matcher.v3 import regex_pb2
+from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from google.protobuf import wrappers_pb2
 
 from controlplane.dag import (
+    HeaderMatch,
     PathMatch,
     PathMatchKind,
+    Redirect,
     RetryPolicy,
     Route,
     SecureVirtualHost,
+    SessionCookie,
     VirtualHost,
     WeightedCluster,
 )
+from controlplane.envoy.http_filters import per_filter_configs
 from controlplane.envoy.options import CommonMessages, duration
 
-SESSION_AFFINITY_COOKIE = "X-Contour-Session-Affinity"
+SESSION_AFFINITY_COOKIE = SessionCookie().name
+_DEFAULT_SESSION_COOKIE = SessionCookie()
 _REGEX_META = frozenset("\\.+*?()|[]{}^$")
 _WEBSOCKET = "websocket"
+_REDIRECT_CODES = {
+    301: rc.RedirectAction.MOVED_PERMANENTLY,
+    302: rc.RedirectAction.FOUND,
+    303: rc.RedirectAction.SEE_OTHER,
+    307: rc.RedirectAction.TEMPORARY_REDIRECT,
+    308: rc.RedirectAction.PERMANENT_REDIRECT,
+}
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP token (RFC 9110), which is what a cookie name must be (RFC 6265)."""
+_COOKIE_PATH_BAD = re.compile(r"[\x00-\x1f\x7f;]")
 
 
 def quote_meta(text: str) -> str:
@@ -92,15 +134,61 @@ def prefix_rewrite_regex(match: PathMatch, rewrite: str) -> tuple[str, str] | No
     return f"^{quote_meta(m)}", substitution
 
 
-def route_match(match: PathMatch) -> rc.RouteMatch:
+def _regex(pattern: str) -> regex_pb2.RegexMatcher:
+    return regex_pb2.RegexMatcher(regex=pattern)
+
+
+def route_match(match: PathMatch, headers: Sequence[HeaderMatch] = ()) -> rc.RouteMatch:
     if match.kind is PathMatchKind.EXACT:
-        return rc.RouteMatch(path=match.value)
-    if match.kind is PathMatchKind.PREFIX:
-        return rc.RouteMatch(prefix=match.value)
-    value = match.value.rstrip("/")
-    if not value:
-        return rc.RouteMatch(prefix="/")
-    return rc.RouteMatch(path_separated_prefix=value)
+        result = rc.RouteMatch(path=match.value)
+    elif match.kind is PathMatchKind.PREFIX:
+        result = rc.RouteMatch(prefix=match.value)
+    elif match.kind is PathMatchKind.REGEX:
+        result = rc.RouteMatch(safe_regex=_regex(match.value))
+    elif value := match.value.rstrip("/"):
+        result = rc.RouteMatch(path_separated_prefix=value)
+    else:
+        result = rc.RouteMatch(prefix="/")
+    result.headers.extend(header_matcher(header) for header in headers)
+    return result
+
+
+def header_matcher(header: HeaderMatch) -> rc.HeaderMatcher:
+    """One header condition: the exact value, or an RE2 pattern over the whole value."""
+    if (header.exact is None) == (header.regex is None):
+        raise ValueError(f"header condition on {header.name!r} needs exactly one of exact, regex")
+    if header.exact is not None:
+        matcher = string_pb2.StringMatcher(exact=header.exact)
+    else:
+        matcher = string_pb2.StringMatcher(safe_regex=_regex(header.regex or ""))
+    return rc.HeaderMatcher(name=header.name, string_match=matcher)
+
+
+def redirect_action(redirect: Redirect) -> rc.RedirectAction:
+    code = _REDIRECT_CODES.get(redirect.code)
+    if code is None:
+        codes = ", ".join(str(c) for c in sorted(_REDIRECT_CODES))
+        raise ValueError(f"redirect code {redirect.code} is not one of {codes}")
+    action = rc.RedirectAction(response_code=code, strip_query=redirect.strip_query)
+    if redirect.scheme == "https":
+        action.https_redirect = True
+    elif redirect.scheme is not None:
+        if redirect.scheme != "http":
+            raise ValueError(f"redirect scheme {redirect.scheme!r} is not http or https")
+        action.scheme_redirect = redirect.scheme
+    if redirect.host is not None:
+        if not redirect.host:
+            raise ValueError("redirect host is empty")
+        action.host_redirect = redirect.host
+    if redirect.port is not None:
+        if not 0 < redirect.port < 65536:
+            raise ValueError(f"redirect port {redirect.port} is not in 1-65535")
+        action.port_redirect = redirect.port
+    if redirect.path is not None:
+        if not redirect.path.startswith("/"):
+            raise ValueError(f"redirect path {redirect.path!r} does not start with /")
+        action.path_redirect = redirect.path
+    return action
 
 
 def _retry_policy(retry: RetryPolicy) -> rc.RetryPolicy:
@@ -137,29 +225,52 @@ def _route_action(route: Route, shared: CommonMessages) -> rc.RouteAction:
         )
     if route.timeout_seconds is not None:
         action.timeout.CopyFrom(duration(route.timeout_seconds))
+    idle = route.idle_timeout_seconds
     if route.websocket:
         action.upgrade_configs.add(upgrade_type=_WEBSOCKET)
-        idle = shared.options.timeouts.websocket_idle_seconds
-        if idle is not None:
-            action.idle_timeout.CopyFrom(duration(idle))
+        if idle is None:
+            idle = shared.options.timeouts.websocket_idle_seconds
+    if idle is not None:
+        action.idle_timeout.CopyFrom(duration(idle))
     if route.retry is not None:
         action.retry_policy.CopyFrom(_retry_policy(route.retry))
-    if route.prefix_rewrite is not None:
-        rewrite = prefix_rewrite_regex(route.match, route.prefix_rewrite)
-        if rewrite is not None:
-            pattern, substitution = rewrite
-            action.regex_rewrite.CopyFrom(
-                regex_pb2.RegexMatchAndSubstitute(
-                    pattern=regex_pb2.RegexMatcher(regex=pattern), substitution=substitution
-                )
-            )
-    if route.has_cookie_affinity:
-        action.hash_policy.add().cookie.CopyFrom(
-            rc.RouteAction.HashPolicy.Cookie(
-                name=SESSION_AFFINITY_COOKIE, ttl=duration(0), path="/"
-            )
+    rewrite = _rewrite(route)
+    if rewrite is not None:
+        pattern, substitution = rewrite
+        action.regex_rewrite.CopyFrom(
+            regex_pb2.RegexMatchAndSubstitute(pattern=_regex(pattern), substitution=substitution)
         )
+    if route.host_rewrite is not None:
+        if not route.host_rewrite:
+            raise ValueError("host rewrite is empty")
+        action.host_rewrite_literal = route.host_rewrite
+    if route.has_cookie_affinity:
+        action.hash_policy.add().cookie.CopyFrom(_affinity_cookie(route.session_cookie))
     return action
+
+
+def _rewrite(route: Route) -> tuple[str, str] | None:
+    """The (pattern, substitution) of the route's path rewrite, if it has one."""
+    if route.regex_rewrite is not None:
+        if route.prefix_rewrite is not None:
+            raise ValueError("a route has a prefix rewrite or a regex rewrite, not both")
+        return route.regex_rewrite.pattern, route.regex_rewrite.substitution
+    if route.prefix_rewrite is not None:
+        return prefix_rewrite_regex(route.match, route.prefix_rewrite)
+    return None
+
+
+def _affinity_cookie(cookie: SessionCookie | None) -> rc.RouteAction.HashPolicy.Cookie:
+    cookie = cookie or _DEFAULT_SESSION_COOKIE
+    if not _TOKEN.fullmatch(cookie.name):
+        raise ValueError(f"session cookie name {cookie.name!r} is not an HTTP token")
+    if cookie.ttl_seconds < 0:
+        raise ValueError(f"session cookie max age {cookie.ttl_seconds} is negative")
+    if _COOKIE_PATH_BAD.search(cookie.path):
+        raise ValueError(f"session cookie path {cookie.path!r} has a control character or ;")
+    return rc.RouteAction.HashPolicy.Cookie(
+        name=cookie.name, ttl=duration(cookie.ttl_seconds), path=cookie.path
+    )
 
 
 _REQUEST_START = base_pb2.HeaderValueOption(
@@ -171,16 +282,20 @@ _REQUEST_START = base_pb2.HeaderValueOption(
 
 def route(route: Route, shared: CommonMessages) -> rc.Route:
     """One Envoy route. A route with no cluster (the DAG reports why) answers 503."""
-    match = route_match(route.match)
-    if route.redirect is not None and route.https_redirect:
-        return rc.Route(match=match, redirect=rc.RedirectAction(https_redirect=True))
-    if not route.clusters:
-        return rc.Route(match=match, direct_response=rc.DirectResponseAction(status=503))
-    return rc.Route(
-        match=match,
-        route=_route_action(route, shared),
-        request_headers_to_add=[_REQUEST_START],
-    )
+    match = route_match(route.match, route.headers)
+    if route.redirect is not None:
+        result = rc.Route(match=match, redirect=redirect_action(route.redirect))
+    elif not route.clusters:
+        result = rc.Route(match=match, direct_response=rc.DirectResponseAction(status=503))
+    else:
+        result = rc.Route(
+            match=match,
+            route=_route_action(route, shared),
+            request_headers_to_add=[_REQUEST_START],
+        )
+    for name, config in per_filter_configs(route).items():
+        result.typed_per_filter_config[name].CopyFrom(config)
+    return result
 
 
 def virtual_host(host: VirtualHost | SecureVirtualHost, shared: CommonMessages) -> rc.VirtualHost:

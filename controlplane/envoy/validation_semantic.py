@@ -13,13 +13,17 @@ Each was found by feeding the real Envoy 1.40 a translation with one value chang
   matching rules are defined`). Only exact equality is checked: that is all our chains differ by;
 - a ClusterLoadAssignment sent over EDS, and the endpoints of a STATIC cluster: every socket
   address must be an IP address (`malformed IP address: example.com`). STRICT_DNS clusters
-  resolve names, so their endpoints are left alone; so are endpoints with a `resolver_name`.
+  resolve names, so their endpoints are left alone; so are endpoints with a `resolver_name`;
+- every RE2 pattern (`RegexMatcher`, wherever it is: route and header matches, `regex_rewrite`,
+  string matchers in filter configs) must compile with RE2 and within Envoy's program size
+  (`dag.regexes.re2_problem`, Google's RE2 itself: `regex ... is too large` / `invalid regex`).
 
 Every check returns `(relative path, reason)` pairs; the walker in `validation` prefixes them.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -27,7 +31,9 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.type.matcher.v3 import regex_pb2
 
+from controlplane.dag import re2_problem
 from controlplane.envoy.validation_rules import is_ip
 
 Found = list[tuple[str, str]]
@@ -135,7 +141,18 @@ def cluster(message: Any) -> Found:
     return endpoint_addresses(message.load_assignment, ".load_assignment")
 
 
+@functools.lru_cache(maxsize=4096)
+def _regex_problem(pattern: str) -> str | None:
+    return re2_problem(pattern)
+
+
+def regex_matcher(message: Any) -> Found:
+    problem = _regex_problem(message.regex)
+    return [] if problem is None else [(".regex", f"{message.regex!r} {problem}")]
+
+
 BY_MESSAGE: Final[dict[str, Callable[[Any], Found]]] = {
+    regex_pb2.RegexMatcher.DESCRIPTOR.full_name: regex_matcher,
     route_components_pb2.WeightedCluster.DESCRIPTOR.full_name: weighted_cluster,
     route_pb2.RouteConfiguration.DESCRIPTOR.full_name: route_configuration,
     listener_pb2.Listener.DESCRIPTOR.full_name: listener,

@@ -39,6 +39,11 @@ from controlplane.typeurls import (
 # JSON printer to find their descriptors (importlib, so no unused-import noise).
 EXTENSION_MODULES = (
     "envoy.extensions.access_loggers.stream.v3.stream_pb2",
+    "envoy.extensions.clusters.aggregate.v3.cluster_pb2",
+    "envoy.extensions.filters.http.buffer.v3.buffer_pb2",
+    "envoy.extensions.filters.http.cors.v3.cors_pb2",
+    "envoy.extensions.filters.http.local_ratelimit.v3.local_rate_limit_pb2",
+    "envoy.extensions.filters.http.rbac.v3.rbac_pb2",
     "envoy.extensions.filters.http.router.v3.router_pb2",
     "envoy.extensions.filters.listener.tls_inspector.v3.tls_inspector_pb2",
     "envoy.extensions.filters.network.tcp_proxy.v3.tcp_proxy_pb2",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,11 +23,13 @@ from controlplane.dag.types import (
     VirtualHost,
     WeightedCluster,
 )
-from controlplane.envoy import translate
+from controlplane.dag.upstreams import ClustersAndSecrets
+from controlplane.envoy import IncrementalTranslator, translate
 from controlplane.envoy.clusters import cluster
 from controlplane.envoy.jsonview import message_json
 from controlplane.envoy.options import CommonMessages, TranslateOptions
 from controlplane.envoy.secrets import secret
+from controlplane.typeurls import CLUSTER_TYPE
 
 SHARED = CommonMessages.of(TranslateOptions())
 ADS = {"ads": {}, "resource_api_version": "V3"}
@@ -85,6 +88,22 @@ VALIDATED = Cluster(
 EXTERNAL = Cluster(
     "default", "ext", 443, protocol=UpstreamProtocol.TLS, external_name="example.com"
 )
+
+SLOW_TO_CONNECT = Cluster("default", "kuard", 80, connect_timeout_seconds=7.5)
+FALLBACK = Cluster("default", "default-backend", 8080, port_name="http")
+WITH_FALLBACK = Cluster("default", "kuard", 80, port_name="http", fallback=FALLBACK)
+AGGREGATE = {
+    "name": WITH_FALLBACK.name,
+    "connect_timeout": "2s",
+    "lb_policy": "CLUSTER_PROVIDED",
+    "cluster_type": {
+        "name": "envoy.clusters.aggregate",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig",
+            "clusters": [PLAIN.name, FALLBACK.name],
+        },
+    },
+}
 
 CLUSTER_ROWS = [
     pytest.param(PLAIN, eds(PLAIN), id="round-robin-default"),
@@ -175,6 +194,10 @@ CLUSTER_ROWS = [
         },
         id="external-name",
     ),
+    pytest.param(
+        SLOW_TO_CONNECT, eds(SLOW_TO_CONNECT, connect_timeout="7.500s"), id="connect-timeout"
+    ),
+    pytest.param(WITH_FALLBACK, AGGREGATE, id="aggregate-of-primary-and-fallback"),
 ]
 
 
@@ -211,3 +234,49 @@ def test_secret() -> None:
             "private_key": {"inline_bytes": base64.b64encode(b"KEY").decode()},
         },
     }
+
+
+def test_a_fallback_brings_its_primary_and_fallback_clusters() -> None:
+    """The aggregate is named by the DAG cluster (routes point at it); its members are ordinary
+    EDS clusters of their own. The aggregate has no EDS name: only the members subscribe."""
+    route = Route(PathMatch(PathMatchKind.PREFIX, "/"), (WeightedCluster(WITH_FALLBACK),))
+    host = VirtualHost("a.local", (route,))
+    dag = DAG(virtual_hosts=(host,))
+    members = sorted([WITH_FALLBACK.name, PLAIN.name, FALLBACK.name])
+    assert [c.name for c in dag.clusters()] == members
+    # The incremental builder's bookkeeping agrees with the plain walk.
+    upstreams = ClustersAndSecrets()
+    upstreams.plain_changed("a.local", host)
+    assert upstreams.clusters() == dag.clusters()
+    upstreams.plain_changed("a.local", None)
+    assert upstreams.clusters() == ()
+    config = translate(dag)
+    assert list(config.clusters) == members
+    assert message_json(config.clusters[WITH_FALLBACK.name]) == AGGREGATE
+    assert message_json(config.clusters[PLAIN.name]) == eds(PLAIN)
+    assert message_json(config.clusters[FALLBACK.name]) == eds(FALLBACK)
+    topology = IncrementalTranslator().eds_topology(dag)
+    assert topology.by_cluster == {
+        PLAIN.name: "default/kuard/http",
+        FALLBACK.name: "default/default-backend/http",
+    }
+    assert list(topology.by_eds_name) == ["default/default-backend/http", "default/kuard/http"]
+
+
+def test_a_fallback_with_a_fallback_is_refused() -> None:
+    nested = replace(WITH_FALLBACK, fallback=replace(FALLBACK, fallback=PLAIN))
+    with pytest.raises(ValueError, match="has a fallback itself"):
+        cluster(nested, SHARED)
+
+
+def test_connect_timeout_zero_is_refused() -> None:
+    route = Route(
+        PathMatch(PathMatchKind.PREFIX, "/"),
+        (WeightedCluster(replace(PLAIN, connect_timeout_seconds=0)),),
+    )
+    translator = IncrementalTranslator()
+    encoded = translator.translate(DAG(virtual_hosts=(VirtualHost("a.local", (route,)),)))
+    assert encoded[CLUSTER_TYPE] == {}
+    assert [r.describe() for r in translator.rejections()] == [
+        "Envoy would reject connect_timeout: value must be greater than 0s"
+    ]

@@ -9,10 +9,13 @@ import pytest
 from controlplane.dag.types import (
     DAG,
     Cluster,
+    CorsPolicy,
     PathMatch,
     PathMatchKind,
+    RateLimit,
     Route,
     SecureVirtualHost,
+    SourceRanges,
     TCPProxy,
     TLSSecret,
     TLSVersion,
@@ -22,6 +25,7 @@ from controlplane.dag.types import (
 from controlplane.envoy.jsonview import message_json
 from controlplane.envoy.options import Timeouts, TranslateOptions
 from controlplane.envoy.translate import translate
+from controlplane.typeurls import LISTENER_TYPE, ROUTE_TYPE
 
 KUARD = Cluster("default", "kuard", 80)
 NGINX = Cluster("default", "nginx", 80)
@@ -42,6 +46,44 @@ HCM_TYPE = (
 )
 
 
+HTTP_FILTERS = [
+    {
+        "name": "envoy.filters.http.cors",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"},
+    },
+    {
+        "name": "envoy.filters.http.rbac",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"},
+    },
+    {
+        "name": "envoy.filters.http.local_ratelimit",
+        "typed_config": {
+            "@type": (
+                "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
+            ),
+            "stat_prefix": "ingress",
+        },
+    },
+    {
+        "name": "envoy.filters.http.buffer",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+            "max_request_bytes": 4294967295,
+        },
+        "disabled": True,
+    },
+    {
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+        },
+    },
+]
+"""Every HCM's chain: the same filters whatever the routes use (no listener drain when the
+first route arms one), each inert until a route's typed_per_filter_config arms it. Websocket
+upgrades (off unless a route allows them) run the same chain without the buffer filter."""
+
+
 def listeners(dag: DAG, options: TranslateOptions | None = None) -> dict[str, dict[str, Any]]:
     config = translate(dag, options or TranslateOptions())
     return {name: message_json(listener) for name, listener in config.listeners.items()}
@@ -52,12 +94,12 @@ def hcm(stat_prefix: str, **overrides: Any) -> dict[str, Any]:
         "@type": HCM_TYPE,
         "stat_prefix": stat_prefix,
         "rds": {"config_source": ADS, "route_config_name": stat_prefix},
-        "http_filters": [
+        "http_filters": HTTP_FILTERS,
+        "upgrade_configs": [
             {
-                "name": "envoy.filters.http.router",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-                },
+                "upgrade_type": "websocket",
+                "filters": HTTP_FILTERS[:3] + HTTP_FILTERS[4:],
+                "enabled": False,
             }
         ],
         "access_log": STDOUT_LOG,
@@ -296,3 +338,28 @@ def test_separate_mode_references_xds_cluster() -> None:
 def test_unknown_mode_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown xDS mode"):
         TranslateOptions(xds_mode="bogus")  # type: ignore[arg-type]
+
+
+def test_the_listeners_do_not_depend_on_what_routes_use() -> None:
+    """A route that starts using CORS, source ranges, a rate limit or a body limit changes the
+    route configuration, never a listener (which Envoy would drain)."""
+    armed = Route(
+        PathMatch(PathMatchKind.SEGMENT_PREFIX, "/"),
+        (WeightedCluster(KUARD),),
+        cors=CorsPolicy(),
+        source_ranges=SourceRanges(allow=("10.0.0.0/8",)),
+        rate_limit=RateLimit(1, 1, 1),
+        max_request_bytes=10,
+        websocket=True,
+    )
+    plain = DAG(
+        virtual_hosts=(VirtualHost("a.local", ROUTES),),
+        secure_virtual_hosts=(SecureVirtualHost("a.local", ROUTES, secret=SECRET),),
+    )
+    used = DAG(
+        virtual_hosts=(VirtualHost("a.local", (armed,)),),
+        secure_virtual_hosts=(SecureVirtualHost("a.local", (armed,), secret=SECRET),),
+    )
+    before, after = translate(plain).encode(), translate(used).encode()
+    assert before[LISTENER_TYPE] == after[LISTENER_TYPE]
+    assert before[ROUTE_TYPE] != after[ROUTE_TYPE]

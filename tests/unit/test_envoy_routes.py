@@ -1,4 +1,5 @@
-"""DAG routes → Envoy routes: one row per feature, plus the prefix-rewrite semantics."""
+"""DAG routes → Envoy routes: one row per feature, plus the prefix-rewrite semantics, the
+ingress-nginx vocabulary (issue 10) and the values the translator refuses."""
 
 from __future__ import annotations
 
@@ -13,20 +14,30 @@ from controlplane.dag.types import (
     HTTPS_REDIRECT,
     INFINITE,
     Cluster,
+    CorsPolicy,
+    HeaderMatch,
     LoadBalancerPolicy,
+    Origin,
     PathMatch,
     PathMatchKind,
+    RateLimit,
+    Redirect,
+    RegexRewrite,
     RetryPolicy,
     Route,
     SecureVirtualHost,
+    SessionCookie,
+    SourceRanges,
     TCPProxy,
     TLSSecret,
     VirtualHost,
     WeightedCluster,
 )
+from controlplane.envoy import IncrementalTranslator
 from controlplane.envoy.options import CommonMessages, Timeouts, TranslateOptions
 from controlplane.envoy.routes import prefix_rewrite_regex, route
 from controlplane.envoy.translate import translate
+from controlplane.typeurls import ROUTE_TYPE
 
 KUARD = Cluster("default", "kuard", 80)
 NGINX = Cluster("default", "nginx", 8080, port_name="http")
@@ -322,3 +333,415 @@ def test_https_route_configuration_exists_when_empty_and_skips_tcp_hosts() -> No
         )
     )
     assert [h.name for h in translate(dag).routes["ingress_https"].virtual_hosts] == ["web.local"]
+
+
+# -- the ingress-nginx vocabulary (issue 10) ---------------------------------------------------
+
+ROOT = prefix("/", PathMatchKind.PREFIX)
+TYPED = "type.googleapis.com/"
+CORS_FILTER = "envoy.filters.http.cors"
+RBAC_FILTER = "envoy.filters.http.rbac"
+RATE_LIMIT_FILTER = "envoy.filters.http.local_ratelimit"
+BUFFER_FILTER = "envoy.filters.http.buffer"
+
+
+def forwarded(**route_fields: Any) -> dict[str, Any]:
+    """The JSON of a route to KUARD on `/` with `route_fields` in its route action."""
+    return {"cluster": KUARD.name, **route_fields}
+
+
+def cidr(address: str, length: int) -> dict[str, Any]:
+    return {"remote_ip": {"address_prefix": address, "prefix_len": length}}
+
+
+def rbac(principal: dict[str, Any]) -> dict[str, Any]:
+    policy = {"permissions": [{"any": True}], "principals": [principal]}
+    return {
+        RBAC_FILTER: {
+            "@type": TYPED + "envoy.extensions.filters.http.rbac.v3.RBACPerRoute",
+            "rbac": {"rules": {"policies": {"source-ranges": policy}}},
+        }
+    }
+
+
+ALWAYS = {"default_value": {"numerator": 100}}
+
+NGINX_ROWS = [
+    pytest.param(
+        Route(PathMatch(PathMatchKind.REGEX, "(?i)/something(/|$)(.*).*"), to(KUARD)),
+        {"match": {"safe_regex": {"regex": "(?i)/something(/|$)(.*).*"}}, "route": forwarded()},
+        id="regex-match",
+    ),
+    pytest.param(
+        Route(
+            PathMatch(PathMatchKind.REGEX, "(?i)/something(/|$)(.*).*"),
+            to(KUARD),
+            regex_rewrite=RegexRewrite("(?i)/something(/|$)(.*)", r"/\2"),
+        ),
+        {
+            "match": {"safe_regex": {"regex": "(?i)/something(/|$)(.*).*"}},
+            "route": forwarded(
+                regex_rewrite={
+                    "pattern": {"regex": "(?i)/something(/|$)(.*)"},
+                    "substitution": r"/\2",
+                }
+            ),
+        },
+        id="regex-rewrite-capture-groups",
+    ),
+    pytest.param(
+        Route(
+            prefix("/app"),
+            to(KUARD),
+            headers=(
+                HeaderMatch("x-canary", exact="always"),
+                HeaderMatch("cookie", regex=r"(.*;\s*)?canary=always(;.*)?"),
+            ),
+        ),
+        {
+            "match": {
+                "path_separated_prefix": "/app",
+                "headers": [
+                    {"name": "x-canary", "string_match": {"exact": "always"}},
+                    {
+                        "name": "cookie",
+                        "string_match": {"safe_regex": {"regex": r"(.*;\s*)?canary=always(;.*)?"}},
+                    },
+                ],
+            },
+            "route": forwarded(),
+        },
+        id="header-conditions",
+    ),
+    pytest.param(
+        Route(ROOT, redirect=Redirect(code=308, scheme="https")),
+        {
+            "match": {"prefix": "/"},
+            "redirect": {"https_redirect": True, "response_code": "PERMANENT_REDIRECT"},
+        },
+        id="redirect-308-https",
+    ),
+    pytest.param(
+        Route(ROOT, redirect=Redirect(code=302, host="b.example", path="/x", strip_query=True)),
+        {
+            "match": {"prefix": "/"},
+            "redirect": {
+                "host_redirect": "b.example",
+                "path_redirect": "/x",
+                "response_code": "FOUND",
+                "strip_query": True,
+            },
+        },
+        id="redirect-302-host-path-query",
+    ),
+    pytest.param(
+        Route(ROOT, redirect=Redirect(code=303, scheme="http", port=8080)),
+        {
+            "match": {"prefix": "/"},
+            "redirect": {
+                "scheme_redirect": "http",
+                "port_redirect": 8080,
+                "response_code": "SEE_OTHER",
+            },
+        },
+        id="redirect-303-scheme-port",
+    ),
+    pytest.param(
+        Route(ROOT, redirect=Redirect(code=307, path="/")),
+        {
+            "match": {"prefix": "/"},
+            "redirect": {"path_redirect": "/", "response_code": "TEMPORARY_REDIRECT"},
+        },
+        id="redirect-307",
+    ),
+    pytest.param(
+        Route(ROOT, redirect=Redirect(code=301, path="/y")),
+        {"match": {"prefix": "/"}, "redirect": {"path_redirect": "/y"}},
+        id="redirect-301-is-the-default-code",
+    ),
+    pytest.param(
+        Route(ROOT, to(KUARD), host_rewrite="upstream.example"),
+        {"match": {"prefix": "/"}, "route": forwarded(host_rewrite_literal="upstream.example")},
+        id="host-rewrite",
+    ),
+    pytest.param(
+        Route(ROOT, to(KUARD), idle_timeout_seconds=120),
+        {"match": {"prefix": "/"}, "route": forwarded(idle_timeout="120s")},
+        id="idle-timeout",
+    ),
+    pytest.param(
+        Route(ROOT, to(KUARD), websocket=True, idle_timeout_seconds=30),
+        {
+            "match": {"prefix": "/"},
+            "route": forwarded(upgrade_configs=[{"upgrade_type": "websocket"}], idle_timeout="30s"),
+        },
+        id="idle-timeout-overrides-the-websocket-default",
+    ),
+    pytest.param(
+        Route(ROOT, to(KUARD), idle_timeout_seconds=INFINITE),
+        {"match": {"prefix": "/"}, "route": forwarded(idle_timeout="0s")},
+        id="idle-timeout-infinite",
+    ),
+    pytest.param(
+        Route(ROOT, to(STICKY), session_cookie=SessionCookie("route", 172800, "/app")),
+        {
+            "match": {"prefix": "/"},
+            "route": {
+                "cluster": STICKY.name,
+                "hash_policy": [{"cookie": {"name": "route", "ttl": "172800s", "path": "/app"}}],
+            },
+        },
+        id="session-cookie",
+    ),
+    pytest.param(
+        Route(ROOT, to(KUARD), session_cookie=SessionCookie("route")),
+        {"match": {"prefix": "/"}, "route": forwarded()},
+        id="session-cookie-without-cookie-affinity-hashes-nothing",
+    ),
+    pytest.param(
+        Route(
+            ROOT,
+            to(KUARD),
+            cors=CorsPolicy(
+                allow_origins=("*", "https://*.example.com", "https://a.example"),
+                allow_methods="GET",
+                allow_headers="X-A",
+                expose_headers="X-B",
+                allow_credentials=False,
+                max_age_seconds=60,
+            ),
+        ),
+        {
+            "match": {"prefix": "/"},
+            "route": forwarded(),
+            "typed_per_filter_config": {
+                CORS_FILTER: {
+                    "@type": TYPED + "envoy.extensions.filters.http.cors.v3.CorsPolicy",
+                    "allow_origin_string_match": [
+                        {"safe_regex": {"regex": ".*"}},
+                        {"safe_regex": {"regex": r"(?i)https://[A-Za-z0-9-]+\.example\.com"}},
+                        {"exact": "https://a.example", "ignore_case": True},
+                    ],
+                    "allow_methods": "GET",
+                    "allow_headers": "X-A",
+                    "expose_headers": "X-B",
+                    "max_age": "60",
+                    "allow_credentials": False,
+                }
+            },
+        },
+        id="cors",
+    ),
+    pytest.param(
+        Route(ROOT, to(KUARD), source_ranges=SourceRanges(allow=("10.0.0.0/8", "192.168.1.7"))),
+        {
+            "match": {"prefix": "/"},
+            "route": forwarded(),
+            "typed_per_filter_config": rbac(
+                {"or_ids": {"ids": [cidr("10.0.0.0", 8), cidr("192.168.1.7", 32)]}}
+            ),
+        },
+        id="source-ranges-allow",
+    ),
+    pytest.param(
+        Route(ROOT, to(KUARD), source_ranges=SourceRanges(deny=("2001:db8::1/32",))),
+        {
+            "match": {"prefix": "/"},
+            "route": forwarded(),
+            "typed_per_filter_config": rbac({"not_id": cidr("2001:db8::", 32)}),
+        },
+        id="source-ranges-deny-clears-host-bits",
+    ),
+    pytest.param(
+        Route(
+            ROOT,
+            to(KUARD),
+            source_ranges=SourceRanges(allow=("10.0.0.0/8",), deny=("10.1.0.0/16", "10.2.0.0/16")),
+        ),
+        {
+            "match": {"prefix": "/"},
+            "route": forwarded(),
+            "typed_per_filter_config": rbac(
+                {
+                    "and_ids": {
+                        "ids": [
+                            cidr("10.0.0.0", 8),
+                            {
+                                "not_id": {
+                                    "or_ids": {"ids": [cidr("10.1.0.0", 16), cidr("10.2.0.0", 16)]}
+                                }
+                            },
+                        ]
+                    }
+                }
+            ),
+        },
+        id="source-ranges-allow-and-deny",
+    ),
+    pytest.param(
+        Route(ROOT, to(KUARD), source_ranges=SourceRanges()),
+        {"match": {"prefix": "/"}, "route": forwarded()},
+        id="source-ranges-empty-restrict-nothing",
+    ),
+    pytest.param(
+        Route(ROOT, to(KUARD), rate_limit=RateLimit(requests=5, period_seconds=1, burst=25)),
+        {
+            "match": {"prefix": "/"},
+            "route": forwarded(),
+            "typed_per_filter_config": {
+                RATE_LIMIT_FILTER: {
+                    "@type": TYPED
+                    + "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+                    "stat_prefix": "ingress_route",
+                    "status": {"code": "ServiceUnavailable"},
+                    "token_bucket": {"max_tokens": 25, "tokens_per_fill": 5, "fill_interval": "1s"},
+                    "filter_enabled": ALWAYS,
+                    "filter_enforced": ALWAYS,
+                    "descriptors": [
+                        {
+                            "entries": [{"key": "remote_address"}],
+                            "token_bucket": {
+                                "max_tokens": 25,
+                                "tokens_per_fill": 5,
+                                "fill_interval": "1s",
+                            },
+                        }
+                    ],
+                    "always_consume_default_token_bucket": False,
+                    "rate_limits": [{"actions": [{"remote_address": {}}]}],
+                    "max_dynamic_descriptors": 10000,
+                }
+            },
+        },
+        id="rate-limit-per-client-address",
+    ),
+    pytest.param(
+        Route(ROOT, to(KUARD), max_request_bytes=1024),
+        {
+            "match": {"prefix": "/"},
+            "route": forwarded(),
+            "typed_per_filter_config": {
+                BUFFER_FILTER: {
+                    "@type": TYPED + "envoy.config.route.v3.FilterConfig",
+                    "config": {
+                        "@type": TYPED + "envoy.extensions.filters.http.buffer.v3.BufferPerRoute",
+                        "buffer": {"max_request_bytes": 1024},
+                    },
+                }
+            },
+        },
+        id="body-limit",
+    ),
+    pytest.param(
+        Route(ROOT, redirect=HTTPS_REDIRECT, source_ranges=SourceRanges(deny=("10.0.0.0/8",))),
+        {
+            "match": {"prefix": "/"},
+            "redirect": {"https_redirect": True},
+            "typed_per_filter_config": rbac({"not_id": cidr("10.0.0.0", 8)}),
+        },
+        id="filters-apply-to-redirects-too",
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), NGINX_ROWS)
+def test_nginx_vocabulary(value: Route, expected: dict[str, Any]) -> None:
+    if "route" in expected:
+        expected = {**expected, "request_headers_to_add": [REQUEST_START]}
+    assert as_json(value) == expected
+
+
+def test_todays_routes_keep_their_bytes() -> None:
+    """The defaults of the new fields encode exactly as the routes always did."""
+    https = route(Route(prefix("/"), to(KUARD), redirect=HTTPS_REDIRECT), SHARED)
+    assert https.redirect.SerializeToString() == b"\x20\x01"  # https_redirect: true, alone
+    default_cookie = Route(prefix("/"), to(STICKY), session_cookie=SessionCookie())
+    assert route(default_cookie, SHARED) == route(Route(prefix("/"), to(STICKY)), SHARED)
+
+
+HOSTILE = Origin("Ingress", "tenant", "hostile")
+
+REFUSED_ROWS = [
+    pytest.param(dict(redirect=Redirect(code=399)), "redirect code 399", id="redirect-code-399"),
+    pytest.param(dict(redirect=Redirect(code=10**9)), "redirect code", id="redirect-code-huge"),
+    pytest.param(dict(redirect=Redirect(port=0)), "port 0", id="redirect-port-0"),
+    pytest.param(dict(redirect=Redirect(port=70000)), "port 70000", id="redirect-port-70000"),
+    pytest.param(dict(redirect=Redirect(scheme="ftp")), "scheme 'ftp'", id="redirect-scheme"),
+    pytest.param(dict(redirect=Redirect(host="")), "host is empty", id="redirect-empty-host"),
+    pytest.param(dict(redirect=Redirect(path="x")), "does not start", id="redirect-path"),
+    pytest.param(
+        dict(redirect=Redirect(host="a\nb")), "redirect.host_redirect", id="redirect-host-lf"
+    ),
+    pytest.param(dict(host_rewrite=""), "host rewrite is empty", id="host-rewrite-empty"),
+    pytest.param(dict(host_rewrite="a\r\nb"), "host_rewrite_literal", id="host-rewrite-crlf"),
+    pytest.param(
+        dict(source_ranges=SourceRanges(allow=("10.0.0.0/33",))), "not an IP", id="cidr-33"
+    ),
+    pytest.param(
+        dict(source_ranges=SourceRanges(deny=("banana",))), "'banana'", id="cidr-not-a-cidr"
+    ),
+    pytest.param(
+        dict(cors=CorsPolicy(allow_methods="GET\r\nX-Evil: 1")), "allow-methods", id="cors-crlf"
+    ),
+    pytest.param(dict(cors=CorsPolicy(allow_origins=())), "at least one", id="cors-no-origin"),
+    pytest.param(
+        dict(cors=CorsPolicy(allow_origins=("https://a\n",))), "CORS origin", id="cors-origin-lf"
+    ),
+    pytest.param(dict(rate_limit=RateLimit(1, 1, 1, status=499)), "status.code", id="status-499"),
+    pytest.param(
+        dict(rate_limit=RateLimit(1, 1, 1, status=70000)), "status.code", id="status-70000"
+    ),
+    pytest.param(dict(rate_limit=RateLimit(2**40, 1, 1)), "cannot be translated", id="rps-huge"),
+    pytest.param(dict(rate_limit=RateLimit(1, 0, 1)), "fill_interval", id="rate-period-0"),
+    pytest.param(dict(rate_limit=RateLimit(1, 1, 0)), "max_tokens", id="rate-burst-0"),
+    pytest.param(dict(max_request_bytes=0), "max_request_bytes", id="body-limit-0"),
+    pytest.param(dict(max_request_bytes=2**32), "cannot be translated", id="body-limit-2^32"),
+    pytest.param(dict(idle_timeout_seconds=-1), "idle_timeout", id="idle-negative"),
+    pytest.param(
+        dict(match=PathMatch(PathMatchKind.REGEX, "/(?<=a)b")), "not a valid RE2", id="lookbehind"
+    ),
+    pytest.param(
+        dict(match=PathMatch(PathMatchKind.REGEX, "/(abc|def|ghi){20}")),
+        "over Envoy's limit of 100",
+        id="regex-program-too-large",
+    ),
+    pytest.param(
+        dict(headers=(HeaderMatch("x", regex="(a"),)), "headers[0].string_match", id="header-re"
+    ),
+    pytest.param(dict(headers=(HeaderMatch("x\x00y", exact="a"),)), "name", id="header-nul"),
+    pytest.param(dict(headers=(HeaderMatch("x"),)), "exactly one", id="header-no-condition"),
+    pytest.param(
+        dict(regex_rewrite=RegexRewrite("(a", "/")), "regex_rewrite.pattern", id="rewrite-re"
+    ),
+    pytest.param(
+        dict(regex_rewrite=RegexRewrite("a", "/"), prefix_rewrite="/"), "not both", id="rewrites"
+    ),
+    pytest.param(
+        dict(session_cookie=SessionCookie("a b")), "not an HTTP token", id="cookie-name-space"
+    ),
+    pytest.param(
+        dict(session_cookie=SessionCookie(path="/;x")), "control character or ;", id="cookie-path"
+    ),
+    pytest.param(dict(session_cookie=SessionCookie(ttl_seconds=-5)), "negative", id="cookie-ttl"),
+]
+
+
+@pytest.mark.parametrize(("fields", "reason"), REFUSED_ROWS)
+def test_hostile_values_are_refused_with_their_origin(fields: dict[str, Any], reason: str) -> None:
+    """Each hostile value leaves its own route out, reported against its origin; the host's
+    other route is served."""
+    match = fields.pop("match", prefix("/hostile"))
+    target = to(STICKY) if "session_cookie" in fields else to(KUARD)
+    hostile = Route(match, target, origin=HOSTILE, **fields)
+    good = Route(prefix("/"), to(KUARD))
+    translator = IncrementalTranslator()
+    encoded = translator.translate(DAG(virtual_hosts=(VirtualHost("a.local", (hostile, good)),)))
+    rejections = translator.rejections()
+    assert rejections, "refused"
+    assert {(r.origin, r.type_url, r.resource) for r in rejections} == {
+        (HOSTILE, ROUTE_TYPE, "a.local")
+    }
+    text = " | ".join(f"{r.path}: {r.describe()}" for r in rejections)
+    assert reason in text
+    served = translate(DAG(virtual_hosts=(VirtualHost("a.local", (good,)),)))
+    assert encoded[ROUTE_TYPE]["ingress_http"] == served.encode()[ROUTE_TYPE]["ingress_http"]

@@ -27,6 +27,7 @@ from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.core.v3 import config_source_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm,
 )
@@ -37,11 +38,17 @@ from controlplane.dag.certificates import check_key_pair
 from controlplane.dag.types import (
     DAG,
     Cluster,
+    CorsPolicy,
+    HeaderMatch,
     HealthCheck,
     PathMatch,
     PathMatchKind,
+    RateLimit,
+    Redirect,
+    RegexRewrite,
     Route,
     SecureVirtualHost,
+    SourceRanges,
     TCPProxy,
     TLSSecret,
     VirtualHost,
@@ -141,6 +148,40 @@ def _set(path: str, value: Any) -> Callable[[Any], None]:
 
 
 PLAIN = DAG(virtual_hosts=(host(),))
+FALLBACK = Cluster("default", "default-backend", 80)
+NGINX_ROUTES = (
+    Route(
+        PathMatch(PathMatchKind.REGEX, "(?i)/something(/|$)(.*).*"),
+        (WeightedCluster(KUARD),),
+        regex_rewrite=RegexRewrite("(?i)/something(/|$)(.*)", r"/\2"),
+        headers=(HeaderMatch("cookie", regex=r"(.*;\s*)?canary=always(;.*)?"),),
+        host_rewrite="upstream.local",
+        idle_timeout_seconds=60,
+    ),
+    Route(PathMatch(PathMatchKind.PREFIX, "/r"), redirect=Redirect(307, "https", "a.b", 8443, "/")),
+    Route(
+        PathMatch(PathMatchKind.PREFIX, "/"),
+        (WeightedCluster(replace(KUARD, fallback=FALLBACK)),),
+        cors=CorsPolicy(allow_origins=("*", "https://*.example.com", "https://a.example")),
+        source_ranges=SourceRanges(allow=("10.0.0.0/8",), deny=("10.1.0.0/16",)),
+        rate_limit=RateLimit(1, 1, 1),
+        max_request_bytes=1,
+    ),
+)
+
+
+def cors_origin(regex: str) -> Callable[[Any], None]:
+    """Replace the first origin matcher of the route's CORS policy by an RE2 pattern."""
+
+    def edit(route: Any) -> None:
+        policy = cors_pb2.CorsPolicy()
+        route.typed_per_filter_config["envoy.filters.http.cors"].Unpack(policy)
+        policy.allow_origin_string_match[0].safe_regex.regex = regex
+        route.typed_per_filter_config["envoy.filters.http.cors"].CopyFrom(pack(policy))
+
+    return edit
+
+
 LONGEST = duration_pb2.Duration(seconds=9_223_372_035, nanos=999_999_999)
 
 CASES: dict[str, Case] = {
@@ -174,6 +215,47 @@ CASES: dict[str, Case] = {
     "two TLS hosts": Case(
         DAG(secure_virtual_hosts=(secure("secure.local"), secure("other.local"))), accepted=True
     ),
+    "every ingress-nginx route feature, and an aggregate cluster": Case(
+        DAG(virtual_hosts=(VirtualHost("kuard.local", NGINX_ROUTES),)), accepted=True
+    ),
+    "header condition whose name has a control character (never matches)": Case(
+        DAG(virtual_hosts=(host(headers=(HeaderMatch("x\x01y", exact="a\x01"),)),)),
+        accepted=True,
+    ),
+    "regex path match of program size 100, Envoy's limit": Case(
+        DAG(virtual_hosts=(host(match=PathMatch(PathMatchKind.REGEX, "/" + "a" * 95)),)),
+        accepted=True,
+    ),
+    # refused: RE2 patterns Envoy will not compile (issue 10)
+    "regex path match of program size 101": Case(
+        DAG(virtual_hosts=(host(match=PathMatch(PathMatchKind.REGEX, "/" + "a" * 96)),)),
+    ),
+    "regex path match over Envoy's program size": Case(
+        DAG(virtual_hosts=(host(match=PathMatch(PathMatchKind.REGEX, "/(abc|def|ghi){20}")),)),
+    ),
+    "regex path match with a lookbehind": Case(
+        DAG(virtual_hosts=(host(match=PathMatch(PathMatchKind.REGEX, "/(?<=a)b")),))
+    ),
+    "header condition with an unbalanced group": Case(
+        DAG(virtual_hosts=(host(headers=(HeaderMatch("x", regex="(a"),)),))
+    ),
+    "header condition whose name has a NUL": Case(
+        DAG(virtual_hosts=(host(headers=(HeaderMatch("x\x00y", exact="a"),)),))
+    ),
+    "regex rewrite with a backreference": Case(
+        DAG(virtual_hosts=(host(regex_rewrite=RegexRewrite(r"/(a)\1", "/")),))
+    ),
+    "CORS origin pattern over Envoy's program size": Case(
+        DAG(virtual_hosts=(host(cors=CorsPolicy()),)),
+        lambda b: first_route(b, cors_origin("(abc|def|ghi){20}")),
+    ),
+    "rate limit answering 499": Case(
+        DAG(virtual_hosts=(host(rate_limit=RateLimit(1, 1, 1, 499)),))
+    ),
+    "rate limit refilling every 0s": Case(
+        DAG(virtual_hosts=(host(rate_limit=RateLimit(1, 0, 1)),))
+    ),
+    "body limit of 0 bytes": Case(DAG(virtual_hosts=(host(max_request_bytes=0),))),
     # refused, as the translator makes them from DAG values (issue 9's table)
     "prefix rewrite with LF": Case(DAG(virtual_hosts=(host(prefix_rewrite="/x\ny"),))),
     "health check path with LF": Case(
