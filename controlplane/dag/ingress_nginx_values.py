@@ -305,7 +305,7 @@ def redirect_to(raw: str, code: int) -> Redirect | Refused:
         code=code,
         scheme=scheme,
         host=host.lower(),
-        port=port if port is not None else (443 if scheme == "https" else 80),
+        port=port,  # none written: the Host Envoy saw has no port (strip_any_host_port)
         path=path,
         strip_query=not keep_request,
     )

@@ -304,7 +304,7 @@ ROWS = [
         [nx("a", FOO, annotations=ann(permanent_redirect="https://www.example.org"))],
         {
             "foo.com": [
-                Route(ROOT, redirect=Redirect(301, "https", "www.example.org", 443, "/", True))
+                Route(ROOT, redirect=Redirect(301, "https", "www.example.org", None, "/", True))
             ]
         },
         options=NGINX,
@@ -321,7 +321,7 @@ ROWS = [
                 ),
             )
         ],
-        {"foo.com": [Route(ROOT, redirect=Redirect(308, "https", "new.example.org", 443))]},
+        {"foo.com": [Route(ROOT, redirect=Redirect(308, "https", "new.example.org", None))]},
         options=NGINX,
     ),
     Row(
@@ -336,7 +336,11 @@ ROWS = [
                 ),
             )
         ],
-        {"foo.com": [Route(ROOT, redirect=Redirect(302, "http", "a.example", 80, "/x?y=1", True))]},
+        {
+            "foo.com": [
+                Route(ROOT, redirect=Redirect(302, "http", "a.example", None, "/x?y=1", True))
+            ]
+        },
         problems=[P("a", field("permanent-redirect"), "temporal-redirect wins")],
         options=NGINX,
     ),
@@ -349,7 +353,7 @@ ROWS = [
                 annotations=ann(temporal_redirect="https://x.example/"),
             )
         ],
-        {"foo.com": [Route(ROOT, redirect=Redirect(302, "https", "x.example", 443, "/", True))]},
+        {"foo.com": [Route(ROOT, redirect=Redirect(302, "https", "x.example", None, "/", True))]},
         problems=[P("a", "spec.rules[0].http.paths[0].backend.service.name", "gone")],
         options=NGINX,
     ),
@@ -364,7 +368,7 @@ ROWS = [
                 ),
             )
         ],
-        {"foo.com": [Route(ROOT, redirect=Redirect(301, "https", "x.example", 443, "/", True))]},
+        {"foo.com": [Route(ROOT, redirect=Redirect(301, "https", "x.example", None, "/", True))]},
         problems=[P("a", field("permanent-redirect-code"), "using 301")],
         options=NGINX,
     ),
