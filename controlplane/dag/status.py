@@ -84,7 +84,8 @@ def prefix_mismatch(match: str, parent_prefix: str) -> str:
 
 
 def delegation_cycle(what: str, chain: Iterable[str]) -> str:
-    """`what` is `route` or `tcpproxy`; `chain` starts and ends with the same object."""
+    """`what` is `route` or `tcpproxy`; `chain` runs from the root to the delegation that
+    re-enters an object already on it (so its last object appears twice)."""
     return f"{what} creates a delegation cycle: {' -> '.join(chain)}"
 
 

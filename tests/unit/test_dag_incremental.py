@@ -324,7 +324,9 @@ def test_cycle_created_and_broken() -> None:
     world.put(ingressroute("b", routes=[route("/b", delegate=delegate("a"))]))
     closed = {s.name: s for s in world.check().statuses}["b"]  # b's delegation closes it
     assert closed.current_status is StatusKind.VALID
-    assert closed.description.endswith("delegation cycle: default/a -> default/b -> default/a")
+    assert closed.description.endswith(
+        "delegation cycle: default/root -> default/a -> default/b -> default/a"
+    )
     world.put(ingressroute("b", routes=[route("/b", to("s"))]))
     reopened = {s.name: s for s in world.check().statuses}["b"]
     assert (reopened.current_status, reopened.description) == (

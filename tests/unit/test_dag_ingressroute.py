@@ -708,10 +708,50 @@ ROWS = [
             "ns/a": VALID,
             "ns/b": warned(
                 'route "/b": delegate ns/a is invalid under this route: route creates a '
-                "delegation cycle: ns/a -> ns/b -> ns/a"
+                "delegation cycle: ns/root -> ns/a -> ns/b -> ns/a"
             ),
         },
         http={WWW: ["/a -> ns/home:80"]},
+    ),
+    row(
+        "cycle: reported from the root with the full path, as Contour does",
+        service("home", "roots"),
+        ingressroute("root", "roots", fqdn=WWW, routes=[route("/", delegate=delegate("a"))]),
+        ingressroute("a", "roots", routes=[route("/", delegate=delegate("b"))]),
+        ingressroute(
+            "b", "roots", routes=[route("/b", to("home")), route("/", delegate=delegate("a"))]
+        ),
+        statuses={
+            "roots/root": VALID,
+            "roots/a": VALID,
+            "roots/b": warned(
+                'route "/": delegate roots/a is invalid under this route: route creates a '
+                "delegation cycle: roots/root -> roots/a -> roots/b -> roots/a"
+            ),
+        },
+        http={WWW: ["/b -> roots/home:80"]},
+    ),
+    row(
+        "cycle: each root whose walk meets it reports its own path",
+        service("home", "roots"),
+        ingressroute("root", "roots", fqdn=WWW, routes=[route("/", delegate=delegate("a"))]),
+        ingressroute(
+            "other", "roots", fqdn="other.example.com", routes=[route("/", delegate=delegate("a"))]
+        ),
+        ingressroute(
+            "a", "roots", routes=[route("/a", to("home")), route("/", delegate=delegate("a"))]
+        ),
+        statuses={
+            "roots/root": VALID,
+            "roots/other": VALID,
+            "roots/a": warned(
+                'route "/": delegate roots/a is invalid under this route: route creates a '
+                "delegation cycle: roots/other -> roots/a -> roots/a",
+                'route "/": delegate roots/a is invalid under this route: route creates a '
+                "delegation cycle: roots/root -> roots/a -> roots/a",
+            ),
+        },
+        http={"other.example.com": ["/a -> roots/home:80"], WWW: ["/a -> roots/home:80"]},
     ),
     row(
         "cycle: an object delegating to itself serves its other routes and warns",
@@ -726,7 +766,7 @@ ROWS = [
             "default/root": VALID,
             "default/a": warned(
                 'route "/a/again": delegate default/a is invalid under this route: route creates '
-                "a delegation cycle: default/a -> default/a"
+                "a delegation cycle: default/root -> default/a -> default/a"
             ),
         },
         http={WWW: ["/a -> default/home:80", "/ -> default/home:80"]},
@@ -760,11 +800,11 @@ ROWS = [
             "ns/root": VALID,
             "ns/a": warned(
                 'route "/": delegate ns/b is invalid under this route: route creates a delegation '
-                "cycle: ns/b -> ns/a -> ns/b"
+                "cycle: bad/evil -> ns/b -> ns/a -> ns/b"
             ),
             "ns/b": warned(
                 'route "/": delegate ns/a is invalid under this route: route creates a delegation '
-                "cycle: ns/a -> ns/b -> ns/a"
+                "cycle: ns/root -> ns/a -> ns/b -> ns/a"
             ),
         },
         http={
@@ -1145,7 +1185,7 @@ ROWS = [
             "default/a": VALID,
             "default/b": warned(
                 "tcpproxy: delegate default/a is invalid under this tcpproxy: tcpproxy creates a "
-                "delegation cycle: default/a -> default/b -> default/a"
+                "delegation cycle: default/root -> default/a -> default/b -> default/a"
             ),
         },
     ),
