@@ -1100,7 +1100,7 @@ ROWS = [
         https={WWW: ["passthrough", "tcp -> default/db:443"]},
     ),
     row(
-        "tcpproxy passthrough with HTTP routes: redirects on HTTP",
+        "tcpproxy passthrough with HTTP routes: the routes are ignored, no HTTP host at all",
         HOME,
         service("db", ports=[443]),
         ingressroute(
@@ -1110,8 +1110,50 @@ ROWS = [
             tcpproxy={"services": [to("db", 443)]},
             routes=[route("/", to("home")), route("/.well-known", to("home"), permitInsecure=True)],
         ),
-        statuses={"default/root": VALID},
-        http={WWW: ["/.well-known -> default/home:80", "/ -> https"]},
+        statuses={"default/root": warned("Spec.Routes is ignored because tcpproxy is set")},
+        https={WWW: ["passthrough", "tcp -> default/db:443"]},
+    ),
+    row(
+        "tcpproxy with TLS terminated: routes are not even checked (Contour's dummy route)",
+        service("db", ports=[5432]),
+        tls_secret("tls"),
+        ingressroute(
+            "root",
+            fqdn=WWW,
+            tls=ROOT_TLS,
+            tcpproxy={"services": [to("db", 5432)]},
+            routes=[
+                route("no-slash", to("missing")),
+                route("/x", to("db", 5432), delegate=delegate("nobody")),
+                route("/d", delegate=delegate("child")),
+            ],
+        ),
+        ingressroute("child", routes=[route("/d", to("db", 5432))]),
+        statuses={
+            "default/root": warned("Spec.Routes is ignored because tcpproxy is set"),
+            "default/child": ORPHANED,
+        },
+        https={WWW: ["secret default/tls tls1.2", "tcp -> default/db:5432"]},
+    ),
+    row(
+        "a tcpproxy delegate ignores its routes too, wherever it is delegated",
+        service("db", ports=[443]),
+        ingressroute(
+            "root", fqdn=WWW, tls={"passthrough": True}, tcpproxy={"delegate": delegate("db")}
+        ),
+        ingressroute(
+            "web",
+            fqdn="web.example.com",
+            routes=[route("/", delegate=delegate("db"))],
+        ),
+        ingressroute(
+            "db", tcpproxy={"services": [to("db", 443)]}, routes=[route("/", to("db", 443))]
+        ),
+        statuses={
+            "default/root": VALID,
+            "default/web": VALID,
+            "default/db": warned("Spec.Routes is ignored because tcpproxy is set"),
+        },
         https={WWW: ["passthrough", "tcp -> default/db:443"]},
     ),
     row(
@@ -1128,7 +1170,8 @@ ROWS = [
         https={WWW: ["secret default/tls tls1.2", "tcp -> default/db:5432=1, default/db:5432=3"]},
     ),
     row(
-        "tcpproxy with one weighted and one unweighted service: the unweighted one gets nothing",
+        "tcpproxy with one weighted and one unweighted service: the unweighted one gets 1, as "
+        "in Contour 0.15 (never 0, which Envoy refuses)",
         service("db", ports=[5432]),
         service("db2", ports=[5432]),
         tls_secret("tls"),
@@ -1136,10 +1179,41 @@ ROWS = [
             "root",
             fqdn=WWW,
             tls=ROOT_TLS,
-            tcpproxy={"services": [to("db", 5432, weight=3), to("db2", 5432)]},
+            tcpproxy={"services": [to("db", 5432, weight=20), to("db2", 5432)]},
         ),
         statuses={"default/root": VALID},
-        https={WWW: ["secret default/tls tls1.2", "tcp -> default/db:5432"]},
+        https={WWW: ["secret default/tls tls1.2", "tcp -> default/db:5432=20, default/db2:5432=1"]},
+    ),
+    row(
+        "tcpproxy with an explicit weight 0 beside others: that service is drained",
+        service("db", ports=[5432]),
+        service("db2", ports=[5432]),
+        service("db3", ports=[5432]),
+        tls_secret("tls"),
+        ingressroute(
+            "root",
+            fqdn=WWW,
+            tls=ROOT_TLS,
+            tcpproxy={
+                "services": [to("db", 5432, weight=0), to("db2", 5432), to("db3", 5432, weight=2)]
+            },
+        ),
+        statuses={"default/root": VALID},
+        https={WWW: ["secret default/tls tls1.2", "tcp -> default/db2:5432=1, default/db3:5432=2"]},
+    ),
+    row(
+        "tcpproxy whose weights are all 0: equal shares",
+        service("db", ports=[5432]),
+        service("db2", ports=[5432]),
+        tls_secret("tls"),
+        ingressroute(
+            "root",
+            fqdn=WWW,
+            tls=ROOT_TLS,
+            tcpproxy={"services": [to("db", 5432, weight=0), to("db2", 5432, weight=0)]},
+        ),
+        statuses={"default/root": VALID},
+        https={WWW: ["secret default/tls tls1.2", "tcp -> default/db:5432=1, default/db2:5432=1"]},
     ),
     row(
         "tcpproxy delegated to another namespace",
