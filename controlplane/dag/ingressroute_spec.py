@@ -398,7 +398,7 @@ def _tcp_proxy(tcp: spec.TCPProxy, ctx: _Context) -> CompiledTCPProxy:
         return CompiledTCPProxy(delegate=_delegate_target(tcp.delegate, ctx))
     if not tcp.services:
         raise SpecError("tcpproxy: either services or delegate must be specified")
-    clusters = _services("tcpproxy", tcp.services, ctx, weights=_tcp_weights)
+    clusters = _services("tcpproxy", tcp.services, ctx, weights_of=_tcp_weights)
     # Only an explicit `weight: 0` is 0 here (see the module docstring); Envoy refuses a TCP
     # cluster weight of 0, and the user asked that it get nothing: it is left out.
     return CompiledTCPProxy(clusters=tuple(c for c in clusters if c.weight > 0))
@@ -409,7 +409,7 @@ def _services(
     services: list[spec.RouteService],
     ctx: _Context,
     *,
-    weights: Callable[[list[int | None]], list[int]] | None = None,
+    weights_of: Callable[[list[int | None]], list[int]] | None = None,
 ) -> tuple[WeightedCluster, ...]:
     resolved = []
     for service in services:
@@ -437,7 +437,7 @@ def _services(
             raise SpecError(str(error)) from None
         ctx.problems.extend(found.problems)
         resolved.append((found.cluster, service.weight))
-    weights = (weights or _weights)([weight for _, weight in resolved])
+    weights = (weights_of or _weights)([weight for _, weight in resolved])
     if sum(weights) > MAX_TOTAL_WEIGHT:
         raise SpecError(
             f"{where}: the weights of its services add up to more than {MAX_TOTAL_WEIGHT}"

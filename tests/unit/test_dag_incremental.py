@@ -424,7 +424,8 @@ def test_ingress_and_ingressroute_contest_a_host() -> None:
         service("s"), tls_secret("x"), ingress("i", rule(WWW, path(to=backend("s", 80))), age=1)
     )
     world.put(ingressroute("r", fqdn=WWW, routes=[route("/r", to("s"))]))  # 2024-01-01: older
-    assert len(world.check().problems) == 1
+    dag = world.check()  # the Ingress's "/" merges into the IngressRoute's host
+    assert (dag.problems, [len(host.routes) for host in dag.virtual_hosts]) == ((), [2])
     world.put(
         ingressroute("r", fqdn=WWW, routes=[route("/r", to("s"))], created="2024-01-15T00:00:00Z")
     )
@@ -433,7 +434,12 @@ def test_ingress_and_ingressroute_contest_a_host() -> None:
     assert dag.statuses[0].description == f'fqdn "{WWW}" is already used by Ingress default/i'
     assert len(dag.virtual_hosts[0].routes) == 1
     world.put(ingress("i", rule(WWW, path(to=backend("s", 80))), age=30))  # now younger
-    assert len(world.check().problems) == 1
+    dag = world.check()
+    assert (dag.problems, [len(host.routes) for host in dag.virtual_hosts]) == ((), [2])
+    assert statuses(dag)["default/r"] is StatusKind.VALID
+    world.put(ingress("i", rule(WWW, path("/r", to=backend("s", 80))), age=30))  # collides
+    [problem] = world.check().problems
+    assert "is already routed by IngressRoute default/r" in problem.reason
     world.put(ingress("i", rule(API, path(to=backend("s", 80))), age=0))  # leaves the host
     assert statuses(world.check())["default/r"] is StatusKind.VALID
     world.put(ingress("i", rule(API, path(to=backend("s", 80))), tls_=[tls("x", WWW)]))

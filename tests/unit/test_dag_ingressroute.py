@@ -1821,9 +1821,10 @@ def _tls_ingress(namespace: str, host: str) -> JSON:
     }
 
 
-def test_an_ingress_never_adds_tls_or_routes_to_a_host_an_ingressroute_owns() -> None:
+def test_an_ingress_never_adds_tls_or_routes_to_another_namespaces_ingressroute_host() -> None:
     """The IngressRoute in `good` serves www on HTTP only; an Ingress in `bad` asking for
-    www with its own certificate and backend gets neither listener."""
+    www with its own certificate and backend gets neither listener (an Ingress in `good` would
+    merge its paths, see test_dag_ingress_merge.py)."""
     dag = build(
         [
             service("home", "good"),
@@ -1858,7 +1859,7 @@ def test_a_younger_ingressroute_never_takes_the_host_of_an_older_ingress() -> No
     assert statuses(dag)["bad/www"][0] == "invalid"
 
 
-def test_an_invalid_ingressroute_still_closes_its_host_to_ingresses() -> None:
+def test_an_invalid_ingressroute_still_closes_its_host_to_other_namespaces() -> None:
     dag = build(
         [
             service("home", "bad"),
