@@ -65,7 +65,7 @@ from controlplane.dag.options import BuildOptions
 from controlplane.dag.reads import OBJECT_KINDS
 from controlplane.dag.types import DAG, ObjectStatus, Problem, SecureVirtualHost, VirtualHost
 from controlplane.dag.upstreams import ClustersAndSecrets
-from controlplane.model import IngressRoute, NamespacedName, ObjectSet
+from controlplane.model import NamespacedName, ObjectSet
 
 if TYPE_CHECKING:
     from _typeshed import SupportsRichComparison
@@ -267,7 +267,8 @@ class DagBuilder:
                 plain, secure = self._routes.plain.get(fqdn), self._routes.secure.get(fqdn)
                 claims = self._ingresses.owned.get(fqdn)
                 if claims is not None:
-                    trusted = trusted_namespaces(self._objects_route(owner))
+                    trusted = self._ingresses.trust(fqdn)
+                    assert trusted is not None  # told for every owned fqdn (`_update_trust`)
                     plain, secure, problems = merge_host(
                         fqdn, owner, trusted, plain, secure, claims
                     )
@@ -289,10 +290,6 @@ class DagBuilder:
                 else:
                     del self._merge_problems[fqdn]
         return changed
-
-    def _objects_route(self, key: NamespacedName) -> IngressRoute:
-        assert self._objects is not None
-        return self._objects.ingress_routes[key]
 
     def _conflicts(self) -> tuple[Problem, ...]:
         return tuple(

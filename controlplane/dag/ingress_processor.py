@@ -129,6 +129,10 @@ class IngressProcessor:
         else:
             self.oldest[host] = oldest
 
+    def trust(self, host: str) -> frozenset[str] | None:
+        """The namespaces trusted on `host`, if an IngressRoute owns it (see `set_trust`)."""
+        return self._trust.get(host)
+
     def set_trust(self, host: str, trusted: frozenset[str] | None) -> bool:
         """`host` is owned by an IngressRoute trusting the Ingresses of `trusted` namespaces
         (None: no IngressRoute owns it); settles it again if that changed. Changed?"""
