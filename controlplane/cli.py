@@ -158,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("cds", "eds", "lds", "rds", "sds"),
         help="only these types (repeatable; default: all)",
     )
+    xds.add_argument(
+        "--eds",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also ask EDS for NAME (namespace/service/port, even of a Service no route uses; "
+        "'*' for every assignment served); repeatable",
+    )
     xds.add_argument("-o", "--output", choices=("json", "yaml"), default="json")
     xds.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for answers")
 
@@ -301,7 +309,7 @@ def _xds(args: argparse.Namespace) -> int:
     from controlplane.xds import fetch_config
 
     try:
-        config = asyncio.run(fetch_config(args.xds_address, timeout_s=args.timeout))
+        config = asyncio.run(fetch_config(args.xds_address, timeout_s=args.timeout, eds=args.eds))
     except TimeoutError:
         raise UsageError(
             f"no complete answer from {args.xds_address} within {args.timeout:g} s "

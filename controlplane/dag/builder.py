@@ -32,11 +32,17 @@ under `tls`) and reports the hosts where that changed; the IngressRoute half set
 again with it (`settle_fqdn`): when an Ingress is older, every root claiming the fqdn is invalid
 (`fqdn "x" is already used by Ingress ns/name`) and owns nothing. So the Ingress half runs first.
 
-Then the two halves are merged host by host (a host an IngressRoute owns takes its hosts, even
-none; each Ingress claiming it gets a Problem; any other host takes the Ingress hosts), only for
-the hosts either half changed; the sorted host and status tuples are kept as
-sorted lists, updated by bisection, and turned into tuples (a C-speed copy) only when something
-in them changed. A build in which nothing changed returns the previous DAG itself.
+Then the builder tells the Ingress half which namespaces the owner of each IngressRoute-owned
+host trusts (`ingress_merge.trusted_namespaces`, from the owner's spec; `set_trust`), for the
+fqdns either half changed and those whose owner object changed (`_owner_of` maps owners back to
+their fqdns). The Ingress half settles such a host among the trusted Ingresses and hands back
+their claims, which `ingress_merge.merge_host` merges into the IngressRoute's hosts with the
+Problems of what does not merge. Then the two halves are merged host by host (a host an
+IngressRoute owns takes its hosts with the Ingress paths merged in; any other host takes the
+Ingress hosts), only for the hosts that changed; a merged host equal to the previous one keeps
+the previous object. The sorted host and status tuples are kept as sorted lists, updated by
+bisection, and turned into tuples (a C-speed copy) only when something in them changed. A build
+in which nothing changed returns the previous DAG itself.
 
 The builder holds explicit state and no clock or I/O; it is as pure as a function in what it
 returns, and must be fed ObjectSets of one store (or any sequence: a brand-new set only costs a
@@ -51,7 +57,8 @@ from itertools import compress
 from operator import is_not
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from controlplane.dag.ingress import host_order, overridden_by_ingressroute
+from controlplane.dag.ingress import host_order
+from controlplane.dag.ingress_merge import merge_host, trusted_namespaces
 from controlplane.dag.ingress_processor import IngressProcessor
 from controlplane.dag.ingressroute_processor import IngressRouteProcessor
 from controlplane.dag.options import BuildOptions
@@ -161,8 +168,12 @@ class DagBuilder:
             _status_order
         )
         self._upstreams = ClustersAndSecrets()
-        self._contested: dict[str, tuple[NamespacedName, tuple[NamespacedName, ...]]] = {}
-        """fqdn an IngressRoute owns → (its owner, the Ingresses that claim it too)."""
+        self._owner_of: dict[NamespacedName, str] = {}
+        """Owner of an IngressRoute-owned fqdn → that fqdn (whose trust its spec sets)."""
+        self._owners: dict[str, NamespacedName] = {}
+        """The inverse: fqdn → its owner, as last told to the Ingress half."""
+        self._merge_problems: dict[str, tuple[Problem, ...]] = {}
+        """fqdn an IngressRoute owns → the Problems of the Ingresses claiming it."""
         self._conflict_problems: tuple[Problem, ...] = ()
         self._dag = DAG()
 
@@ -185,11 +196,12 @@ class DagBuilder:
             objects, changes, self._ingresses.oldest, self._ingresses.oldest_changed
         )
         touched = route_fqdns | ingress_hosts
+        touched |= self._update_trust(objects, touched, changes["ingress_routes"])
         conflicts_changed = self._merge(touched)
         for key in status_keys:
             self._statuses.set(key, self._routes.statuses.get(key))
         if conflicts_changed:
-            self._conflict_problems = self._merge_problems()
+            self._conflict_problems = self._conflicts()
         self._dag = DAG.with_derived(
             self._upstreams.clusters(),
             self._upstreams.secrets(),
@@ -204,44 +216,84 @@ class DagBuilder:
         )
         return self._dag
 
+    def _update_trust(
+        self,
+        objects: ObjectSet,
+        fqdns: Iterable[str],
+        changed_routes: Iterable[NamespacedName],
+    ) -> set[str]:
+        """Tell the Ingress half who owns `fqdns` and the fqdns of changed owners, and which
+        namespaces each owner trusts; returns the fqdns whose trust changed."""
+        candidates = set(fqdns)
+        candidates.update(
+            fqdn for key in changed_routes if (fqdn := self._owner_of.get(key)) is not None
+        )
+        owners = self._routes.owners
+        changed = set()
+        for fqdn in candidates:
+            owner = owners.get(fqdn)
+            old = self._owners.get(fqdn)
+            if old != owner:
+                if old is not None:
+                    del self._owner_of[old]
+                    del self._owners[fqdn]
+                if owner is not None:
+                    self._owner_of[owner] = fqdn
+                    self._owners[fqdn] = owner
+            trusted = None
+            if owner is not None:
+                trusted = trusted_namespaces(objects.ingress_routes[owner])
+            if self._ingresses.set_trust(fqdn, trusted):
+                changed.add(fqdn)
+        return changed
+
     def _merge(self, fqdns: Iterable[str]) -> bool:
-        """Merge the two halves for `fqdns`; whether the contested hosts changed.
+        """Merge the two halves for `fqdns`; whether the Problems of owned hosts changed.
 
         Ownership across kinds is settled by the IngressRoute half (`settle_fqdn`, told the age
         of the oldest Ingress claiming each fqdn): an fqdn an IngressRoute owns (its oldest
         claimant, older than every Ingress claiming it, valid or not) takes the IngressRoute's
-        hosts on both listeners, even none: an Ingress never adds routes or TLS to it. Every
-        other fqdn takes the Ingress hosts (the roots that claim it are invalid)."""
+        hosts on both listeners, even none, with the paths of the trusted Ingresses merged in
+        (`ingress_merge.py`). Every other fqdn takes the Ingress hosts (the roots that claim
+        it are invalid)."""
         changed = False
         owners = self._routes.owners
         for fqdn in fqdns:
             owner = owners.get(fqdn)
-            source = self._routes if owner is not None else self._ingresses
-            plain, secure = source.plain.get(fqdn), source.secure.get(fqdn)
+            problems: tuple[Problem, ...] = ()
+            if owner is None:
+                plain, secure = self._ingresses.plain.get(fqdn), self._ingresses.secure.get(fqdn)
+            else:
+                plain, secure = self._routes.plain.get(fqdn), self._routes.secure.get(fqdn)
+                claims = self._ingresses.owned.get(fqdn)
+                if claims is not None:
+                    trusted = self._ingresses.trust(fqdn)
+                    assert trusted is not None  # told for every owned fqdn (`_update_trust`)
+                    plain, secure, problems = merge_host(
+                        fqdn, owner, trusted, plain, secure, claims
+                    )
+                    old_plain, old_secure = self._plain.get(fqdn), self._secure.get(fqdn)
+                    if plain is not None and old_plain is not None and plain == old_plain:
+                        plain = old_plain
+                    if secure is not None and old_secure is not None and secure == old_secure:
+                        secure = old_secure
             if plain is not self._plain.get(fqdn):
                 self._plain.set(fqdn, plain)
                 self._upstreams.plain_changed(fqdn, plain)
             if secure is not self._secure.get(fqdn):
                 self._secure.set(fqdn, secure)
                 self._upstreams.secure_changed(fqdn, secure)
-            losers: tuple[NamespacedName, ...] = ()
-            if owner is not None and (
-                fqdn in self._ingresses.plain or fqdn in self._ingresses.secure
-            ):
-                losers = self._ingresses.claimants(fqdn)
-            contest = (owner, losers) if owner is not None and losers else None
-            if self._contested.get(fqdn) != contest:
+            if self._merge_problems.get(fqdn, ()) != problems:
                 changed = True
-                if contest is None:
-                    del self._contested[fqdn]
+                if problems:
+                    self._merge_problems[fqdn] = problems
                 else:
-                    self._contested[fqdn] = contest
+                    del self._merge_problems[fqdn]
         return changed
 
-    def _merge_problems(self) -> tuple[Problem, ...]:
+    def _conflicts(self) -> tuple[Problem, ...]:
         return tuple(
-            overridden_by_ingressroute(fqdn, owner, ingress)
-            for fqdn in sorted(self._contested, key=host_order)
-            for owner, ingresses in [self._contested[fqdn]]
-            for ingress in ingresses
+            problem
+            for fqdn in sorted(self._merge_problems, key=host_order)
+            for problem in self._merge_problems[fqdn]
         )

@@ -14,10 +14,12 @@ routes are met is deterministic. Each delegation is checked before the walk foll
   `/foobar` is not. (Contour compared characters and did not check a delegate's own delegations
   at all, so a delegate could escape its prefix one level down.) A root serves under `/`, which
   contains everything.
-- Cycles. The walk carries the chain of objects that led here. A delegation to an object already
-  on that chain (the delegating object itself included) closes a cycle:
-  `route creates a delegation cycle: ns/a -> ns/b -> ns/a` (the cycle only, from the object it
-  re-enters). Objects on a cycle that no root reaches are simply orphaned.
+- Cycles. The walk carries the chain of objects that led here, from the root. A delegation to an
+  object already on that chain (the delegating object itself included) closes a cycle, reported
+  from the root with the full path, as Contour did:
+  `route creates a delegation cycle: ns/root -> ns/a -> ns/b -> ns/a` (so the path says which
+  root's walk met it, and where it re-enters). Objects on a cycle that no root reaches are simply
+  orphaned.
 
 A failure of either check counts against the delegating *edge*, never the delegate: the walk does
 not follow that delegation, and the object that made it stays valid and carries a warning
@@ -266,5 +268,5 @@ def _misplaced(
 
 
 def _cycle(what: str, chain: tuple[NamespacedName, ...], target: NamespacedName) -> str:
-    loop = chain[chain.index(target) :]
-    return delegation_cycle(what, [display(key) for key in (*loop, target)])
+    """The path from the root (`chain[0]`) to the delegation that re-enters `target`."""
+    return delegation_cycle(what, [display(key) for key in (*chain, target)])

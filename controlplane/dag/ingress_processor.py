@@ -17,6 +17,13 @@ losing route claims in claim order (rules before default backends, oldest first,
 first), then the losing TLS claims; each problem once. Only Ingresses and hosts that have
 problems are kept for that, so a build without problems pays nothing for it.
 
+A host an IngressRoute owns is settled differently (`ingress_merge.py`): the builder tells
+which namespaces its owner trusts (`set_trust`, after the IngressRoute half has settled who
+owns what), only the Ingresses of those namespaces are settled among themselves, their TLS
+claims are not settled at all (the IngressRoute owns the certificate), and the outcome is kept
+as claims (`owned`) for the builder to merge into the IngressRoute's hosts; `plain` and
+`secure` hold nothing for such a host. A change of trust settles the host again.
+
 A host whose settled values equal the previous ones keeps the previous objects, so the
 translator's identity cache hits for it.
 """
@@ -38,6 +45,7 @@ from controlplane.dag.ingress import (
     settle_tls,
     tls_claim_order,
 )
+from controlplane.dag.ingress_merge import OwnedHostClaims
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.reads import (
     BuildInputs,
@@ -85,6 +93,10 @@ class IngressProcessor:
         self.oldest_changed: set[str] = set()
         """The hosts whose `oldest` entry changed (added, replaced or removed) in the last
         `update`."""
+        self._trust: dict[str, frozenset[str]] = {}
+        """Host an IngressRoute owns → the namespaces whose Ingresses may add paths to it."""
+        self.owned: dict[str, OwnedHostClaims] = {}
+        """Host an IngressRoute owns and some Ingress claims → what the Ingresses ask of it."""
 
     def update(
         self, objects: ObjectSet, changes: Mapping[str, Collection[NamespacedName]]
@@ -117,9 +129,21 @@ class IngressProcessor:
         else:
             self.oldest[host] = oldest
 
-    def claimants(self, host: str) -> tuple[NamespacedName, ...]:
-        """The Ingresses of our class claiming a route or a certificate for `host`, sorted."""
-        return tuple(sorted(self._host_units.get(host, ())))
+    def trust(self, host: str) -> frozenset[str] | None:
+        """The namespaces trusted on `host`, if an IngressRoute owns it (see `set_trust`)."""
+        return self._trust.get(host)
+
+    def set_trust(self, host: str, trusted: frozenset[str] | None) -> bool:
+        """`host` is owned by an IngressRoute trusting the Ingresses of `trusted` namespaces
+        (None: no IngressRoute owns it); settles it again if that changed. Changed?"""
+        if self._trust.get(host) == trusted:
+            return False
+        if trusted is None:
+            del self._trust[host]
+        else:
+            self._trust[host] = trusted
+        self._settle(host)
+        return True
 
     def problems(self) -> tuple[Problem, ...]:
         """The problems of the Ingress part, in the order the full build finds them."""
@@ -179,13 +203,33 @@ class IngressProcessor:
             assert reading is not None  # only Ingresses of our class claim hosts
             readings.append(reading)
         readings.sort(key=lambda reading: reading.ingress.age_key)
+        trusted = self._trust.get(host)
+        untrusted: list[NamespacedName] = []
+        if trusted is not None:
+            untrusted = sorted(
+                (r.ingress.namespace, r.ingress.name)
+                for r in readings
+                if r.ingress.namespace not in trusted
+            )
+            readings = [r for r in readings if r.ingress.namespace in trusted]
         claims = [reading.for_host(host) for reading in readings]
         routes, route_losers = settle_routes(claims)
-        tls, tls_losers = settle_tls(claims)
-        winners = routes.get(host)
+        tls_losers: list[tuple[TLSClaim, Problem]] = []
         plain, secure = (None, None)
-        if winners:
-            plain, secure = host_values(host, winners, tls.get(host))
+        if trusted is not None:
+            self.owned.pop(host, None)
+            if readings or untrusted:
+                self.owned[host] = OwnedHostClaims(
+                    tuple(sorted(routes.get(host, ()), key=route_claim_order)),
+                    tuple(sorted((c for r in claims for c in r.tls), key=tls_claim_order)),
+                    tuple(untrusted),
+                )
+        else:
+            self.owned.pop(host, None)
+            tls, tls_losers = settle_tls(claims)
+            winners = routes.get(host)
+            if winners:
+                plain, secure = host_values(host, winners, tls.get(host))
         old_losers = self._host_losers.pop(host, None)
         if route_losers or tls_losers:
             self._host_losers[host] = _HostLosers(tuple(route_losers), tuple(tls_losers))

@@ -11,17 +11,31 @@ to guarantee: an object is either compiled whole or not at all.
 Checks run in this order and the first failure is the description: root namespace, fqdn, TLS,
 then each route in spec order (match, services-vs-delegate, then per service: port, weight,
 strategy, health check, upstream validation, the Service itself; then timeout and retry
-policy), then the tcpproxy. Values the CRD schema would reject with an enum (strategy,
-minimumProtocolVersion) can still arrive from manifest files; they are reported, not guessed.
+policy; no route at all when a tcpproxy is in effect), then the tcpproxy. Values the CRD
+schema would reject with an enum (strategy, minimumProtocolVersion) can still arrive from
+manifest files; they are reported, not guessed.
 
 Routing semantics:
 
 - `match` is a path prefix compared by whole segments (`PathMatchKind.SEGMENT_PREFIX`): `/foo`
   matches `/foo` and `/foo/bar` but not `/foobar`. This corrects Contour, whose v1beta1 prefixes
   matched characters. A trailing `/` is dropped (`/foo/` is `/foo`); `/` is `PREFIX "/"`.
-- Weights follow Contour: when no service of a route gives a weight, all are equal (1 each);
-  otherwise an omitted weight is 0. Should the weights then add up to 0, all are equal again, so
-  Envoy never sees an all-zero split. The sum must fit Envoy's uint32 total.
+- Route weights follow Contour's documented rule: when no service of a route gives a weight,
+  all are equal (1 each); otherwise an omitted weight is 0. Should the weights then add up to 0,
+  all are equal again, so Envoy never sees an all-zero split. The sum must fit Envoy's uint32
+  total.
+- tcpproxy weights follow what Contour 0.15 did for TCP, which is not the route rule: a service
+  without a weight beside weighted ones gets weight 1, never 0 (Envoy refuses a TCP cluster
+  weight of 0). Sources: Contour 0.15's `docs/ingressroute.md`, "TCP Proxying", whose examples
+  put an unweighted `tcpservice` beside `otherservice` with `weight: 20`, and Contour's
+  `internal/envoy/listener.go` `TCPProxy`, which turned every weight of 0 into 1. Contour could
+  not tell `weight: 0` from no weight; we can, and an explicit 0 drains its service (left out of
+  the proxy) unless every service says 0, when all are equal.
+- A tcpproxy in effect (a root with TLS or passthrough, or any delegate) ignores `routes`
+  entirely: they are not checked, serve nothing, and give the host no HTTP virtual host (not
+  even redirects), with a `RoutesIgnored` warning. Contour's v1beta1 schema required a dummy
+  route beside a tcpproxy and ignored it (projectcontour/contour#812: "spec.routes is required
+  by input validation even though it is ignored when spec.tcpproxy is present").
 - `timeoutPolicy.request` and `retryPolicy.perTryTimeout` are Go durations or `infinity`.
 - Upstream `validation.caSecret` names a Secret in the IngressRoute's own namespace holding a
   `ca.crt` bundle; when it is missing or holds no certificate the route's service is invalid with
@@ -30,6 +44,7 @@ Routing semantics:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from controlplane.dag.durations import parse_duration
@@ -172,12 +187,20 @@ def compile_ingressroute(
         )
     routes: list[CompiledRoute] = []
     delegations: list[Delegation] = []
-    for route_spec in route.spec.routes:
-        compiled = _route(route_spec, ctx)
-        if isinstance(compiled, CompiledRoute):
-            routes.append(compiled)
-        elif isinstance(compiled, Delegation):
-            delegations.append(compiled)
+    if tcp_spec is not None and route.spec.routes:
+        ctx.warnings.append(
+            StatusWarning(
+                WarningReason.ROUTES_IGNORED,
+                "Spec.Routes is ignored because tcpproxy is set",
+            )
+        )
+    elif tcp_spec is None:
+        for route_spec in route.spec.routes:
+            compiled = _route(route_spec, ctx)
+            if isinstance(compiled, CompiledRoute):
+                routes.append(compiled)
+            elif isinstance(compiled, Delegation):
+                delegations.append(compiled)
     tcp_proxy = _tcp_proxy(tcp_spec, ctx) if tcp_spec is not None else None
     return CompiledIngressRoute(
         key=(route.namespace, route.name),
@@ -375,14 +398,18 @@ def _tcp_proxy(tcp: spec.TCPProxy, ctx: _Context) -> CompiledTCPProxy:
         return CompiledTCPProxy(delegate=_delegate_target(tcp.delegate, ctx))
     if not tcp.services:
         raise SpecError("tcpproxy: either services or delegate must be specified")
-    clusters = _services("tcpproxy", tcp.services, ctx)
-    # Contour's weight rule leaves an unweighted service beside weighted ones at 0; a TCP proxy
-    # cannot send it anything (Envoy refuses a weight of 0 there), so it is left out.
+    clusters = _services("tcpproxy", tcp.services, ctx, weights_of=_tcp_weights)
+    # Only an explicit `weight: 0` is 0 here (see the module docstring); Envoy refuses a TCP
+    # cluster weight of 0, and the user asked that it get nothing: it is left out.
     return CompiledTCPProxy(clusters=tuple(c for c in clusters if c.weight > 0))
 
 
 def _services(
-    where: str, services: list[spec.RouteService], ctx: _Context
+    where: str,
+    services: list[spec.RouteService],
+    ctx: _Context,
+    *,
+    weights_of: Callable[[list[int | None]], list[int]] | None = None,
 ) -> tuple[WeightedCluster, ...]:
     resolved = []
     for service in services:
@@ -410,7 +437,7 @@ def _services(
             raise SpecError(str(error)) from None
         ctx.problems.extend(found.problems)
         resolved.append((found.cluster, service.weight))
-    weights = _weights([weight for _, weight in resolved])
+    weights = (weights_of or _weights)([weight for _, weight in resolved])
     if sum(weights) > MAX_TOTAL_WEIGHT:
         raise SpecError(
             f"{where}: the weights of its services add up to more than {MAX_TOTAL_WEIGHT}"
@@ -424,6 +451,15 @@ def _services(
 def _weights(given: list[int | None]) -> list[int]:
     """Contour's rule: no weights at all → equal shares; otherwise an omitted weight is 0."""
     weights = [weight or 0 for weight in given]
+    if not any(weights):
+        return [1] * len(weights)
+    return weights
+
+
+def _tcp_weights(given: list[int | None]) -> list[int]:
+    """Contour 0.15's TCP proxy: a service without a weight gets 1; an explicit 0 stays 0 (and
+    is left out) unless every weight is 0, when all are equal."""
+    weights = [1 if weight is None else weight for weight in given]
     if not any(weights):
         return [1] * len(weights)
     return weights

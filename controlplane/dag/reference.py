@@ -13,17 +13,26 @@ Nothing in `controlplane` imports it (an import-linter contract says so).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
 from controlplane.dag.delegation import walk_delegations
 from controlplane.dag.ingress import (
+    IngressReading,
     host_order,
     host_values,
-    overridden_by_ingressroute,
     read_ingress,
+    route_claim_order,
     settle_routes,
     settle_tls,
+    tls_claim_order,
 )
 from controlplane.dag.ingress import is_ours as ingress_is_ours
+from controlplane.dag.ingress_merge import (
+    OwnedHostClaims,
+    merge_host,
+    trusted_namespaces,
+    without_hosts,
+)
 from controlplane.dag.ingressroute import (
     compile_unit,
     is_ours,
@@ -42,39 +51,51 @@ __all__ = ["build_ingresses", "build_ingressroutes", "reference_build"]
 
 def reference_build(objects: ObjectSet, options: BuildOptions | None = None) -> DAG:
     """The whole DAG: the oldest claimant of an fqdn owns it, across kinds; an fqdn an
-    IngressRoute owns (served or not) is closed to Ingresses, and roots claiming an fqdn an
-    older Ingress claims are invalid."""
+    IngressRoute owns (served or not) takes the paths of the Ingresses its owner trusts that do
+    not collide with its routes (`ingress_merge.py`), and roots claiming an fqdn an older
+    Ingress claims are invalid."""
     options = options or BuildOptions()
-    ingresses, claimants, oldest = _build_ingresses(objects, options)
+    readings, claimants, oldest = _read_ingresses(objects, options)
     routes, owners = build_ingressroutes_and_owners(objects, options, oldest)
-    plain = {h.fqdn: h for h in ingresses.virtual_hosts if h.fqdn not in owners}
-    plain.update((h.fqdn, h) for h in routes.virtual_hosts)
-    secure = {h.fqdn: h for h in ingresses.secure_virtual_hosts if h.fqdn not in owners}
-    secure.update((h.fqdn, h) for h in routes.secure_virtual_hosts)
-    served_by_ingresses = {h.fqdn for h in ingresses.virtual_hosts} | {
-        h.fqdn for h in ingresses.secure_virtual_hosts
+    trust = {
+        fqdn: trusted_namespaces(objects.ingress_routes[owner]) for fqdn, owner in owners.items()
     }
-    contested = sorted((fqdn for fqdn in owners if fqdn in served_by_ingresses), key=host_order)
-    problems = [
-        *routes.problems,
-        *ingresses.problems,
-        *(
-            overridden_by_ingressroute(fqdn, owners[fqdn], ingress)
-            for fqdn in contested
-            for ingress in sorted(claimants[fqdn])
-        ),
-    ]
+    ingresses, owned = _settle_ingresses(readings, claimants, trust)
+    plain = {h.fqdn: h for h in ingresses.virtual_hosts}
+    plain.update((h.fqdn, h) for h in routes.virtual_hosts)
+    secure = {h.fqdn: h for h in ingresses.secure_virtual_hosts}
+    secure.update((h.fqdn, h) for h in routes.secure_virtual_hosts)
+    merged: list[Problem] = []
+    for fqdn in sorted(owned, key=host_order):
+        http, https, found = merge_host(
+            fqdn, owners[fqdn], trust[fqdn], plain.get(fqdn), secure.get(fqdn), owned[fqdn]
+        )
+        _put(plain, fqdn, http)
+        _put(secure, fqdn, https)
+        merged.extend(found)
     return DAG(
         virtual_hosts=tuple(plain[fqdn] for fqdn in sorted(plain, key=host_order)),
         secure_virtual_hosts=tuple(secure[fqdn] for fqdn in sorted(secure, key=host_order)),
         statuses=tuple(sorted(routes.statuses, key=lambda status: status.key)),
-        problems=tuple(problems),
+        problems=(*routes.problems, *ingresses.problems, *merged),
     )
 
 
+H = TypeVar("H", VirtualHost, SecureVirtualHost)
+
+
+def _put(hosts: dict[str, H], fqdn: str, host: H | None) -> None:
+    if host is None:
+        hosts.pop(fqdn, None)
+    else:
+        hosts[fqdn] = host
+
+
 def build_ingresses(objects: ObjectSet, options: BuildOptions) -> DAG:
-    """The virtual hosts (plain and TLS) and problems of every Ingress of our class."""
-    return _build_ingresses(objects, options)[0]
+    """The virtual hosts (plain and TLS) and problems of every Ingress of our class, as if no
+    IngressRoute owned any host."""
+    readings, claimants, _ = _read_ingresses(objects, options)
+    return _settle_ingresses(readings, claimants, {})[0]
 
 
 def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
@@ -82,29 +103,64 @@ def build_ingressroutes(objects: ObjectSet, options: BuildOptions) -> DAG:
     return build_ingressroutes_and_owners(objects, options)[0]
 
 
-def _build_ingresses(
+def _read_ingresses(
     objects: ObjectSet, options: BuildOptions
-) -> tuple[DAG, dict[str, set[NamespacedName]], dict[str, AgeKey]]:
-    """The Ingress hosts and problems, which Ingresses claim each host, and the age of the
-    oldest one claiming each host."""
+) -> tuple[list[IngressReading], dict[str, set[NamespacedName]], dict[str, AgeKey]]:
+    """Every Ingress of our class read, oldest first; which Ingresses claim each host; and the
+    age of the oldest one claiming each host."""
     ours = (i for i in objects.ingresses.values() if ingress_is_ours(i, objects, options))
-    problems: list[Problem] = []
     readings = []
     claimants: dict[str, set[NamespacedName]] = {}
     oldest: dict[str, AgeKey] = {}
     for ingress in sorted(ours, key=lambda ingress: ingress.age_key):
         reading = read_ingress(ingress, objects, options)
-        problems.extend(reading.problems)
         readings.append(reading)
         for host in reading.hosts:
             claimants.setdefault(host, set()).add((ingress.namespace, ingress.name))
             oldest.setdefault(host, ingress.age_key)
-    routes_by_host, route_losers = settle_routes(readings)
-    tls_by_host, tls_losers = settle_tls(readings)
+    return readings, claimants, oldest
+
+
+def _settle_ingresses(
+    readings: list[IngressReading],
+    claimants: Mapping[str, set[NamespacedName]],
+    trust: Mapping[str, frozenset[str]],
+) -> tuple[DAG, dict[str, OwnedHostClaims]]:
+    """The Ingress hosts and problems of the hosts no IngressRoute owns, and what the trusted
+    Ingresses ask of each host an IngressRoute owns (`trust`: its trusted namespaces)."""
+    problems = [problem for reading in readings for problem in reading.problems]
+    trusted = [
+        without_hosts(
+            reading,
+            (h for h in reading.hosts if h in trust and reading.ingress.namespace not in trust[h]),
+        )
+        for reading in readings
+    ]
+    routes_by_host, route_losers = settle_routes(trusted)
+    # The certificate of an owned host is the IngressRoute's: never settled among Ingresses.
+    tls_by_host, tls_losers = settle_tls(
+        [without_hosts(reading, (h for h in reading.hosts if h in trust)) for reading in trusted]
+    )
     problems.extend(problem for _, problem in route_losers)
     problems.extend(problem for _, problem in tls_losers)
+    owned: dict[str, OwnedHostClaims] = {}
+    for host, namespaces in trust.items():
+        if not claimants.get(host):
+            continue
+        owned[host] = OwnedHostClaims(
+            tuple(sorted(routes_by_host.get(host, ()), key=route_claim_order)),
+            tuple(
+                sorted(
+                    (claim for reading in trusted for claim in reading.tls if claim.host == host),
+                    key=tls_claim_order,
+                )
+            ),
+            tuple(sorted(key for key in claimants[host] if key[0] not in namespaces)),
+        )
     virtual_hosts, secure_virtual_hosts = [], []
     for host in sorted(routes_by_host, key=host_order):
+        if host in trust:
+            continue
         plain, secure = host_values(host, routes_by_host[host], tls_by_host.get(host))
         if plain is not None:
             virtual_hosts.append(plain)
@@ -115,7 +171,7 @@ def _build_ingresses(
         secure_virtual_hosts=tuple(secure_virtual_hosts),
         problems=tuple(dict.fromkeys(problems)),
     )
-    return dag, claimants, oldest
+    return dag, owned
 
 
 def build_ingressroutes_and_owners(

@@ -52,6 +52,9 @@ class WarningReason(StrEnum):
     reported on the root of that host, naming the IngressRoute whose route is ignored."""
     ROUTE_EMPTY = "RouteEmpty"
     """A route has neither services nor a delegate (Contour ignored it silently)."""
+    ROUTES_IGNORED = "RoutesIgnored"
+    """`routes` beside a `tcpproxy` in effect: TCP proxying serves the host, so the routes are
+    neither checked nor served (as in Contour, which required a dummy route beside a tcpproxy)."""
     TLS_IGNORED = "TLSIgnored"
     """Part of `virtualhost.tls` or `tcpproxy` is ignored (e.g. passthrough with a secret)."""
     TLS_VERSION_RAISED = "TLSVersionRaised"
@@ -84,7 +87,8 @@ def prefix_mismatch(match: str, parent_prefix: str) -> str:
 
 
 def delegation_cycle(what: str, chain: Iterable[str]) -> str:
-    """`what` is `route` or `tcpproxy`; `chain` starts and ends with the same object."""
+    """`what` is `route` or `tcpproxy`; `chain` runs from the root to the delegation that
+    re-enters an object already on it (so its last object appears twice)."""
     return f"{what} creates a delegation cycle: {' -> '.join(chain)}"
 
 

@@ -44,6 +44,7 @@ from controlplane.envoy.endpoints import (
     RefusedEndpoint,
     cluster_load_assignment,
     load_assignments,
+    service_port_of,
 )
 from controlplane.envoy.incremental import Encoded, IncrementalTranslator
 from controlplane.envoy.jsonview import static_bootstrap, to_json
@@ -76,6 +77,7 @@ __all__ = [
     "owner_of",
     "part_index",
     "render_bootstrap",
+    "service_port_of",
     "split_parts",
     "static_bootstrap",
     "summarize",

@@ -17,6 +17,10 @@ Rules:
 - An EDS name with no ready endpoints still gets a (empty) ClusterLoadAssignment, so a cluster
   never sits warming in Envoy.
 
+EDS names are `namespace/service/portname` (or `namespace/service` for an unnamed port), so a
+name stands for one Service port whether or not a cluster uses it: `service_port_of` reads it
+back, which is how the publisher answers a stream asking for a Service no route references yet.
+
 Nothing Envoy would reject reaches a ClusterLoadAssignment, and nothing that leads back into the
 pod does either. Each ready endpoint is checked, and left out with a `RefusedEndpoint` (which
 Service, which object, which address, why) when:
@@ -257,6 +261,24 @@ class EdsTopology:
             by_cluster=by_cluster,
             by_service={key: tuple(sorted(pairs)) for key, pairs in by_service.items()},
         )
+
+
+def service_port_of(objects: ObjectSet, eds_name: str) -> tuple[NamespacedName, str] | None:
+    """The (namespace, service) and port name `eds_name` stands for, if that Service exists,
+    is not an ExternalName (Envoy resolves those itself: no EDS) and has a port of that name."""
+    parts = eds_name.split("/")
+    if len(parts) == 2:
+        namespace, name, port_name = parts[0], parts[1], ""
+    elif len(parts) == 3 and parts[2]:
+        namespace, name, port_name = parts
+    else:
+        return None
+    service = objects.services.get((namespace, name))
+    if service is None or service.is_external_name:
+        return None
+    if not any((port.name or "") == port_name for port in service.spec.ports):
+        return None
+    return (namespace, name), port_name
 
 
 def load_assignments(

@@ -18,6 +18,14 @@ It owns, and nobody else keeps a copy of:
   when it is newly refused, by a build or by the fast path, and never again while it stays
   refused. One that goes away and comes back is reported again.
 
+- the ClusterLoadAssignments streams ask for by name that no route references
+  (`on_demand.py`): the cache asks the publisher (its `Resolver`) when a stream first
+  subscribes to a name the snapshot lacks, and each build keeps those some subscription still
+  holds; they join the endpoint table and the fast path like the referenced ones. A wildcard
+  EDS subscription (see `xds/stream.py`) gets the whole endpoint table: every referenced
+  Service port and the on-demand ones, not every Service of the cluster (which would make every
+  endpoint change anywhere a push to it, for Services no Envoy routes to).
+
 - the quarantine (`quarantine.py`): what an Envoy rejected although the translator's checks
   passed it. The publisher is the cache's verdict listener: each NACK record (and, while a
   RouteConfiguration or listener is being bisected, each ACK of its type) goes to the
@@ -56,6 +64,7 @@ from controlplane.envoy import (
 )
 from controlplane.metrics import PipelineMetrics, pipeline_metrics
 from controlplane.model import Endpoints, EndpointSlice, NamespacedName, ObjectSet
+from controlplane.publisher.on_demand import EndpointInputs, OnDemandAssignments
 from controlplane.publisher.quarantine import Quarantine, Quarantined, Unit
 from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE, TYPE_NAMES
 from controlplane.xds import NackRecord, Resource, Snapshot, SnapshotCache
@@ -115,8 +124,14 @@ class Publisher:
         self._counted_held: frozenset[Unit] = frozenset()
         self._refused: dict[NamespacedName, frozenset[RefusedEndpoint]] = {}
         self._republishing = False
+        self._on_demand = OnDemandAssignments()
+        self._with_on_demand: tuple[object, object, Mapping[str, bytes]] | None = None
+        """(translator's endpoints, on-demand bodies, both joined) of the last build."""
+        self._latest: dict[NamespacedName, EndpointInputs] = {}
+        """Endpoints of the Services the fast path saw change since the last build's objects."""
         if cache is not None:
             cache.listen(self)
+            cache.resolve_with(self)
 
     @property
     def options(self) -> TranslateOptions:
@@ -134,6 +149,16 @@ class Publisher:
         encoded = self._translate(dag, objects)
         self._topology = self.translator.eds_topology(dag)
         self._dag, self._objects = dag, objects
+        self._latest = {}
+        if self.cache is not None:
+            extra = self._on_demand.refresh(
+                self.cache.held(ENDPOINT_TYPE),
+                objects,
+                self._topology,
+                self.options.refused_endpoint_networks,
+            )
+            if extra:
+                encoded[ENDPOINT_TYPE] = self._join(encoded.get(ENDPOINT_TYPE, {}), extra)
         for type_url in self._translated.keys() - encoded.keys():
             del self._translated[type_url]
         return self._assemble(encoded.keys())
@@ -144,6 +169,18 @@ class Publisher:
         encoded = self.translator.translate(dag, objects, secret_filter=self._secret_filter)
         self._encoded = encoded
         return encoded
+
+    def _join(
+        self, referenced: Mapping[str, bytes], extra: Mapping[str, bytes]
+    ) -> Mapping[str, bytes]:
+        """The translator's assignments and the on-demand ones; the same mapping as last time
+        when neither changed (what `_assemble` skips on)."""
+        last = self._with_on_demand
+        if last is not None and last[0] is referenced and last[1] is extra:
+            return last[2]
+        joined = {**extra, **referenced}
+        self._with_on_demand = (referenced, extra, joined)
+        return joined
 
     def _secret_filter(self, secrets: Mapping[str, bytes]) -> Mapping[str, bytes]:
         return self.quarantine.apply(SECRET_TYPE, secrets)
@@ -198,7 +235,7 @@ class Publisher:
         snapshot = self.translate(dag, objects)
         if self.cache is not None:
             self.cache.publish(snapshot)
-        refused: dict[NamespacedName, set[RefusedEndpoint]] = {}
+        refused = self._on_demand.refused()
         for refusals in self.translator.endpoint_refusals.values():
             for refusal in refusals:
                 refused.setdefault((refusal.namespace, refusal.service), set()).add(refusal)
@@ -317,17 +354,22 @@ class Publisher:
         endpoints: Endpoints | None,
     ) -> int:
         """Re-encode and publish the ClusterLoadAssignments of one Service; how many changed."""
-        names = self._topology.by_service.get(service)
-        if not names or self.snapshot is None:
+        if self.snapshot is None:
+            return 0
+        self._latest[service] = (tuple(slices), endpoints)
+        names = [*self._topology.by_service.get(service, ()), *self._on_demand.names_of(service)]
+        if not names:
             return 0
         published = self._published.setdefault(ENDPOINT_TYPE, {})
         networks = self.options.refused_endpoint_networks
         changes: dict[str, Resource | None] = {}
         refused: set[RefusedEndpoint] = set()
+        encoded: dict[str, tuple[bytes, tuple[RefusedEndpoint, ...]]] = {}
         for eds_name, port_name in names:
             assignment = cluster_load_assignment(eds_name, port_name, slices, endpoints, networks)
             refused.update(assignment.refused)
             resource = Resource.encode(ENDPOINT_TYPE, eds_name, assignment.message)
+            encoded[eds_name] = (resource.body, assignment.refused)
             old = published.get(eds_name)
             if not self.quarantine.admits(ENDPOINT_TYPE, eds_name, resource.version):
                 if old is not None:  # an Envoy rejected exactly this: left out (see quarantine)
@@ -337,8 +379,12 @@ class Publisher:
             if old is None or old.version != resource.version:
                 changes[eds_name] = resource
                 published[eds_name] = resource
+        self._on_demand.reencoded(service, (tuple(slices), endpoints), encoded)
         self._report_refused({service: frozenset(refused)}, only=service)
-        if not changes:
+        return self._publish_endpoint_changes(changes)
+
+    def _publish_endpoint_changes(self, changes: Mapping[str, Resource | None]) -> int:
+        if not changes or self.snapshot is None:
             return 0
         if self.cache is not None:
             self.cache.update(ENDPOINT_TYPE, changes)
@@ -347,6 +393,32 @@ class Publisher:
             self.snapshot = self.snapshot.with_changes(ENDPOINT_TYPE, changes)
         self.sequence += 1
         return len(changes)
+
+    # -- EDS names no route references (the cache's resolver) --------------------------------
+
+    def resolve(self, type_url: str, names: frozenset[str]) -> None:
+        """Streams subscribed to `names`, which the snapshot lacks: publish the assignments of
+        those that stand for a Service port (see `on_demand.py`), at once."""
+        if type_url != ENDPOINT_TYPE or self._objects is None or self.snapshot is None:
+            return
+        added = self._on_demand.add(
+            sorted(names),
+            self._objects,
+            self._topology,
+            self._latest,
+            self.options.refused_endpoint_networks,
+        )
+        published = self._published.setdefault(ENDPOINT_TYPE, {})
+        changes: dict[str, Resource | None] = {}
+        for name, body in added.items():
+            resource = Resource.from_body(ENDPOINT_TYPE, name, body)
+            if self.quarantine.admits(ENDPOINT_TYPE, name, resource.version):
+                changes[name] = published[name] = resource
+        refused = self._on_demand.refused()
+        for service in sorted({self._on_demand.service_of(name) for name in added}):
+            self._report_refused({service: frozenset(refused.get(service, ()))}, only=service)
+        if self._publish_endpoint_changes(changes):
+            log.info("endpoints.on_demand", names=sorted(changes))
 
     # -- refused endpoints -------------------------------------------------------------------
 

@@ -22,6 +22,14 @@ NACKs are kept in a bounded list (newest last) for the debug endpoint, logged as
 with Envoy's message and counted in ``controlplane_xds_nacks_total{type}``, because Envoy itself
 keeps serving the old configuration and shows no error for it (ARCHITECTURE §8).
 
+Names nobody published: a stream subscribing to a name the snapshot lacks (an Envoy, or
+``controlplane xds``, asking EDS for a Service no route references yet) makes the cache ask its
+:class:`Resolver` (the publisher) for it, once, when the name is first held by any
+subscription: the resolver publishes what it finds through ``update`` before the stream's answer
+is computed, and otherwise the stream is answered as usual (an empty ClusterLoadAssignment).
+``held`` lists the names some subscription holds, so the resolver can keep what it resolved
+while, and only while, someone watches it.
+
 Verdicts go on to whoever contains NACKs (the publisher's quarantine, wired by the runtime): a
 :class:`VerdictListener` hears every NACK record, and the ACKs of the types it names in
 ``ack_types`` only: ACKs are the hot path (every EDS update of every stream), and only a
@@ -36,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,7 +56,7 @@ from controlplane.xds.sharing import Subscriptions
 from controlplane.xds.snapshot import Resource, Snapshot
 from controlplane.xds.stream import Nack
 
-__all__ = ["NackRecord", "SnapshotCache", "VerdictListener", "Watcher"]
+__all__ = ["NackRecord", "Resolver", "SnapshotCache", "VerdictListener", "Watcher"]
 
 _SHOWN_RESOURCES = 20  # names of the rejected response the debug endpoint lists
 
@@ -104,6 +112,14 @@ class VerdictListener(Protocol):
         """An Envoy accepted a response carrying ``resources`` (name → version)."""
 
 
+class Resolver(Protocol):
+    """Publishes, if it can, resources streams ask for that no snapshot holds."""
+
+    def resolve(self, type_url: str, names: frozenset[str]) -> None:
+        """Some subscription now holds ``names`` of ``type_url``, which the snapshot lacks;
+        publish those that can be found (``update``) before returning, or nothing."""
+
+
 class SnapshotCache:
     """Holds the current :class:`Snapshot` and wakes the streams a change concerns."""
 
@@ -128,6 +144,7 @@ class SnapshotCache:
         self._holding: dict[str, dict[str, set[frozenset[str]]]] = {}
         self._interest: dict[Watcher, dict[str, frozenset[str] | None]] = {}
         self._listeners: list[VerdictListener] = []
+        self._resolvers: list[Resolver] = []
 
     # -- the configuration ------------------------------------------------------------------
 
@@ -210,12 +227,31 @@ class SnapshotCache:
             return
         groups = self._groups.setdefault(type_url, {})
         group = groups.get(names)
+        fresh: list[str] = []
         if group is None:
             group = groups[names] = set()
             holding = self._holding.setdefault(type_url, {})
             for name in names:
-                holding.setdefault(name, set()).add(names)
+                held = holding.get(name)
+                if held is None:
+                    held = holding[name] = set()
+                    fresh.append(name)
+                held.add(names)
         group.add(watcher)
+        if fresh and self._resolvers and self._snapshot is not None:
+            present = self._snapshot.resources(type_url)
+            missing = frozenset(name for name in fresh if name not in present)
+            if missing:
+                for resolver in self._resolvers:
+                    resolver.resolve(type_url, missing)
+
+    def held(self, type_url: str) -> Collection[str]:
+        """The names of ``type_url`` some named subscription holds (a live view)."""
+        return self._holding.get(type_url, {}).keys()
+
+    def resolve_with(self, resolver: Resolver) -> None:
+        """Ask ``resolver`` for names streams subscribe to that the snapshot lacks."""
+        self._resolvers.append(resolver)
 
     def unwatch(self, watcher: Watcher) -> None:
         for type_url, names in self._interest.pop(watcher, {}).items():

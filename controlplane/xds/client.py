@@ -1,17 +1,19 @@
 """`controlplane xds`: a debug client that asks the controller what it serves, as an Envoy would.
 
 It opens one ADS stream, subscribes to clusters and listeners (wildcard), then to the
-ClusterLoadAssignments the clusters name, the route configurations and secrets the listeners
-name, ACKs every response (the server holds listeners and routes back until clusters and their
-endpoints are ACKed: make-before-break), and returns once it has a response for everything it
-asked for. Private keys in secrets are redacted before anything is returned.
+ClusterLoadAssignments the clusters name (and any other EDS names asked for with `eds`, such as
+`namespace/service/port` of a Service no route references, or `*` for every assignment the
+controller publishes), the route configurations and secrets the listeners name, ACKs every
+response (the server holds listeners and routes back until clusters and their endpoints are
+ACKed: make-before-break), and returns once it has a response for everything it asked for.
+Private keys in secrets are redacted before anything is returned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import grpc
@@ -34,6 +36,8 @@ from controlplane.typeurls import (
     SECRET_TYPE,
     TYPE_NAMES,
 )
+
+WILDCARD = "*"
 
 # Typed extensions the controller puts inside `Any` fields: their modules must be loaded for the
 # JSON printer to find their descriptors (importlib, so no unused-import noise).
@@ -94,9 +98,17 @@ def _as_json(type_url: str, message: Message) -> dict[str, Any]:
 
 
 async def fetch_config(
-    address: str, *, node_id: str = "controlplane-xds-client", timeout_s: float = 10.0
+    address: str,
+    *,
+    node_id: str = "controlplane-xds-client",
+    timeout_s: float = 10.0,
+    eds: Iterable[str] = (),
 ) -> dict[str, list[dict[str, Any]]]:
-    """Everything the controller serves, by type name (`cds`, `eds`, `lds`, `rds`, `sds`)."""
+    """Everything the controller serves, by type name (`cds`, `eds`, `lds`, `rds`, `sds`);
+    `eds`: more EDS names to ask for than the clusters', `*` for all."""
+    extra_eds = set(eds)
+    eds_wildcard = WILDCARD in extra_eds
+    extra_eds.discard(WILDCARD)
     outgoing: asyncio.Queue[discovery_pb2.DiscoveryRequest] = asyncio.Queue()
     node = discovery_pb2.DiscoveryRequest().node
     node.id, node.cluster = node_id, "controlplane-debug"
@@ -108,12 +120,17 @@ async def fetch_config(
     wanted: dict[str, set[str] | None] = {CLUSTER_TYPE: None, LISTENER_TYPE: None}
     received: dict[str, dict[str, Message]] = {}
 
+    def asked(type_url: str) -> list[str]:
+        names = sorted(wanted.get(type_url) or ())
+        return [WILDCARD, *names] if type_url == ENDPOINT_TYPE and eds_wildcard else names
+
     def subscribe(type_url: str, names: set[str] | None, first: bool = False) -> None:
-        if names is not None and not names:
+        wildcard = type_url == ENDPOINT_TYPE and eds_wildcard
+        if names is not None and not names and not wildcard:
             received.setdefault(type_url, {})  # nothing to ask for (an empty list is a wildcard)
             return
         request = discovery_pb2.DiscoveryRequest(type_url=type_url)
-        request.resource_names.extend(sorted(names or ()))
+        request.resource_names.extend(asked(type_url))
         if first:
             request.node.CopyFrom(node)
         outgoing.put_nowait(request)
@@ -122,6 +139,8 @@ async def fetch_config(
         for type_url, names in wanted.items():
             if type_url not in received:
                 return False
+            if type_url == ENDPOINT_TYPE and eds_wildcard:
+                continue  # the server names nothing for a wildcard: its first answer is all
             if names is not None and not names <= set(received[type_url]):
                 return False
         return True
@@ -146,10 +165,10 @@ async def fetch_config(
                     version_info=response.version_info,
                     response_nonce=response.nonce,
                 )
-                ack.resource_names.extend(sorted(wanted.get(response.type_url) or ()))
+                ack.resource_names.extend(asked(response.type_url))
                 outgoing.put_nowait(ack)
                 if response.type_url == CLUSTER_TYPE and ENDPOINT_TYPE not in wanted:
-                    wanted[ENDPOINT_TYPE] = _names_from_clusters(list(table.values()))
+                    wanted[ENDPOINT_TYPE] = _names_from_clusters(list(table.values())) | extra_eds
                     subscribe(ENDPOINT_TYPE, wanted[ENDPOINT_TYPE])
                 if response.type_url == LISTENER_TYPE and ROUTE_TYPE not in wanted:
                     routes, secrets = _names_from_listeners(list(table.values()))

@@ -30,6 +30,15 @@ NACK (``answered``). The rules:
   re-sends the subscribed ClusterLoadAssignment it uses, as Envoy needs one to finish warming it;
   a repeated ACK of the latest EDS nonce is Envoy asking again, and is answered.
 
+Wildcard EDS. LDS and CDS are always wildcard. EDS is wildcard for a stream that asks for it as
+the xDS protocol says: a request naming ``*``, or (legacy) a first request that names nothing; it
+stays so until a request names resources without ``*`` (SotW) or unsubscribes ``*`` (delta).
+Such a stream gets every ClusterLoadAssignment the snapshot holds (the Service ports routes
+reference, and those some stream asked for by name, see ``cache.py``), as diffs: only changed
+assignments are sent (what the EDS fast path changed), never the full set again, and an
+assignment that leaves the snapshot is not blanked (Envoy ignores EDS removals). RDS and SDS
+stay named-only: Envoy never asks them for everything.
+
 Make-before-break (ADS only, where one stream carries every type): LDS and RDS wait until the
 client has ACKed a CDS holding every cluster of the snapshot and answered the EDS of each of
 them. Clusters that left the snapshot stay in CDS (old and new together) until the client has
@@ -81,6 +90,9 @@ from controlplane.xds.stream_type_state import TypeState
 __all__ = ["Framing", "Nack", "Outgoing", "RequestResult", "StreamState"]
 
 _ROUTING_TYPES = (LISTENER_TYPE, ROUTE_TYPE)
+_WILDCARD_CAPABLE = frozenset({ENDPOINT_TYPE})
+"""Named types a stream may also subscribe to whole (see the module docstring)."""
+_WILDCARD = "*"
 # The type URL constants themselves, so a stream keys its state by them rather than by the
 # fresh string each request carries.
 _TYPE_URLS: Final[Mapping[str, str]] = MappingProxyType({t: t for t in PUSH_ORDER})
@@ -150,6 +162,13 @@ class StreamState:
         nonce = request.response_nonce
         if nonce and nonce != state.last_nonce:
             return RequestResult(type_url, stale=True)
+        switched = False
+        if type_url in _WILDCARD_CAPABLE:
+            asked_names = request.resource_names
+            wildcard = _WILDCARD in asked_names or (not state.requested and not asked_names)
+            if state.requested and not asked_names and state.wildcard:
+                wildcard = True  # an ACK of a wildcard subscription names nothing
+            switched = self._set_wildcard(state, wildcard)
         names = state.subscribed
         if not state.wildcard:
             # Built to compare and dropped when equal, as it is for every ACK: the stream keeps
@@ -171,7 +190,7 @@ class StreamState:
                 state.forced = union(state.forced, state.subscribed)
                 state.mark(state.subscribed)
             self._ack(state)
-        changed = False
+        changed = switched
         if names is not state.subscribed:
             added = self._subscribe(state, names)
             changed = True
@@ -194,6 +213,14 @@ class StreamState:
             return RequestResult(requested_type, ignored=True)
         state = self._state(type_url)
         changed = False
+        if type_url in _WILDCARD_CAPABLE:
+            subscribing = request.resource_names_subscribe
+            wildcard = state.wildcard
+            if _WILDCARD in subscribing or (not state.requested and not subscribing):
+                wildcard = True
+            if _WILDCARD in request.resource_names_unsubscribe:
+                wildcard = False
+            changed = self._set_wildcard(state, wildcard)
         if not state.requested:
             state.requested = state.initial = changed = True
             state.sent = Versions(
@@ -203,7 +230,7 @@ class StreamState:
             state.mark(None)
         if not state.wildcard:
             subscribe = frozenset(request.resource_names_subscribe) - {"*"}
-            unsubscribe = frozenset(request.resource_names_unsubscribe)
+            unsubscribe = frozenset(request.resource_names_unsubscribe) - {"*"}
             added = subscribe - state.subscribed
             gone = unsubscribe & state.subscribed
             names = (state.subscribed | added) - unsubscribe
@@ -254,6 +281,26 @@ class StreamState:
             self._types[type_url] = state
         return state
 
+    def _set_wildcard(self, state: TypeState, wildcard: bool) -> bool:
+        """Make a wildcard-capable type's subscription wildcard or named; changed?
+
+        Either way the client keeps what it holds: entering the wildcard, every held version
+        stays (unscoped) and the rest of the snapshot is sent; leaving it, the named
+        subscription that follows scopes what is held."""
+        if state.wildcard == wildcard:
+            return False
+        state.wildcard = wildcard
+        scope = None if wildcard else NO_NAMES
+        state.sent = Versions(scope=scope, overlay=dict(state.sent.items()))
+        state.acked = Versions(scope=scope, overlay=dict(state.acked.items()))
+        state.answered = Versions(scope=scope, overlay=dict(state.answered.items()))
+        if wildcard:
+            self._subscriptions.release(state.subscribed)
+            state.subscribed = NO_NAMES
+            state.unresolved = NO_NAMES
+        state.mark(None)
+        return True
+
     def _subscribe(self, state: TypeState, names: frozenset[str]) -> frozenset[str]:
         """Replace the subscription with ``names``; the client has nothing of names it dropped.
 
@@ -277,7 +324,7 @@ class StreamState:
     def _nack(self, state: TypeState, message: str, code: int) -> Nack:
         rejected, accepted = state.last_batch, state.acked
         state.nacked = {**state.nacked, **rejected}
-        if self.framing is Framing.SOTW and state.wildcard:
+        if self.framing is Framing.SOTW and state.full_sets:
             # The next full set goes out only when it differs (`sent_sig`), but meanwhile the
             # client holds what it accepted: a rejected cluster is not one that make-before-
             # break keeps for it.
@@ -317,7 +364,7 @@ class StreamState:
                 continue
             if self._mbb and type_url in _ROUTING_TYPES and not self._clusters_ready(snapshot):
                 continue  # stays dirty; an ACK of CDS or EDS wakes it
-            if self.framing is Framing.SOTW and state.wildcard:
+            if self.framing is Framing.SOTW and state.full_sets:
                 out = self._full_set(state, snapshot)
             else:
                 out = self._diff(state, snapshot)
@@ -398,7 +445,13 @@ class StreamState:
         delta = self.framing is Framing.DELTA
         if delta:
             removed = gone  # SotW cannot say "removed" for these types; the client keeps them
-        if not changed and not (delta and (removed or state.initial)):
+        # A first answer goes out even when empty to a delta client, and to a wildcard one
+        # (EDS over SotW, whose snapshot may hold no assignment yet): it learns there is none.
+        if (
+            not changed
+            and not (delta and removed)
+            and not (state.initial and (delta or state.wildcard))
+        ):
             return None
         previous = state.sent
         sent = previous.updated({n: r.version for n, r in changed.items()})
@@ -538,7 +591,7 @@ class StreamState:
                 eds_name = eds_names.get(name)
                 if eds_name is None or had.get(name) == resource.version:
                     continue
-                if eds_name in endpoints.subscribed:
+                if endpoints.wildcard or eds_name in endpoints.subscribed:
                     endpoints.refresh = union(endpoints.refresh, (eds_name,))
                     endpoints.mark((eds_name,))
         # Bodies of what the client holds: this snapshot's clusters, and those it lacks (kept

@@ -25,6 +25,7 @@ class TypeState:
         "dirty",
         "dirty_names",
         "forced",
+        "full_sets",
         "initial",
         "last_batch",
         "last_nonce",
@@ -44,6 +45,9 @@ class TypeState:
     def __init__(self, type_url: str, *, wildcard: bool) -> None:
         self.type_url = type_url
         self.wildcard = wildcard
+        self.full_sets = wildcard
+        """In SotW, every response carries the whole set (LDS, CDS); a wildcard EDS
+        subscription still gets diffs."""
         self.requested = False
         self.initial = False
         self.subscribed: frozenset[str] = NO_NAMES  # interned in the stream's Subscriptions

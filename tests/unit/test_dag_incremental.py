@@ -324,7 +324,9 @@ def test_cycle_created_and_broken() -> None:
     world.put(ingressroute("b", routes=[route("/b", delegate=delegate("a"))]))
     closed = {s.name: s for s in world.check().statuses}["b"]  # b's delegation closes it
     assert closed.current_status is StatusKind.VALID
-    assert closed.description.endswith("delegation cycle: default/a -> default/b -> default/a")
+    assert closed.description.endswith(
+        "delegation cycle: default/root -> default/a -> default/b -> default/a"
+    )
     world.put(ingressroute("b", routes=[route("/b", to("s"))]))
     reopened = {s.name: s for s in world.check().statuses}["b"]
     assert (reopened.current_status, reopened.description) == (
@@ -422,7 +424,8 @@ def test_ingress_and_ingressroute_contest_a_host() -> None:
         service("s"), tls_secret("x"), ingress("i", rule(WWW, path(to=backend("s", 80))), age=1)
     )
     world.put(ingressroute("r", fqdn=WWW, routes=[route("/r", to("s"))]))  # 2024-01-01: older
-    assert len(world.check().problems) == 1
+    dag = world.check()  # the Ingress's "/" merges into the IngressRoute's host
+    assert (dag.problems, [len(host.routes) for host in dag.virtual_hosts]) == ((), [2])
     world.put(
         ingressroute("r", fqdn=WWW, routes=[route("/r", to("s"))], created="2024-01-15T00:00:00Z")
     )
@@ -431,7 +434,12 @@ def test_ingress_and_ingressroute_contest_a_host() -> None:
     assert dag.statuses[0].description == f'fqdn "{WWW}" is already used by Ingress default/i'
     assert len(dag.virtual_hosts[0].routes) == 1
     world.put(ingress("i", rule(WWW, path(to=backend("s", 80))), age=30))  # now younger
-    assert len(world.check().problems) == 1
+    dag = world.check()
+    assert (dag.problems, [len(host.routes) for host in dag.virtual_hosts]) == ((), [2])
+    assert statuses(dag)["default/r"] is StatusKind.VALID
+    world.put(ingress("i", rule(WWW, path("/r", to=backend("s", 80))), age=30))  # collides
+    [problem] = world.check().problems
+    assert "is already routed by IngressRoute default/r" in problem.reason
     world.put(ingress("i", rule(API, path(to=backend("s", 80))), age=0))  # leaves the host
     assert statuses(world.check())["default/r"] is StatusKind.VALID
     world.put(ingress("i", rule(API, path(to=backend("s", 80))), tls_=[tls("x", WWW)]))

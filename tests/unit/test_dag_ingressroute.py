@@ -708,10 +708,50 @@ ROWS = [
             "ns/a": VALID,
             "ns/b": warned(
                 'route "/b": delegate ns/a is invalid under this route: route creates a '
-                "delegation cycle: ns/a -> ns/b -> ns/a"
+                "delegation cycle: ns/root -> ns/a -> ns/b -> ns/a"
             ),
         },
         http={WWW: ["/a -> ns/home:80"]},
+    ),
+    row(
+        "cycle: reported from the root with the full path, as Contour does",
+        service("home", "roots"),
+        ingressroute("root", "roots", fqdn=WWW, routes=[route("/", delegate=delegate("a"))]),
+        ingressroute("a", "roots", routes=[route("/", delegate=delegate("b"))]),
+        ingressroute(
+            "b", "roots", routes=[route("/b", to("home")), route("/", delegate=delegate("a"))]
+        ),
+        statuses={
+            "roots/root": VALID,
+            "roots/a": VALID,
+            "roots/b": warned(
+                'route "/": delegate roots/a is invalid under this route: route creates a '
+                "delegation cycle: roots/root -> roots/a -> roots/b -> roots/a"
+            ),
+        },
+        http={WWW: ["/b -> roots/home:80"]},
+    ),
+    row(
+        "cycle: each root whose walk meets it reports its own path",
+        service("home", "roots"),
+        ingressroute("root", "roots", fqdn=WWW, routes=[route("/", delegate=delegate("a"))]),
+        ingressroute(
+            "other", "roots", fqdn="other.example.com", routes=[route("/", delegate=delegate("a"))]
+        ),
+        ingressroute(
+            "a", "roots", routes=[route("/a", to("home")), route("/", delegate=delegate("a"))]
+        ),
+        statuses={
+            "roots/root": VALID,
+            "roots/other": VALID,
+            "roots/a": warned(
+                'route "/": delegate roots/a is invalid under this route: route creates a '
+                "delegation cycle: roots/other -> roots/a -> roots/a",
+                'route "/": delegate roots/a is invalid under this route: route creates a '
+                "delegation cycle: roots/root -> roots/a -> roots/a",
+            ),
+        },
+        http={"other.example.com": ["/a -> roots/home:80"], WWW: ["/a -> roots/home:80"]},
     ),
     row(
         "cycle: an object delegating to itself serves its other routes and warns",
@@ -726,7 +766,7 @@ ROWS = [
             "default/root": VALID,
             "default/a": warned(
                 'route "/a/again": delegate default/a is invalid under this route: route creates '
-                "a delegation cycle: default/a -> default/a"
+                "a delegation cycle: default/root -> default/a -> default/a"
             ),
         },
         http={WWW: ["/a -> default/home:80", "/ -> default/home:80"]},
@@ -760,11 +800,11 @@ ROWS = [
             "ns/root": VALID,
             "ns/a": warned(
                 'route "/": delegate ns/b is invalid under this route: route creates a delegation '
-                "cycle: ns/b -> ns/a -> ns/b"
+                "cycle: bad/evil -> ns/b -> ns/a -> ns/b"
             ),
             "ns/b": warned(
                 'route "/": delegate ns/a is invalid under this route: route creates a delegation '
-                "cycle: ns/a -> ns/b -> ns/a"
+                "cycle: ns/root -> ns/a -> ns/b -> ns/a"
             ),
         },
         http={
@@ -1060,7 +1100,7 @@ ROWS = [
         https={WWW: ["passthrough", "tcp -> default/db:443"]},
     ),
     row(
-        "tcpproxy passthrough with HTTP routes: redirects on HTTP",
+        "tcpproxy passthrough with HTTP routes: the routes are ignored, no HTTP host at all",
         HOME,
         service("db", ports=[443]),
         ingressroute(
@@ -1070,8 +1110,50 @@ ROWS = [
             tcpproxy={"services": [to("db", 443)]},
             routes=[route("/", to("home")), route("/.well-known", to("home"), permitInsecure=True)],
         ),
-        statuses={"default/root": VALID},
-        http={WWW: ["/.well-known -> default/home:80", "/ -> https"]},
+        statuses={"default/root": warned("Spec.Routes is ignored because tcpproxy is set")},
+        https={WWW: ["passthrough", "tcp -> default/db:443"]},
+    ),
+    row(
+        "tcpproxy with TLS terminated: routes are not even checked (Contour's dummy route)",
+        service("db", ports=[5432]),
+        tls_secret("tls"),
+        ingressroute(
+            "root",
+            fqdn=WWW,
+            tls=ROOT_TLS,
+            tcpproxy={"services": [to("db", 5432)]},
+            routes=[
+                route("no-slash", to("missing")),
+                route("/x", to("db", 5432), delegate=delegate("nobody")),
+                route("/d", delegate=delegate("child")),
+            ],
+        ),
+        ingressroute("child", routes=[route("/d", to("db", 5432))]),
+        statuses={
+            "default/root": warned("Spec.Routes is ignored because tcpproxy is set"),
+            "default/child": ORPHANED,
+        },
+        https={WWW: ["secret default/tls tls1.2", "tcp -> default/db:5432"]},
+    ),
+    row(
+        "a tcpproxy delegate ignores its routes too, wherever it is delegated",
+        service("db", ports=[443]),
+        ingressroute(
+            "root", fqdn=WWW, tls={"passthrough": True}, tcpproxy={"delegate": delegate("db")}
+        ),
+        ingressroute(
+            "web",
+            fqdn="web.example.com",
+            routes=[route("/", delegate=delegate("db"))],
+        ),
+        ingressroute(
+            "db", tcpproxy={"services": [to("db", 443)]}, routes=[route("/", to("db", 443))]
+        ),
+        statuses={
+            "default/root": VALID,
+            "default/web": VALID,
+            "default/db": warned("Spec.Routes is ignored because tcpproxy is set"),
+        },
         https={WWW: ["passthrough", "tcp -> default/db:443"]},
     ),
     row(
@@ -1088,7 +1170,8 @@ ROWS = [
         https={WWW: ["secret default/tls tls1.2", "tcp -> default/db:5432=1, default/db:5432=3"]},
     ),
     row(
-        "tcpproxy with one weighted and one unweighted service: the unweighted one gets nothing",
+        "tcpproxy with one weighted and one unweighted service: the unweighted one gets 1, as "
+        "in Contour 0.15 (never 0, which Envoy refuses)",
         service("db", ports=[5432]),
         service("db2", ports=[5432]),
         tls_secret("tls"),
@@ -1096,10 +1179,41 @@ ROWS = [
             "root",
             fqdn=WWW,
             tls=ROOT_TLS,
-            tcpproxy={"services": [to("db", 5432, weight=3), to("db2", 5432)]},
+            tcpproxy={"services": [to("db", 5432, weight=20), to("db2", 5432)]},
         ),
         statuses={"default/root": VALID},
-        https={WWW: ["secret default/tls tls1.2", "tcp -> default/db:5432"]},
+        https={WWW: ["secret default/tls tls1.2", "tcp -> default/db:5432=20, default/db2:5432=1"]},
+    ),
+    row(
+        "tcpproxy with an explicit weight 0 beside others: that service is drained",
+        service("db", ports=[5432]),
+        service("db2", ports=[5432]),
+        service("db3", ports=[5432]),
+        tls_secret("tls"),
+        ingressroute(
+            "root",
+            fqdn=WWW,
+            tls=ROOT_TLS,
+            tcpproxy={
+                "services": [to("db", 5432, weight=0), to("db2", 5432), to("db3", 5432, weight=2)]
+            },
+        ),
+        statuses={"default/root": VALID},
+        https={WWW: ["secret default/tls tls1.2", "tcp -> default/db2:5432=1, default/db3:5432=2"]},
+    ),
+    row(
+        "tcpproxy whose weights are all 0: equal shares",
+        service("db", ports=[5432]),
+        service("db2", ports=[5432]),
+        tls_secret("tls"),
+        ingressroute(
+            "root",
+            fqdn=WWW,
+            tls=ROOT_TLS,
+            tcpproxy={"services": [to("db", 5432, weight=0), to("db2", 5432, weight=0)]},
+        ),
+        statuses={"default/root": VALID},
+        https={WWW: ["secret default/tls tls1.2", "tcp -> default/db:5432=1, default/db2:5432=1"]},
     ),
     row(
         "tcpproxy delegated to another namespace",
@@ -1145,7 +1259,7 @@ ROWS = [
             "default/a": VALID,
             "default/b": warned(
                 "tcpproxy: delegate default/a is invalid under this tcpproxy: tcpproxy creates a "
-                "delegation cycle: default/a -> default/b -> default/a"
+                "delegation cycle: default/root -> default/a -> default/b -> default/a"
             ),
         },
     ),
@@ -1707,9 +1821,10 @@ def _tls_ingress(namespace: str, host: str) -> JSON:
     }
 
 
-def test_an_ingress_never_adds_tls_or_routes_to_a_host_an_ingressroute_owns() -> None:
+def test_an_ingress_never_adds_tls_or_routes_to_another_namespaces_ingressroute_host() -> None:
     """The IngressRoute in `good` serves www on HTTP only; an Ingress in `bad` asking for
-    www with its own certificate and backend gets neither listener."""
+    www with its own certificate and backend gets neither listener (an Ingress in `good` would
+    merge its paths, see test_dag_ingress_merge.py)."""
     dag = build(
         [
             service("home", "good"),
@@ -1744,7 +1859,7 @@ def test_a_younger_ingressroute_never_takes_the_host_of_an_older_ingress() -> No
     assert statuses(dag)["bad/www"][0] == "invalid"
 
 
-def test_an_invalid_ingressroute_still_closes_its_host_to_ingresses() -> None:
+def test_an_invalid_ingressroute_still_closes_its_host_to_other_namespaces() -> None:
     dag = build(
         [
             service("home", "bad"),
