@@ -208,7 +208,9 @@ def _sorted(routes: Iterable[Route]) -> tuple[Route, ...]:
 def _merged_plain(
     fqdn: str, plain: VirtualHost | None, merged: Sequence[RouteClaim]
 ) -> VirtualHost | None:
-    added = [route for claim in merged if (route := claim.plain_route()) is not None]
+    # Never redirected for the IngressRoute's TLS (an ACME solver must answer on plain HTTP):
+    # only the Ingress's own annotations redirect, as `secured=False` says.
+    added = [route for claim in merged for route in claim.plain_routes(secured=False)]
     if not added:
         return plain
     if plain is None:
@@ -222,4 +224,7 @@ def _merged_secure(
 ) -> SecureVirtualHost | None:
     if secure is None or secure.tcp_proxy is not None or secure.secret is None or not merged:
         return secure
-    return replace(secure, routes=_sorted((*secure.routes, *(claim.route for claim in merged))))
+    return replace(
+        secure,
+        routes=_sorted((*secure.routes, *(route for claim in merged for route in claim.routes()))),
+    )
