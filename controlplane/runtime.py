@@ -61,6 +61,7 @@ from controlplane.metrics import (
     build_metrics,
     object_metrics,
     pipeline_metrics,
+    status_metrics,
 )
 from controlplane.model import ObjectSet
 from controlplane.publisher import Publisher, PublishReport
@@ -347,6 +348,7 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
     )
     server = XdsServer(cache)
     object_metrics().source = runtime.object_counts
+    status_metrics()  # listed (the leader gauge at 0) even where nothing writes status
     cache.metrics.connected_envoys.set_function(
         lambda: len({s.state.node_id for s in server.sessions if s.state.node_id})
     )
