@@ -164,6 +164,7 @@
       renderEnvoys(await fetchJson(new URL("/api/envoys", location.href)));
       applyFilter();
       $("#stale").hidden = true;
+      document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
     } catch (error) {
       $("#stale").hidden = false;
       $("#stale").textContent = `not updating: ${error.message}`;
