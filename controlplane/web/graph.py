@@ -27,6 +27,7 @@ use the fqdn of that root.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -61,6 +62,9 @@ class NodeState(StrEnum):
     ORPHANED = "orphaned"
     MISSING = "missing"
     """Named as a delegate, but no IngressRoute of ours has that name."""
+
+
+_STATES = {state.value: state for state in NodeState}
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,10 +189,10 @@ class DelegationGraph:
             if self.nodes[root].state is not NodeState.VALID:
                 found.setdefault(root, root)
                 continue
-            queue = [root]
+            queue = deque([root])
             visited = {root}
             while queue:
-                key = queue.pop(0)
+                key = queue.popleft()
                 found.setdefault(key, root)
                 if self.nodes[key].state is not NodeState.VALID:
                     continue  # the walk does not go through an invalid object
@@ -220,7 +224,7 @@ def delegation_graph(objects: ObjectSet, statuses: Iterable[ObjectStatus]) -> De
         nodes[key] = Node(
             key[0],
             key[1],
-            NodeState(status.current_status.value),
+            _STATES[status.status.current_status or NodeState.INVALID.value],
             status.description,
             fqdn,
             root=route is not None and route.is_root,

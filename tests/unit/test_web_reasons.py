@@ -35,8 +35,11 @@ def root(**spec: Any) -> JSON:
 
 WEB = service("web")
 ROWS: list[tuple[str, list[JSON], BuildOptions | None]] = [
-    ("root_namespace", [ingressroute("x", fqdn="x.example.com")], BuildOptions(
-        root_namespaces=frozenset({"roots"}))),
+    (
+        "root_namespace",
+        [ingressroute("x", fqdn="x.example.com")],
+        BuildOptions(root_namespaces=frozenset({"roots"})),
+    ),
     ("fqdn_missing", [{**ingressroute("x"), "spec": {"virtualhost": {}}}], None),
     ("fqdn_wildcard", [ingressroute("x", fqdn="*.example.com")], None),
     ("fqdn_invalid", [ingressroute("x", fqdn="not a host")], None),
@@ -93,9 +96,9 @@ def test_each_invalid_ingressroute_gets_its_class(
     view = view_of([*manifests, tls_secret("unused")], options)
     statuses = {s.name: s for s in view.statuses}
     assert statuses["x"].current_status.value == "invalid", statuses["x"].description
-    assert view.counts.invalid_by_reason.get(("IngressRoute", expected)) == 1, (
-        statuses["x"].description
-    )
+    assert view.counts.invalid_by_reason.get(("IngressRoute", expected)) == 1, statuses[
+        "x"
+    ].description
     assert expected in REASONS
 
 
@@ -119,7 +122,10 @@ def test_any_text_gets_a_class_from_the_vocabulary(text: str) -> None:
     ("problem", "expected"),
     [
         (Problem("Ingress", "a", "b", "spec.rules[0].host", "bad"), "spec.rules[].host"),
-        (Problem("Ingress", "a", "b", "spec.rules[].http.paths[3]", "x"), "spec.rules[].http.paths[]"),
+        (
+            Problem("Ingress", "a", "b", "spec.rules[].http.paths[3]", "x"),
+            "spec.rules[].http.paths[]",
+        ),
         (
             Problem("Ingress", "a", "b", "metadata.annotations[contour.heptio.com/x]", "x"),
             "metadata.annotations[]",
