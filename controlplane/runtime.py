@@ -347,7 +347,8 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
         holdoff_max_delay=settings.holdoff_max_delay,
     )
     server = XdsServer(cache)
-    object_metrics().source = runtime.object_counts
+    objects = object_metrics()
+    objects.source = runtime.object_counts
     status_metrics()  # listed (the leader gauge at 0) even where nothing writes status
     cache.metrics.connected_envoys.set_function(
         lambda: len({s.state.node_id for s in server.sessions if s.state.node_id})
@@ -381,6 +382,13 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
         await runtime.stop()
         await server.stop(grace=1.0)
         await health.cleanup()
+        if objects.source == runtime.object_counts:  # another controller may have started since
+            objects.source = _no_counts
+        cache.metrics.connected_envoys.set_function(lambda: 0)
+
+
+def _no_counts() -> ObjectCounts | None:
+    return None
 
 
 async def start_sources(

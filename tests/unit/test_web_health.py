@@ -22,6 +22,7 @@ from controlplane.health import PAGE_POLICY, health_app
 from controlplane.metrics import pipeline_metrics, xds_metrics
 from controlplane.publisher import Publisher
 from controlplane.web import ClusterView
+from controlplane.web.page import MAX_ROWS
 from controlplane.xds import SnapshotCache
 
 MANIFESTS = [
@@ -71,7 +72,10 @@ async def test_static_files_are_served_from_the_package(
 ) -> None:
     answer = await client.get(f"/static/{name}")
     assert answer.status == 200 and answer.content_type == content_type
-    assert len(await answer.read()) > 500
+    body = await answer.text()
+    assert len(body) > 500
+    if name == "page.js":
+        assert f"const MAX_ROWS = {MAX_ROWS};" in body  # the refresh shows what the server does
 
 
 @pytest.mark.parametrize("path", ["/static/health.py", "/static/..%2F__init__.py", "/static/"])

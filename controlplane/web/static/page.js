@@ -10,6 +10,7 @@
 
 (() => {
   const REFRESH_MS = 4000;
+  const MAX_ROWS = 2000; // as the server renders (page.MAX_ROWS)
   const $ = (selector) => document.querySelector(selector);
   const select = $("#namespace");
   const live = $("#live");
@@ -153,7 +154,7 @@
 
   const refresh = async () => {
     try {
-      const objects = await fetchJson(query("/api/objects"));
+      const objects = await fetchJson(query("/api/objects", { limit: String(MAX_ROWS) }));
       const changed = String(objects.sequence) !== sequence || drawnFor !== select.value;
       renderObjects(objects);
       if (changed) {
