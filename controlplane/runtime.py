@@ -19,6 +19,11 @@ beyond deciding *when* things happen:
   (`publisher/quarantine.py`); when that changes, it calls back here and the runtime
   republishes on the next turn of the loop (never from inside the cache's dispatch), without
   a DAG build, and hands the new report to the build listeners, so the owner's status says it.
+- Metrics (`metrics.py`): each rebuild sets Contour's `contour_dagrebuild_*` and our build and
+  publish durations; a rebuild that raises is counted (`controlplane_build_failures_total`) and
+  left to the holdoff, which logs it and keeps going. The per-object gauges and the status page
+  read `view()`: the last build's `web.ClusterView`, made when first asked for after a build
+  and kept until the next, so the build path pays nothing for them.
 - Where no backend may point (`refused_networks_from`): one NetworkSet, decided here from the
   source (a cluster refuses the local networks, the file source none) and the flags, and given
   to both the DAG (ExternalName targets) and the translator (endpoint addresses).
@@ -30,23 +35,39 @@ import asyncio
 import contextlib
 import gc
 import signal
+import time
 from collections.abc import Sequence
 
 import structlog
 
 from controlplane.addresses import NetworkSet, refused_networks
 from controlplane.config import ServeSettings
-from controlplane.dag import INTERNAL_ERROR, BuildOptions, DagBuilder, Problem
+from controlplane.dag import (
+    INTERNAL_ERROR,
+    BuildOptions,
+    DagBuilder,
+    Problem,
+    ingresses_of_our_class,
+)
 from controlplane.envoy import TranslateOptions
 from controlplane.health import start_health_server
 from controlplane.holdoff import Holdoff
 from controlplane.kube_wiring import BuildListener, start_kube_sources
 from controlplane.logging import configure_logging
-from controlplane.metrics import PipelineMetrics, pipeline_metrics
+from controlplane.metrics import (
+    BuildMetrics,
+    ObjectCounts,
+    PipelineMetrics,
+    build_metrics,
+    object_metrics,
+    pipeline_metrics,
+    status_metrics,
+)
 from controlplane.model import ObjectSet
 from controlplane.publisher import Publisher, PublishReport
 from controlplane.sources import FileSource
 from controlplane.store import Change, NamespacedName, Store
+from controlplane.web import ClusterView
 from controlplane.xds import SnapshotCache, XdsServer
 
 log = structlog.get_logger(__name__)
@@ -63,6 +84,7 @@ class Runtime:
         holdoff_max_delay: float = 0.5,
         store: Store | None = None,
         metrics: PipelineMetrics | None = None,
+        rebuild_metrics: BuildMetrics | None = None,
     ) -> None:
         self.store = store or Store()
         self.cache = cache
@@ -77,6 +99,8 @@ class Runtime:
         self.build_listeners: list[BuildListener] = []
         self._problems: set[Problem] = set()
         self.metrics = metrics if metrics is not None else pipeline_metrics()
+        self.build_metrics = rebuild_metrics if rebuild_metrics is not None else build_metrics()
+        self._view: ClusterView | None = None
         self._sources_pending = 0
         self._synced = asyncio.Event()
         self.ready = asyncio.Event()
@@ -122,9 +146,13 @@ class Runtime:
 
     def refresh_endpoints(self, service: NamespacedName) -> None:
         """EDS fast path: publish this Service's ClusterLoadAssignments at once."""
+        started = time.perf_counter()
         changed = self.publisher.publish_endpoints(
             service, self.store.slices_for(*service), self.store.endpoints_for(*service)
         )
+        if changed:
+            duration = time.perf_counter() - started
+            self.build_metrics.publish_duration.labels(kind="endpoints").observe(duration)
         # one per EndpointSlice change: a busy cluster makes many
         log.debug("endpoints.published", service="/".join(service), clusters=changed)
 
@@ -132,15 +160,27 @@ class Runtime:
         # A first build allocates millions of long-lived objects; with the collector running,
         # each allocation burst triggers passes over everything built so far (a third of a
         # 10,000-object build). Nothing a build makes is cyclic garbage, so collect afterwards.
+        metrics = self.build_metrics
         collecting = gc.isenabled()
         gc.disable()
         try:
+            started = time.perf_counter()
             objects = self.store.object_set()
             dag = self.dag_builder.build(objects, self.build_options)
+            built = time.perf_counter()
             report = self.publisher.publish(dag, objects)
+            finished = time.perf_counter()
+        except Exception:
+            metrics.build_failures.inc()  # the holdoff logs it and keeps rebuilding
+            raise
         finally:
             if collecting:
                 gc.enable()
+        metrics.dagrebuilds.inc()
+        metrics.dagrebuild_timestamp.set(time.time())
+        metrics.build_duration.observe(built - started)
+        metrics.publish_duration.labels(kind="build").observe(finished - built)
+        metrics.onupdate_duration.observe(finished - started)
         # The configuration of a large cluster is millions of long-lived objects; a full
         # collection walks them all (0.7 s at 10,000 IngressRoutes) and stalls every xDS stream
         # meanwhile. Freezing after each build moves what is live into the permanent generation,
@@ -164,9 +204,33 @@ class Runtime:
             log.info("controlplane.ready")
 
     def _after_publish(self, report: PublishReport, objects: ObjectSet) -> None:
+        self._view = None  # made again from this report when first asked for
         self._log_new_problems(report.problems)
         for listener in self.build_listeners:
             listener(report, objects)
+
+    # -- what operators see ----------------------------------------------------------------
+
+    def view(self) -> ClusterView | None:
+        """The last build as the status page and the per-object gauges show it (None before the
+        first build); made once per build, when first asked for."""
+        report, objects = self.publisher.last, self._objects
+        if report is None or objects is None:
+            return None
+        if self._view is None:
+            self._view = ClusterView(
+                objects,
+                report.statuses,
+                report.problems,
+                tuple(ingresses_of_our_class(objects, self.build_options)),
+                report.sequence,
+            )
+        return self._view
+
+    def object_counts(self) -> ObjectCounts | None:
+        """What the per-object gauges say now (`metrics.ObjectMetrics.source`)."""
+        view = self.view()
+        return None if view is None else view.counts
 
     # -- NACK containment ------------------------------------------------------------------
 
@@ -181,6 +245,9 @@ class Runtime:
         report = self.publisher.republish()
         if report is None or self._objects is None:
             return
+        self.build_metrics.publish_duration.labels(kind="republish").observe(
+            report.duration_ms / 1000
+        )
         log.info(
             "snapshot.republished",
             sequence=report.sequence,
@@ -282,9 +349,20 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
         holdoff_max_delay=settings.holdoff_max_delay,
     )
     server = XdsServer(cache)
+    objects = object_metrics()
+    objects.source = runtime.object_counts
+    status_metrics()  # listed (the leader gauge at 0) even where nothing writes status
+    cache.metrics.connected_envoys.set_function(
+        lambda: len({s.state.node_id for s in server.sessions if s.state.node_id})
+    )
     xds_port = await server.start(settings.xds_address)
     health = await start_health_server(
-        settings.health_address, runtime.ready, runtime.publisher, cache
+        settings.health_address,
+        runtime.ready,
+        runtime.publisher,
+        cache,
+        view=runtime.view,
+        sessions=lambda: tuple(server.sessions),
     )
     await runtime.start()
     log.info(
@@ -306,6 +384,13 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
         await runtime.stop()
         await server.stop(grace=1.0)
         await health.cleanup()
+        if objects.source == runtime.object_counts:  # another controller may have started since
+            objects.source = _no_counts
+        cache.metrics.connected_envoys.set_function(lambda: 0)
+
+
+def _no_counts() -> ObjectCounts | None:
+    return None
 
 
 async def start_sources(

@@ -47,6 +47,7 @@ from typing import Any
 import structlog
 from kubernetes_asyncio import client
 
+from controlplane.metrics import StatusMetrics, status_metrics
 from controlplane.model import Ingress, IngressRoute, IngressRouteStatus, KubeObject, Service
 from controlplane.sources.kube import (
     INGRESS_ROUTES,
@@ -138,8 +139,11 @@ class PatchWriter:
         options: WriterOptions | None = None,
         leader: bool = False,
         clock: Callable[[], float] = loop_time,
+        metrics: StatusMetrics | None = None,
     ) -> None:
         self.api_client = api_client
+        self.metrics = metrics if metrics is not None else status_metrics()
+        self.metrics.leader.set(int(leader))
         self.store = store
         self.options = options or WriterOptions()
         self.bucket = TokenBucket(self.options.rate, self.options.burst, clock=clock)
@@ -181,6 +185,7 @@ class PatchWriter:
         if leader == self._leader:
             return
         self._leader = leader
+        self.metrics.leader.set(int(leader))
         if leader:
             self._written.clear()
             self._pending = dict.fromkeys(self._desired)
@@ -321,6 +326,7 @@ class PatchWriter:
                 request_timeout=self.options.request_timeout,
             )
             self.writes += 1
+            self.metrics.writes.labels(kind=self.resource.kind).inc()
             self._written[key] = (self.comparable(body), version)
             self._retries.pop(key, None)
             self._log.debug("status.written", namespace=namespace, name=name)
@@ -332,6 +338,8 @@ class PatchWriter:
                 self._log.info("status.object_gone", namespace=namespace, name=name)
                 self._forget(key)
             elif is_transient(error):
+                if error.status == 409:
+                    self.metrics.conflicts.labels(kind=self.resource.kind).inc()
                 retry = self._retry_delay(key, error)
             else:
                 self._log.error("status.rejected", namespace=namespace, name=name, error=str(error))

@@ -142,6 +142,10 @@ class StreamState:
             return NO_NAMES
         return None if state.wildcard else state.subscribed
 
+    def acked_versions(self) -> dict[str, str]:
+        """Type → the version the client last ACKed (for debug pages; ACKed types only)."""
+        return {t: s.acked_version for t, s in self._types.items() if s.acked_nonce}
+
     def requested_types(self) -> tuple[str, ...]:
         return tuple(t for t, s in self._types.items() if s.requested)
 
@@ -315,6 +319,7 @@ class StreamState:
 
     def _ack(self, state: TypeState) -> None:
         state.acked_nonce = state.last_nonce
+        state.acked_version = state.last_version
         state.acked = state.answered = state.sent
         state.acked_sig = state.sent_sig
         if state.type_url == CLUSTER_TYPE:

@@ -21,6 +21,7 @@ class TypeState:
         "acked",
         "acked_nonce",
         "acked_sig",
+        "acked_version",
         "answered",
         "dirty",
         "dirty_names",
@@ -54,6 +55,7 @@ class TypeState:
         self.last_nonce = ""
         self.last_version = ""
         self.acked_nonce = ""
+        self.acked_version = ""  # the version_info of the response last ACKed (debug pages)
         self.last_batch: Mapping[str, str] = NO_VERSIONS
         held = Versions(scope=None if wildcard else NO_NAMES)
         self.sent = held

@@ -79,8 +79,14 @@ JSON = dict[str, Any]
 
 
 def manifest_files() -> list[Path]:
-    """Every manifest, the optional variants in subdirectories included."""
-    return sorted(p for p in MANIFESTS.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+    """Every manifest, the optional variants in subdirectories included (not the Grafana
+    dashboards of manifests/grafana/: they are not Kubernetes objects)."""
+    return sorted(
+        p
+        for p in MANIFESTS.rglob("*")
+        if p.suffix in (".yaml", ".yml", ".json")
+        and "grafana" not in p.relative_to(MANIFESTS).parts
+    )
 
 
 def load(path: Path) -> list[JSON]:
