@@ -47,7 +47,7 @@ from controlplane.model import ObjectSet
 from controlplane.publisher import Publisher, PublishReport
 from controlplane.sources import FileSource
 from controlplane.store import Change, NamespacedName, Store
-from controlplane.xds import SnapshotCache, XdsServer
+from controlplane.xds import SnapshotCache, TlsFiles, XdsServer
 
 log = structlog.get_logger(__name__)
 
@@ -279,7 +279,7 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
         holdoff_delay=settings.holdoff_delay,
         holdoff_max_delay=settings.holdoff_max_delay,
     )
-    server = XdsServer(cache)
+    server = XdsServer(cache, tls=TlsFiles.of(settings.xds_ca, settings.xds_cert, settings.xds_key))
     xds_port = await server.start(settings.xds_address)
     health = await start_health_server(
         settings.health_address, runtime.ready, runtime.publisher, cache

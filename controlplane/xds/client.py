@@ -4,7 +4,9 @@ It opens one ADS stream, subscribes to clusters and listeners (wildcard), then t
 ClusterLoadAssignments the clusters name, the route configurations and secrets the listeners
 name, ACKs every response (the server holds listeners and routes back until clusters and their
 endpoints are ACKed: make-before-break), and returns once it has a response for everything it
-asked for. Private keys in secrets are redacted before anything is returned.
+asked for. Private keys in secrets are redacted before anything is returned. With ``tls``
+(``--xds-ca --xds-cert --xds-key``) it connects over mutual TLS, as an Envoy of the split
+deployment does (``xds/tls.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from controlplane.typeurls import (
     SECRET_TYPE,
     TYPE_NAMES,
 )
+from controlplane.xds.tls import TlsFiles, channel_credentials
 
 # Typed extensions the controller puts inside `Any` fields: their modules must be loaded for the
 # JSON printer to find their descriptors (importlib, so no unused-import noise).
@@ -88,8 +91,20 @@ def _as_json(type_url: str, message: Message) -> dict[str, Any]:
     return shown
 
 
+def open_channel(address: str, tls: TlsFiles | None = None) -> grpc.aio.Channel:
+    """A channel to the controller: mutual TLS with ``tls``, plaintext without."""
+    if tls is None:
+        return grpc.aio.insecure_channel(address)
+    credentials, options = channel_credentials(tls)
+    return grpc.aio.secure_channel(address, credentials, options=options)
+
+
 async def fetch_config(
-    address: str, *, node_id: str = "controlplane-xds-client", timeout_s: float = 10.0
+    address: str,
+    *,
+    node_id: str = "controlplane-xds-client",
+    timeout_s: float = 10.0,
+    tls: TlsFiles | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Everything the controller serves, by type name (`cds`, `eds`, `lds`, `rds`, `sds`)."""
     outgoing: asyncio.Queue[discovery_pb2.DiscoveryRequest] = asyncio.Queue()
@@ -123,7 +138,7 @@ async def fetch_config(
 
     subscribe(CLUSTER_TYPE, None, first=True)
     subscribe(LISTENER_TYPE, None)
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with open_channel(address, tls) as channel:
         stream = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources(
             requests()
         )
