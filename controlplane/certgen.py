@@ -39,6 +39,7 @@ are the two explicit I/O steps.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -469,10 +470,8 @@ async def write_secrets(
         )
     except client.ApiException as error:
         reason = f"{error.status} {error.reason}"
-        try:
+        with contextlib.suppress(TypeError, ValueError, KeyError):
             reason += f": {json.loads(error.body)['message']}"
-        except (TypeError, ValueError, KeyError):
-            pass
         if error.status == 409:
             reason += " (a Secret changed meanwhile: run again)"
         raise ValueError(f"writing Secrets in {namespace}: {reason}") from None

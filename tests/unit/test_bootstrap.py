@@ -40,7 +40,9 @@ ADS_TO_XDS = {
         {
             "envoy_grpc": {
                 "cluster_name": XDS_CLUSTER,
-                "retry_policy": {"retry_back_off": {"base_interval": "0.25s", "max_interval": "5s"}},
+                "retry_policy": {
+                    "retry_back_off": {"base_interval": "0.25s", "max_interval": "5s"}
+                },
             }
         }
     ],
