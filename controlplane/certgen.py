@@ -471,7 +471,7 @@ async def write_secrets(
     except client.ApiException as error:
         reason = f"{error.status} {error.reason}"
         with contextlib.suppress(TypeError, ValueError, KeyError):
-            reason += f": {json.loads(error.body)['message']}"
+            reason += ": " + str(json.loads(error.body or b"")["message"])
         if error.status == 409:
             reason += " (a Secret changed meanwhile: run again)"
         raise ValueError(f"writing Secrets in {namespace}: {reason}") from None
