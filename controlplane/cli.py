@@ -377,11 +377,18 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _xds(args: argparse.Namespace) -> int:
+    import grpc
+
     from controlplane.xds import fetch_config
 
     tls = _xds_tls_files(args)
     try:
         config = asyncio.run(fetch_config(args.xds_address, timeout_s=args.timeout, tls=tls))
+    except grpc.aio.AioRpcError as error:
+        hint = "" if tls else " (a controller serving mTLS needs --xds-ca, --xds-cert, --xds-key)"
+        raise UsageError(
+            f"{args.xds_address}: {error.code().name}: {error.details()}{hint}"
+        ) from None
     except TimeoutError:
         raise UsageError(
             f"no complete answer from {args.xds_address} within {args.timeout:g} s "
