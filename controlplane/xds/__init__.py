@@ -26,7 +26,7 @@ from controlplane.typeurls import (
     WILDCARD_TYPES,
 )
 from controlplane.xds.cache import NackRecord, SnapshotCache, VerdictListener
-from controlplane.xds.client import fetch_config, open_channel
+from controlplane.xds.client import Fetched, fetch_config, fetch_resources, open_channel
 from controlplane.xds.server import ServerSettings, XdsServer, is_loopback
 from controlplane.xds.snapshot import Resource, Snapshot, version_of
 from controlplane.xds.tls import SERVER_NAME, ServerCertificates, TlsFiles, channel_credentials
@@ -40,6 +40,7 @@ __all__ = [
     "SECRET_TYPE",
     "SERVER_NAME",
     "WILDCARD_TYPES",
+    "Fetched",
     "NackRecord",
     "Resource",
     "ServerCertificates",
@@ -51,6 +52,7 @@ __all__ = [
     "XdsServer",
     "channel_credentials",
     "fetch_config",
+    "fetch_resources",
     "is_loopback",
     "open_channel",
     "version_of",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -99,6 +100,14 @@ def open_channel(address: str, tls: TlsFiles | None = None) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(address, credentials, options=options)
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """One type as a client received it: the last ``version_info`` and each resource's bytes."""
+
+    version: str
+    resources: dict[str, bytes]
+
+
 async def fetch_config(
     address: str,
     *,
@@ -107,6 +116,27 @@ async def fetch_config(
     tls: TlsFiles | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Everything the controller serves, by type name (`cds`, `eds`, `lds`, `rds`, `sds`)."""
+    fetched = await fetch_resources(address, node_id=node_id, timeout_s=timeout_s, tls=tls)
+    _load_extensions()
+    shown = {}
+    for type_url, item in sorted(fetched.items(), key=lambda entry: TYPE_NAMES[entry[0]]):
+        message_type = MESSAGE_TYPES[type_url]
+        shown[TYPE_NAMES[type_url]] = [
+            _as_json(type_url, message_type.FromString(item.resources[name]))
+            for name in sorted(item.resources)
+        ]
+    return shown
+
+
+async def fetch_resources(
+    address: str,
+    *,
+    node_id: str = "controlplane-xds-client",
+    timeout_s: float = 10.0,
+    tls: TlsFiles | None = None,
+) -> dict[str, Fetched]:
+    """What the controller serves, by type URL, as received: versions and encoded resources
+    (private keys included: this is for comparing what replicas serve, not for printing)."""
     outgoing: asyncio.Queue[discovery_pb2.DiscoveryRequest] = asyncio.Queue()
     node = discovery_pb2.DiscoveryRequest().node
     node.id, node.cluster = node_id, "controlplane-debug"
@@ -117,6 +147,8 @@ async def fetch_config(
 
     wanted: dict[str, set[str] | None] = {CLUSTER_TYPE: None, LISTENER_TYPE: None}
     received: dict[str, dict[str, Message]] = {}
+    encoded: dict[str, dict[str, bytes]] = {}
+    versions: dict[str, str] = {}
 
     def subscribe(type_url: str, names: set[str] | None, first: bool = False) -> None:
         if names is not None and not names:
@@ -146,11 +178,13 @@ async def fetch_config(
             async for response in stream:
                 message_type = MESSAGE_TYPES[response.type_url]
                 table = received.setdefault(response.type_url, {})
+                raw = encoded.setdefault(response.type_url, {})
+                versions[response.type_url] = response.version_info
                 for packed in response.resources:
                     message = message_type.FromString(packed.value)
-                    table[getattr(message, "name", "") or getattr(message, "cluster_name", "")] = (
-                        message
-                    )
+                    name = getattr(message, "name", "") or getattr(message, "cluster_name", "")
+                    table[name] = message
+                    raw[name] = packed.value
                 ack = discovery_pb2.DiscoveryRequest(
                     type_url=response.type_url,
                     version_info=response.version_info,
@@ -171,8 +205,7 @@ async def fetch_config(
                 if complete():
                     break
             stream.cancel()
-    _load_extensions()
     return {
-        TYPE_NAMES[type_url]: [_as_json(type_url, table[name]) for name in sorted(table)]
-        for type_url, table in sorted(received.items(), key=lambda item: TYPE_NAMES[item[0]])
+        type_url: Fetched(versions.get(type_url, ""), encoded.get(type_url, {}))
+        for type_url in received
     }
