@@ -53,14 +53,22 @@ def route_host(directory: Path, host: str, backend: str) -> None:
 
 
 def controller(
-    manifests: Path, volume: SecretVolume, workdir: Path, *, http_port: int, label: str = "a"
+    manifests: Path,
+    volume: SecretVolume,
+    workdir: Path,
+    *,
+    http_port: int,
+    https_port: int | None = None,
+    label: str = "a",
 ) -> ControllerProcess:
-    xds_port, health_port = free_ports(2)
+    xds_port, health_port, spare_port = free_ports(3)
+    https_port = https_port or spare_port
     args = [
         "--manifests", str(manifests),
         "--xds-address", f"127.0.0.1:{xds_port}",
         "--health-address", f"127.0.0.1:{health_port}",
         "--envoy-http-port", str(http_port),
+        "--envoy-https-port", str(https_port),
         "--xds-ca", str(volume.path("ca.crt")),
         "--xds-cert", str(volume.path("tls.crt")),
         "--xds-key", str(volume.path("tls.key")),
@@ -121,6 +129,17 @@ async def xds_stats(envoy: EnvoyProcess) -> dict[str, int]:
     """The counters that tell whether Envoy reconnected, handshook or changed anything."""
     stats = await envoy.stats()
     return {short: stats.get(name, 0) for short, name in XDS_STATS.items()}
+
+
+async def xds_streams(replica: ControllerProcess) -> int:
+    """How many xDS streams the replica holds open (its ``controlplane_xds_streams`` gauge)."""
+    url = f"http://{replica.health_address}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        text = await response.text()
+    for line in text.splitlines():
+        if line.startswith("controlplane_xds_streams "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no controlplane_xds_streams in /metrics")
 
 
 async def routed(envoy_port: int, host: str, backend: str, timeout_s: float = 10) -> None:
