@@ -319,3 +319,21 @@ def test_unusable_tls_files_are_named(
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith(f"{tmp_path / 'missing.key'}: No such file or directory"), err
+
+
+async def test_the_debug_client_over_mtls_and_without(
+    tls_server: XdsServer,
+    volumes: tuple[SecretVolume, SecretVolume],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    envoy = _files(volumes[1])
+    argv = ["xds", "--xds-address", _address(tls_server), "--timeout", "5", "--type", "cds"]
+    tls = ["--xds-ca", str(envoy.ca), "--xds-cert", str(envoy.cert), "--xds-key", str(envoy.key)]
+    # main() runs its own event loop; the server runs in this one.
+    assert await asyncio.to_thread(main, [*argv, *tls]) == 0
+    assert '"name": "a"' in capsys.readouterr().out
+    assert await asyncio.to_thread(main, argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"controlplane xds: {_address(tls_server)}: UNAVAILABLE: ")
+    assert err.endswith("(a controller serving mTLS needs --xds-ca, --xds-cert, --xds-key)")
+    assert len(err.splitlines()) == 1
