@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark, one process per scenario so peak RSS is per scenario.
 
 `python -m bench` runs them all and ends with a table of the targets; `python -m bench NAME...`
-runs some (names: ingress_scale, ingressroute_scale, ads_streams, propagation,
+runs some (names: ingress_scale, ingressroute_scale, ads_streams, mtls_streams, propagation,
 kube_apply, validate_micro). `python -m bench fuzz` (`make fuzz`, never part of the default run)
 runs the property tests under the large Hypothesis profile instead (bench/fuzz.py), and
 `python -m bench hostile_fuzz` (also `make fuzz`) throws 10,000+ hostile objects at the
@@ -71,6 +71,21 @@ def ads_streams(results: Rows) -> None:
         targets={"streams": 2000, "KiB/stream": 50_000 / 1024, "push to 1000 streams ms": 1000},
     )
     results["ads_streams"] = rows
+
+
+def mtls_streams(results: Rows) -> None:
+    rows = [run_module("bench.mtls_streams")]
+    print_table(f"Envoys over mTLS held by one controller (issue 11) — {cores()}", transpose(rows))
+    write_results(
+        "mtls_streams",
+        rows,
+        targets={
+            "5000 mTLS streams: KiB/stream": 40,
+            "1000 mTLS Envoys at once: all configured s": 5,
+            "1000 mTLS streams: route change → last stream ms (p50 of 3)": 500,
+        },
+    )
+    results["mtls_streams"] = rows
 
 
 def propagation(results: Rows) -> None:
@@ -144,6 +159,18 @@ def targets(results: Rows) -> None:
         add("RSS/stream, CDS+LDS only", minimal["2000 streams: KiB/stream"], 48.8, "KiB")
         key = "1000 streams: route change → last stream ms (p50 of 3)"
         add("route change → 1,000 streams", envoy[key], 1000, "ms")
+    if rows := results.get("mtls_streams"):
+        row = rows[0]
+        add("mTLS streams held by one controller", 5000, 5000, "streams", higher=True)
+        add("RSS/stream over mTLS at 5,000", row["5000 mTLS streams: KiB/stream"], 40, "KiB")
+        add(
+            "1,000 mTLS Envoys at once → all configured",
+            row["1000 mTLS Envoys at once: all configured s"],
+            5,
+            "s",
+        )
+        key = "1000 mTLS streams: route change → last stream ms (p50 of 3)"
+        add("route change → 1,000 mTLS streams", row[key], 500, "ms")
     if rows := results.get("propagation"):
         add("new IngressRoute → first 200 (p50)", rows[0]["first 200 ms (p50)"], 150, "ms")
         add("new IngressRoute → first 200 (p99)", rows[0]["first 200 ms (p99)"], 400, "ms")
@@ -163,6 +190,7 @@ SCENARIOS: dict[str, Callable[[Rows], None]] = {
     "ingress_scale": ingress_scale,
     "ingressroute_scale": ingressroute_scale,
     "ads_streams": ads_streams,
+    "mtls_streams": mtls_streams,
     "propagation": propagation,
     "kube_apply": kube_apply,
     "validate_micro": validate_micro,

@@ -27,9 +27,15 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from controlplane.xds import TlsFiles, channel_credentials
 
 ADS_METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
-CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+    # Without it, gRPC shares one TCP connection (subchannel) among every channel of a process
+    # to the same target: the streams would not cost what an Envoy's costs.
+    ("grpc.use_local_subchannel_pool", 1),
+]
 
 
 class EdsNames:
@@ -69,6 +75,8 @@ class EnvoyLikeStream:
     """If set, subscribe only these EDS names (no CDS/LDS/RDS): the EDS fast-path probe."""
     cds_lds_only: bool = False
     """Ask for CDS and LDS and ACK them, nothing else; `converged` is set on the first CDS."""
+    tls: TlsFiles | None = None
+    """Mutual TLS with these files (an Envoy of the split deployment); plaintext without."""
     on_response: Callable[[str, Arrival], None] | None = None
     arrivals: dict[str, list[Arrival]] = field(default_factory=dict)
     converged: asyncio.Event = field(default_factory=asyncio.Event)
@@ -79,7 +87,13 @@ class EnvoyLikeStream:
     _rds_subscribed: bool = False
 
     async def start(self) -> None:
-        self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+        if self.tls is None:
+            self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+        else:
+            credentials, options = channel_credentials(self.tls)
+            self._channel = grpc.aio.secure_channel(
+                self.target, credentials, options=[*CHANNEL_OPTIONS, *options]
+            )
         method = self._channel.stream_stream(
             ADS_METHOD,
             request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
@@ -165,13 +179,14 @@ async def open_streams(
     prefix: str = "bench",
     eds_names: EdsNames | None = None,
     cds_lds_only: bool = False,
+    tls: TlsFiles | None = None,
 ) -> list[EnvoyLikeStream]:
     """Open `count` streams, `batch` at a time, each waiting until it converged."""
     names = eds_names if eds_names is not None else EdsNames()
     streams: list[EnvoyLikeStream] = []
     for first in range(0, count, batch):
         group = [
-            EnvoyLikeStream(target, f"{prefix}-{index}", names, cds_lds_only=cds_lds_only)
+            EnvoyLikeStream(target, f"{prefix}-{index}", names, cds_lds_only=cds_lds_only, tls=tls)
             for index in range(first, min(count, first + batch))
         ]
         for stream in group:

@@ -1,4 +1,4 @@
-"""The `controlplane` command: serve, bootstrap, translate, xds, demo, testapi.
+"""The `controlplane` command: serve, bootstrap, translate, xds, certgen, demo, testapi.
 
 `serve` flags are generated from the fields of `ServeSettings` (name, default, description), so
 `--help` always tells the truth about the code. Only flags the user actually gave are passed on,
@@ -85,7 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
         "/stats and /stats/prometheus from the admin API, for probes and metrics scrapers.",
     )
     bootstrap.add_argument("path", help="file to write (.yaml or .json)")
-    bootstrap.add_argument("--xds-address", default="127.0.0.1:8001", help="controller's xDS H:P")
+    bootstrap.add_argument(
+        "--xds-address",
+        action="append",
+        metavar="H:P",
+        help="controller's xDS address; repeat it for several replicas, or give a DNS name "
+        "Envoy resolves to all of them (default: 127.0.0.1:8001)",
+    )
+    _add_xds_tls_flags(bootstrap, "Envoy's client certificate for xDS")
+    bootstrap.add_argument(
+        "--resources-dir",
+        metavar="DIR",
+        help="where the SDS files for the --xds-cert/--xds-key rotation go (absolute; default: "
+        "the directory of PATH)",
+    )
     bootstrap.add_argument(
         "--admin-address",
         default="unix:/tmp/envoy-admin.sock",
@@ -152,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "print the resources. Private keys are redacted.",
     )
     xds.add_argument("--xds-address", default="127.0.0.1:8001", help="controller's xDS H:P")
+    _add_xds_tls_flags(xds, "a client certificate (e.g. Envoy's) for a controller serving mTLS")
     xds.add_argument(
         "--type",
         action="append",
@@ -168,6 +182,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     xds.add_argument("-o", "--output", choices=("json", "yaml"), default="json")
     xds.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for answers")
+
+    certgen = commands.add_parser(
+        "certgen",
+        help="write the CA and certificates for mutual TLS between Envoys and controllers",
+        description="Make a CA and two certificates signed by it: the controller's (server) and "
+        "Envoy's (client), for --xds-ca/--xds-cert/--xds-key. Writes DIR/ca.crt, "
+        "DIR/controlplane/tls.crt|tls.key and DIR/envoy/tls.crt|tls.key, or with --kubernetes "
+        "the Secrets controlplanecert and envoycert (kubernetes.io/tls, with ca.crt). Valid "
+        "certificates already there are kept unless --overwrite.",
+    )
+    certgen.add_argument("dir", nargs="?", help="directory to write (not with --kubernetes)")
+    certgen.add_argument(
+        "--kubernetes", action="store_true", help="write Secrets through the Kubernetes API"
+    )
+    certgen.add_argument(
+        "--namespace",
+        default="projectcontour",
+        help="the controller's namespace: its certificate names controlplane.NS(.svc...) and "
+        "the Secrets go there (default: %(default)s)",
+    )
+    certgen.add_argument(
+        "--kubeconfig", default=None, help="with --kubernetes (default: in-cluster config)"
+    )
+    certgen.add_argument("--rsa", action="store_true", help="RSA-2048 keys (default: ECDSA P-256)")
+    certgen.add_argument(
+        "--lifetime", type=int, default=365, metavar="DAYS", help="days (default: %(default)s)"
+    )
+    certgen.add_argument(
+        "--overwrite", action="store_true", help="replace certificates that are still valid"
+    )
 
     demo = commands.add_parser(
         "demo", help="run backends, the controller and a real Envoy locally (make demo)"
@@ -204,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _translate(args)
         if args.command == "xds":
             return _xds(args)
+        if args.command == "certgen":
+            return _certgen(args)
         if args.command == "demo":
             return _demo(args)
         if args.command == "testapi":
@@ -226,6 +272,30 @@ class UsageError(Exception):
     """A mistake the user can fix; printed as one line."""
 
 
+def _add_xds_tls_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--xds-ca",
+        metavar="FILE",
+        help="CA bundle (PEM) the other side's "
+        "certificate must chain to; with --xds-cert and --xds-key: mutual TLS",
+    )
+    parser.add_argument("--xds-cert", metavar="FILE", help=f"{what} (PEM)")
+    parser.add_argument("--xds-key", metavar="FILE", help="the private key (PEM) of --xds-cert")
+
+
+def _xds_tls_files(args: argparse.Namespace) -> Any:
+    """``TlsFiles`` from the three flags (all or none), their contents checked; or ``None``."""
+    from controlplane.xds import TlsFiles
+
+    try:
+        files = TlsFiles.of(args.xds_ca, args.xds_cert, args.xds_key)
+        if files is not None:
+            files.read()
+    except ValueError as error:
+        raise UsageError(_one_line(error)) from None
+    return files
+
+
 def _serve(args: argparse.Namespace) -> int:
     given = {
         name: value
@@ -238,6 +308,9 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(_one_line(error)) from None
     if settings.manifests is not None and not settings.manifests.is_dir():
         raise UsageError(f"--manifests {settings.manifests}: not a directory")
+    _xds_tls_files(argparse.Namespace(**{
+        f: getattr(settings, f) for f in ("xds_ca", "xds_cert", "xds_key")
+    }))  # fmt: skip
     from controlplane.runtime import serve
 
     asyncio.run(serve(settings))
@@ -245,21 +318,38 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
-    from controlplane.envoy import render_bootstrap, write_bootstrap
+    from controlplane.envoy import XdsClientTls, render_bootstrap, sds_resources, write_bootstrap
 
+    # Checked here, where the files are visible (the init container mounts the Secret too): a
+    # missing or mismatched file would leave Envoy's xds_cluster unable to ever connect.
+    files = _xds_tls_files(args)
     try:
+        xds_tls = None
+        if files is not None:
+            directory = args.resources_dir or str(Path(args.path).absolute().parent)
+            xds_tls = XdsClientTls(
+                ca=str(files.ca.absolute()),
+                cert=str(files.cert.absolute()),
+                key=str(files.key.absolute()),
+                resources_dir=directory,
+            )
+        elif args.resources_dir:
+            raise ValueError("--resources-dir is for the SDS files of --xds-cert and --xds-key")
         bootstrap = render_bootstrap(
-            xds_address=args.xds_address,
+            xds_address=args.xds_address or "127.0.0.1:8001",
             admin_address=args.admin_address,
             stats_address=args.stats_address,
             mode=args.xds_mode,
             node_id=args.node_id,
             cluster=args.cluster,
+            xds_tls=xds_tls,
         )
-        path = write_bootstrap(args.path, bootstrap)
+        resources = sds_resources(xds_tls)
+        path = write_bootstrap(args.path, bootstrap, resources)
     except (ValueError, OSError) as error:
         raise UsageError(_one_line(error)) from None
-    print(f"wrote {path}", file=sys.stderr)
+    for written in [*resources, path]:
+        print(f"wrote {written}", file=sys.stderr)
     return 0
 
 
@@ -306,10 +396,20 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _xds(args: argparse.Namespace) -> int:
+    import grpc
+
     from controlplane.xds import fetch_config
 
+    tls = _xds_tls_files(args)
     try:
-        config = asyncio.run(fetch_config(args.xds_address, timeout_s=args.timeout, eds=args.eds))
+        config = asyncio.run(
+            fetch_config(args.xds_address, timeout_s=args.timeout, tls=tls, eds=args.eds)
+        )
+    except grpc.aio.AioRpcError as error:
+        hint = "" if tls else " (a controller serving mTLS needs --xds-ca, --xds-cert, --xds-key)"
+        raise UsageError(
+            f"{args.xds_address}: {error.code().name}: {error.details()}{hint}"
+        ) from None
     except TimeoutError:
         raise UsageError(
             f"no complete answer from {args.xds_address} within {args.timeout:g} s "
@@ -322,6 +422,55 @@ def _xds(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(json.dumps(config, indent=2) + "\n")
     return 0
+
+
+def _certgen(args: argparse.Namespace) -> int:
+    from controlplane import certgen
+
+    key_type: certgen.KeyType = "rsa" if args.rsa else "ec"
+    if args.kubernetes == bool(args.dir):
+        raise UsageError("give a directory, or --kubernetes (not both)")
+    try:
+        if args.kubernetes:
+            outcome = asyncio.run(_certgen_kubernetes(args, key_type))
+            where = (
+                f"Secrets {args.namespace}/{certgen.CONTROLPLANE_SECRET} and {certgen.ENVOY_SECRET}"
+            )
+        else:
+            outcome = certgen.write_directory(
+                Path(args.dir),
+                namespace=args.namespace,
+                key_type=key_type,
+                lifetime_days=args.lifetime,
+                overwrite=args.overwrite,
+            )
+            where = str(args.dir)
+    except (ValueError, OSError) as error:
+        raise UsageError(_one_line(error)) from None
+    until = f"valid until {outcome.not_after:%Y-%m-%d %H:%M} UTC"
+    if outcome.written:
+        print(f"wrote {where} ({outcome.reason}; {until})", file=sys.stderr)
+    else:
+        print(f"kept {where}: {outcome.reason} ({until}); --overwrite replaces them",
+              file=sys.stderr)  # fmt: skip
+    return 0
+
+
+async def _certgen_kubernetes(args: argparse.Namespace, key_type: Any) -> Any:
+    from controlplane import certgen
+    from controlplane.sources import make_api_client
+
+    api = await make_api_client(Path(args.kubeconfig) if args.kubeconfig else None)
+    try:
+        return await certgen.write_secrets(
+            api,
+            namespace=args.namespace,
+            key_type=key_type,
+            lifetime_days=args.lifetime,
+            overwrite=args.overwrite,
+        )
+    finally:
+        await api.close()
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, IPvAnyNetwork, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -55,6 +55,15 @@ class ServeSettings(BaseSettings):
         None, description="read objects from this directory of YAML files instead of a cluster"
     )
     xds_address: str = Field("127.0.0.1:8001", description="where Envoys connect for xDS (gRPC)")
+    xds_ca: Path | None = Field(
+        None,
+        description="CA bundle (PEM) that Envoys' client certificates must chain to; with "
+        "--xds-cert and --xds-key, xDS is served over mutual TLS (controlplane certgen)",
+    )
+    xds_cert: Path | None = Field(
+        None, description="the xDS server's certificate (PEM), re-read when the file changes"
+    )
+    xds_key: Path | None = Field(None, description="the private key (PEM) of --xds-cert")
     xds_mode: Literal["ads", "delta", "separate"] = Field(
         "ads",
         description="how the Envoys are bootstrapped (controlplane bootstrap --xds-mode): sets "
@@ -121,6 +130,18 @@ class ServeSettings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _xds_tls_all_or_none(self) -> ServeSettings:
+        given = [self.xds_ca, self.xds_cert, self.xds_key]
+        if any(given) and not all(given):
+            names = ("--xds-ca", "--xds-cert", "--xds-key")
+            missing = ", ".join(n for n, v in zip(names, given, strict=True) if not v)
+            raise ValueError(
+                "--xds-ca, --xds-cert and --xds-key go together (mutual TLS needs all three); "
+                f"missing {missing}"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -68,7 +68,7 @@ from controlplane.publisher import Publisher, PublishReport
 from controlplane.sources import FileSource
 from controlplane.store import Change, NamespacedName, Store
 from controlplane.web import ClusterView
-from controlplane.xds import SnapshotCache, XdsServer
+from controlplane.xds import SnapshotCache, TlsFiles, XdsServer
 
 log = structlog.get_logger(__name__)
 
@@ -348,7 +348,7 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
         holdoff_delay=settings.holdoff_delay,
         holdoff_max_delay=settings.holdoff_max_delay,
     )
-    server = XdsServer(cache)
+    server = XdsServer(cache, tls=TlsFiles.of(settings.xds_ca, settings.xds_cert, settings.xds_key))
     objects = object_metrics()
     objects.source = runtime.object_counts
     status_metrics()  # listed (the leader gauge at 0) even where nothing writes status

@@ -10,7 +10,8 @@
 Modules, one job each: `options` (TranslateOptions, Timeouts, common sub-messages), `routes`,
 `listeners`, `clusters`, `endpoints`, `secrets`, `incremental` (IncrementalTranslator),
 `translate` (EnvoyConfig, the decoded view), `blame` (what Envoy's NACKs blame, and whose it
-is), `jsonview` (to_json, static_bootstrap), and `bootstrap` (the Envoy bootstrap). This
+is), `jsonview` (to_json, static_bootstrap), `bootstrap` (the Envoy bootstrap) and `bootstrap_tls`
+(its mutual TLS to the controller: the xds cluster's transport socket and SDS files). This
 package imports `controlplane.dag`, `controlplane.model` the wire-level leaves
 `controlplane.protowire` and `controlplane.typeurls`, and `controlplane.addresses` (IP
 literals, refused networks) only.
@@ -33,9 +34,12 @@ from controlplane.envoy.bootstrap import (
     STATS_PATHS,
     XdsMode,
     render_bootstrap,
+    sds_resources,
     unix_socket_path,
     write_bootstrap,
+    xds_addresses,
 )
+from controlplane.envoy.bootstrap_tls import XdsClientTls
 from controlplane.envoy.checked import Rejection, Rejections
 from controlplane.envoy.endpoints import (
     EdsTopology,
@@ -70,6 +74,7 @@ __all__ = [
     "Rejections",
     "Timeouts",
     "TranslateOptions",
+    "XdsClientTls",
     "XdsMode",
     "cluster_load_assignment",
     "load_assignments",
@@ -77,6 +82,7 @@ __all__ = [
     "owner_of",
     "part_index",
     "render_bootstrap",
+    "sds_resources",
     "service_port_of",
     "split_parts",
     "static_bootstrap",
@@ -85,4 +91,5 @@ __all__ = [
     "translate",
     "unix_socket_path",
     "write_bootstrap",
+    "xds_addresses",
 ]

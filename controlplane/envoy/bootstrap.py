@@ -36,11 +36,30 @@ Invariants, each measured on Envoy 1.40 (ARCHITECTURE.md §8):
   ``PRE_INITIALIZING`` without logging why.
 - The ADS config source sets ``set_node_on_first_message_only: true``; otherwise Envoy resends its
   ~61 KB Node on every request. The server takes the node from the first request of a stream.
-- ``xds_cluster`` is ``STATIC`` when the address is an IP literal and ``STRICT_DNS`` otherwise
+- ``xds_cluster`` is ``STATIC`` when every address is an IP literal and ``STRICT_DNS`` otherwise
   (``V4_PREFERRED``, so ``localhost`` reaches a server bound to 127.0.0.1). TCP keepalive is on so
   a control plane that vanished without a FIN is noticed. HTTP/2 PING keepalive stays off on
   purpose: a gRPC server counts pings on a quiet stream as abuse (``too_many_pings`` GOAWAY after
   two strikes within its 5-minute minimum), which would cut idle ADS streams.
+
+Several controllers, one Envoy
+------------------------------
+``xds_address`` may name several controller replicas (``--xds-address`` repeated): each is one
+endpoint of ``xds_cluster``, balanced round robin. A DNS name resolved by Envoy does the same
+with ``STRICT_DNS`` (a headless Service gives one address per replica). Envoy holds one ADS
+stream; when its replica goes away, the stream is re-established on the next endpoint after
+the ADS ``retry_policy`` back-off (0.25 s doubling to at most 5 s, jittered: Envoy's own default
+waits up to 30 s). Every replica publishes byte-identical resources and versions for the same
+cluster state (versions are content hashes), so the failed-over Envoy is sent what it already
+has: no listener or cluster is modified, nothing drains.
+
+mutual TLS
+----------
+With ``xds_tls`` (``--xds-ca --xds-cert --xds-key``) ``xds_cluster`` connects over mutual TLS,
+its certificates coming from file-based SDS so that they rotate without restarting Envoy:
+``controlplane.envoy.bootstrap_tls`` has the details and the two resource files, which
+``write_bootstrap`` writes with the bootstrap. Without it the connection is plaintext, which is
+only safe to a controller on loopback in the same pod (the ``colocated`` deployment).
 
 What the translator must emit per mode (``XdsMode``)
 ----------------------------------------------------
@@ -65,10 +84,13 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
 import yaml
+
+from controlplane.envoy.bootstrap_tls import XdsClientTls
 
 XdsMode = Literal["ads", "delta", "separate"]
 """How Envoy talks xDS to us; see the module docstring for what each mode asks of the translator."""
@@ -241,6 +263,10 @@ def _api_config_source(api_type: Literal["GRPC", "DELTA_GRPC"]) -> dict[str, Any
     }
 
 
+# How soon Envoy re-opens a broken ADS stream (on the next replica): see the module docstring.
+ADS_RETRY_BACK_OFF: Final = {"base_interval": "0.25s", "max_interval": "5s"}
+
+
 def resource_config_source(mode: XdsMode) -> dict[str, Any]:
     """The ``ConfigSource`` that EDS, RDS and SDS references must carry for ``mode``."""
     if mode == "separate":
@@ -258,20 +284,45 @@ def _dynamic_resources(mode: XdsMode) -> dict[str, Any]:
     dynamic: dict[str, Any] = {"lds_config": source, "cds_config": copy.deepcopy(source)}
     if mode != "separate":
         ads = _api_config_source("DELTA_GRPC" if mode == "delta" else "GRPC")
+        ads["grpc_services"][0]["envoy_grpc"]["retry_policy"] = {
+            "retry_back_off": dict(ADS_RETRY_BACK_OFF)
+        }
         ads["set_node_on_first_message_only"] = True
         dynamic["ads_config"] = ads
     return dynamic
 
 
-def _xds_cluster(address: str, connect_timeout_s: float) -> dict[str, Any]:
-    host, _ = parse_address(address)
+def xds_addresses(address: str | Sequence[str]) -> list[str]:
+    """The controller addresses, validated: one ``HOST:PORT`` or several, no repeats."""
+    addresses = [address] if isinstance(address, str) else list(address)
+    if not addresses:
+        raise ValueError("at least one --xds-address is needed")
+    for item in addresses:
+        parse_address(item)
+    repeated = sorted({item for item in addresses if addresses.count(item) > 1})
+    if repeated:
+        raise ValueError(f"--xds-address {repeated[0]} given twice")
+    return addresses
+
+
+def _xds_cluster(
+    address: str | Sequence[str], connect_timeout_s: float, tls: XdsClientTls | None
+) -> dict[str, Any]:
+    addresses = xds_addresses(address)
+    all_ips = all(_is_ip(parse_address(item)[0]) for item in addresses)
     cluster: dict[str, Any] = {
         "name": XDS_CLUSTER,
-        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "type": "STATIC" if all_ips else "STRICT_DNS",
         "connect_timeout": f"{connect_timeout_s:g}s",
         "load_assignment": {
             "cluster_name": XDS_CLUSTER,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(address)}}]}],
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": socket_address(item)}} for item in addresses
+                    ]
+                }
+            ],
         },
         "typed_extension_protocol_options": {
             _HTTP_PROTOCOL_OPTIONS: {
@@ -283,14 +334,16 @@ def _xds_cluster(address: str, connect_timeout_s: float) -> dict[str, Any]:
             "tcp_keepalive": {"keepalive_probes": 3, "keepalive_time": 30, "keepalive_interval": 5}
         },
     }
-    if not _is_ip(host):
+    if not all_ips:
         cluster["dns_lookup_family"] = "V4_PREFERRED"
+    if tls is not None:
+        cluster["transport_socket"] = tls.transport_socket()
     return cluster
 
 
 def render_bootstrap(
     *,
-    xds_address: str = DEFAULT_XDS_ADDRESS,
+    xds_address: str | Sequence[str] = DEFAULT_XDS_ADDRESS,
     admin_address: str = DEFAULT_ADMIN_ADDRESS,
     stats_address: str = DEFAULT_STATS_ADDRESS,
     mode: XdsMode = "ads",
@@ -298,9 +351,12 @@ def render_bootstrap(
     cluster: str = "controlplane",
     connect_timeout_s: float = 5.0,
     max_downstream_connections: int | None = None,
+    xds_tls: XdsClientTls | None = None,
 ) -> dict[str, Any]:
     """Render an Envoy v3 bootstrap as a JSON-able dict.
 
+    ``xds_address`` is one controller ``HOST:PORT`` or several (replicas); ``xds_tls`` makes
+    ``xds_cluster`` mutual TLS (``sds_resources`` gives the files it then needs).
     ``admin_address`` is ``unix:PATH`` (the default) or a loopback ``IP:PORT``;
     ``stats_address`` (``IP:PORT``) is where the stats listener serves ``STATS_PATHS``.
     ``max_downstream_connections`` adds an overload manager with the global downstream connection
@@ -320,7 +376,10 @@ def render_bootstrap(
         "admin": {"address": admin_listen},
         "static_resources": {
             "listeners": [_stats_listener(stats)],
-            "clusters": [_xds_cluster(xds_address, connect_timeout_s), _admin_cluster(admin)],
+            "clusters": [
+                _xds_cluster(xds_address, connect_timeout_s, xds_tls),
+                _admin_cluster(admin),
+            ],
         },
         "dynamic_resources": _dynamic_resources(mode),
         "layered_runtime": {
@@ -363,8 +422,25 @@ def dumps_bootstrap(bootstrap: dict[str, Any], *, fmt: Literal["yaml", "json"] =
     return yaml.safe_dump(bootstrap, sort_keys=False, default_flow_style=False)
 
 
-def write_bootstrap(path: str | Path, bootstrap: dict[str, Any]) -> Path:
-    """Write ``bootstrap`` to ``path``: JSON for ``.json``, YAML otherwise. Returns the path."""
+def sds_resources(xds_tls: XdsClientTls | None) -> dict[str, dict[str, Any]]:
+    """The file-based SDS resources a bootstrap with ``xds_tls`` names, by absolute path."""
+    return xds_tls.sds_resources() if xds_tls is not None else {}
+
+
+def write_bootstrap(
+    path: str | Path,
+    bootstrap: dict[str, Any],
+    resources: Mapping[str, dict[str, Any]] | None = None,
+) -> Path:
+    """Write ``bootstrap`` to ``path``: JSON for ``.json``, YAML otherwise. Returns the path.
+
+    ``resources`` (``sds_resources(...)``) are written first, each as YAML at its path: Envoy
+    refuses a bootstrap whose SDS file does not exist.
+    """
+    for resource_path, resource in (resources or {}).items():
+        target = Path(resource_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(dumps_bootstrap(resource), encoding="utf-8")
     target = Path(path)
     fmt: Literal["yaml", "json"] = "json" if target.suffix.lower() == ".json" else "yaml"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,9 @@ ClusterLoadAssignments the clusters name (and any other EDS names asked for with
 controller publishes), the route configurations and secrets the listeners name, ACKs every
 response (the server holds listeners and routes back until clusters and their endpoints are
 ACKed: make-before-break), and returns once it has a response for everything it asked for.
-Private keys in secrets are redacted before anything is returned.
+Private keys in secrets are redacted before anything is returned. With ``tls``
+(``--xds-ca --xds-cert --xds-key``) it connects over mutual TLS, as an Envoy of the split
+deployment does (``xds/tls.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -36,6 +39,7 @@ from controlplane.typeurls import (
     SECRET_TYPE,
     TYPE_NAMES,
 )
+from controlplane.xds.tls import TlsFiles, channel_credentials
 
 WILDCARD = "*"
 
@@ -97,15 +101,54 @@ def _as_json(type_url: str, message: Message) -> dict[str, Any]:
     return shown
 
 
+def open_channel(address: str, tls: TlsFiles | None = None) -> grpc.aio.Channel:
+    """A channel to the controller: mutual TLS with ``tls``, plaintext without."""
+    if tls is None:
+        return grpc.aio.insecure_channel(address)
+    credentials, options = channel_credentials(tls)
+    return grpc.aio.secure_channel(address, credentials, options=options)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One type as a client received it: the last ``version_info`` and each resource's bytes."""
+
+    version: str
+    resources: dict[str, bytes]
+
+
 async def fetch_config(
     address: str,
     *,
     node_id: str = "controlplane-xds-client",
     timeout_s: float = 10.0,
+    tls: TlsFiles | None = None,
     eds: Iterable[str] = (),
 ) -> dict[str, list[dict[str, Any]]]:
     """Everything the controller serves, by type name (`cds`, `eds`, `lds`, `rds`, `sds`);
     `eds`: more EDS names to ask for than the clusters', `*` for all."""
+    fetched = await fetch_resources(address, node_id=node_id, timeout_s=timeout_s, tls=tls, eds=eds)
+    _load_extensions()
+    shown = {}
+    for type_url, item in sorted(fetched.items(), key=lambda entry: TYPE_NAMES[entry[0]]):
+        message_type = MESSAGE_TYPES[type_url]
+        shown[TYPE_NAMES[type_url]] = [
+            _as_json(type_url, message_type.FromString(item.resources[name]))
+            for name in sorted(item.resources)
+        ]
+    return shown
+
+
+async def fetch_resources(
+    address: str,
+    *,
+    node_id: str = "controlplane-xds-client",
+    timeout_s: float = 10.0,
+    tls: TlsFiles | None = None,
+    eds: Iterable[str] = (),
+) -> dict[str, Fetched]:
+    """What the controller serves, by type URL, as received: versions and encoded resources
+    (private keys included: this is for comparing what replicas serve, not for printing)."""
     extra_eds = set(eds)
     eds_wildcard = WILDCARD in extra_eds
     extra_eds.discard(WILDCARD)
@@ -119,6 +162,8 @@ async def fetch_config(
 
     wanted: dict[str, set[str] | None] = {CLUSTER_TYPE: None, LISTENER_TYPE: None}
     received: dict[str, dict[str, Message]] = {}
+    encoded: dict[str, dict[str, bytes]] = {}
+    versions: dict[str, str] = {}
 
     def asked(type_url: str) -> list[str]:
         names = sorted(wanted.get(type_url) or ())
@@ -147,7 +192,7 @@ async def fetch_config(
 
     subscribe(CLUSTER_TYPE, None, first=True)
     subscribe(LISTENER_TYPE, None)
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with open_channel(address, tls) as channel:
         stream = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources(
             requests()
         )
@@ -155,11 +200,13 @@ async def fetch_config(
             async for response in stream:
                 message_type = MESSAGE_TYPES[response.type_url]
                 table = received.setdefault(response.type_url, {})
+                raw = encoded.setdefault(response.type_url, {})
+                versions[response.type_url] = response.version_info
                 for packed in response.resources:
                     message = message_type.FromString(packed.value)
-                    table[getattr(message, "name", "") or getattr(message, "cluster_name", "")] = (
-                        message
-                    )
+                    name = getattr(message, "name", "") or getattr(message, "cluster_name", "")
+                    table[name] = message
+                    raw[name] = packed.value
                 ack = discovery_pb2.DiscoveryRequest(
                     type_url=response.type_url,
                     version_info=response.version_info,
@@ -180,8 +227,7 @@ async def fetch_config(
                 if complete():
                     break
             stream.cancel()
-    _load_extensions()
     return {
-        TYPE_NAMES[type_url]: [_as_json(type_url, table[name]) for name in sorted(table)]
-        for type_url, table in sorted(received.items(), key=lambda item: TYPE_NAMES[item[0]])
+        type_url: Fetched(versions.get(type_url, ""), encoded.get(type_url, {}))
+        for type_url in received
     }

@@ -11,8 +11,9 @@ configured by the controller. Then:
   byte for byte as written (a small raw HTTP/1.1 client: aiohttp would normalize the path
   before sending it), and Envoy is still live and healthy afterwards;
 - the same holds with a loopback TCP admin (`--admin-address 127.0.0.1:PORT`, the demo's);
-- the preStop drain in manifests/04-deployment.yaml, run as written against this Envoy's socket,
-  fails its health check: `/ready` on the stats port turns 503.
+- the preStop drain in manifests/overlays/colocated/deployment.yaml (the split overlay's is the
+  same), run as written against this Envoy's socket, fails its health check: `/ready` on the
+  stats port turns 503.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from controlplane.testing.envoy import EnvoyProcess, config_dump_section, free_p
 
 pytestmark = pytest.mark.e2e
 
-DEPLOYMENT = Path(__file__).resolve().parents[2] / "manifests" / "04-deployment.yaml"
+DEPLOYMENT = (
+    Path(__file__).resolve().parents[2] / "manifests" / "overlays" / "colocated" / "deployment.yaml"
+)
 
 # (method, request target): none of these may be answered by the admin through a listener.
 HOSTILE = [

@@ -33,6 +33,20 @@ GRPC_TO_XDS = {
     "transport_api_version": "V3",
     "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
 }
+# The ADS stream comes back (on the next replica) within 0.25 s to 5 s, not Envoy's 30 s.
+ADS_TO_XDS = {
+    "transport_api_version": "V3",
+    "grpc_services": [
+        {
+            "envoy_grpc": {
+                "cluster_name": XDS_CLUSTER,
+                "retry_policy": {
+                    "retry_back_off": {"base_interval": "0.25s", "max_interval": "5s"}
+                },
+            }
+        }
+    ],
+}
 
 
 def _cluster(bootstrap: dict[str, Any], name: str) -> dict[str, Any]:
@@ -70,12 +84,12 @@ def _stats_manager(bootstrap: dict[str, Any]) -> dict[str, Any]:
     [
         (
             "ads",
-            {"api_type": "GRPC", **GRPC_TO_XDS, "set_node_on_first_message_only": True},
+            {"api_type": "GRPC", **ADS_TO_XDS, "set_node_on_first_message_only": True},
             {"ads": {}, "resource_api_version": "V3"},
         ),
         (
             "delta",
-            {"api_type": "DELTA_GRPC", **GRPC_TO_XDS, "set_node_on_first_message_only": True},
+            {"api_type": "DELTA_GRPC", **ADS_TO_XDS, "set_node_on_first_message_only": True},
             {"ads": {}, "resource_api_version": "V3"},
         ),
         (

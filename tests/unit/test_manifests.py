@@ -1,26 +1,29 @@
 """The deployment manifests (manifests/): valid, least-privileged, locked down, and wired together.
 
-Four kinds of check, all offline:
+manifests/ is a kustomize base with two overlays, `split` (the default: an Envoy DaemonSet fed
+over mTLS by a replicated controller Deployment; its wiring is in test_manifests_split.py) and
+`colocated` (a controller beside every Envoy in one pod; its wiring is here). All offline:
 
-- Every object validates against the Kubernetes OpenAPI schemas bundled with kubernetes-validate
-  (the newest version it ships, strict: unknown fields fail). Custom resources are skipped;
-  CustomResourceDefinitions themselves validate like any built-in object.
-- RBAC: the controller reads exactly the kinds its informers watch, and writes only the status of
-  IngressRoutes and Ingresses (cluster-wide) and Leases (in its own namespace). No wildcards.
-- Pods: every container is non-root with a read-only root filesystem, no privilege escalation and
-  no capabilities.
-- Wiring: the flags in the Deployment are flags the CLI knows, the addresses and ports agree
-  across the controller, the bootstrap, Envoy, the probes and the Services, Envoy's admin API is
-  a unix socket in a volume shared only with the controller (whose preStop drain uses it), and
-  the Envoy configuration the Deployment gives Envoy passes `envoy --mode validate` (when Envoy
-  is installed). The Dockerfile builds the image those containers expect (user, entrypoint).
+- Every object of both overlays, and the NodePort variant, validates against the Kubernetes
+  OpenAPI schemas bundled with kubernetes-validate (the newest version it ships, strict:
+  unknown fields fail). Custom resources are skipped; CRDs validate like any built-in object.
+  The overlays render offline (`manifest_support.render`), equal to `kubectl kustomize`.
+- RBAC: the controller reads exactly the kinds its informers watch, and writes only the status
+  of IngressRoutes and Ingresses (cluster-wide) and Leases (in its own namespace); the certgen
+  Job writes its two Secrets and nothing else. No wildcards.
+- Pods: every pod of both overlays, and every container, is non-root with a read-only root
+  filesystem, no privilege escalation and no capabilities.
+- Colocated wiring: the flags in the Deployment are flags the CLI knows, the addresses and
+  ports agree across the controller, the bootstrap, Envoy, the probes and the Services, Envoy's
+  admin API is a unix socket in a volume shared only with the controller (whose preStop drain
+  uses it), and the Envoy configuration the Deployment gives Envoy passes `envoy --mode
+  validate` (when Envoy is installed). The Dockerfile builds the image the containers expect.
 
-And one check that is not offline: the real kubectl applies the directory, then the NodePort
-variant, to the Kubernetes API test server (skipped without kubectl).
+And one check that is not offline: the real kubectl applies each overlay (`apply -k`), then the
+NodePort variant, to the Kubernetes API test server (skipped without kubectl).
 
-manifests/01-crds.yaml is a copy of crds/*.yaml (kubectl applies one flat directory, in name
-order, so the CRDs must sit there, before anything that needs them); a test keeps the copy in
-sync and its failure message says how to regenerate it.
+manifests/base/01-crds.yaml is a copy of crds/*.yaml; a test keeps the copy in sync and its
+failure message says how to regenerate it.
 """
 
 from __future__ import annotations
@@ -29,14 +32,32 @@ import asyncio
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import kubernetes_validate
 import kubernetes_validate.utils
 import pytest
 import yaml
+from manifest_support import (
+    JSON,
+    MANIFESTS,
+    NAMESPACE,
+    NODEPORT,
+    OVERLAYS,
+    POD_ENV,
+    ROOT,
+    container_of,
+    containers_of,
+    expand,
+    flags,
+    load,
+    named,
+    objects,
+    pod_labels,
+    pod_templates,
+    render,
+    selects,
+)
 
 from controlplane.cli import build_parser, main
 from controlplane.config import ServeSettings
@@ -53,12 +74,9 @@ from controlplane.model import MODEL_TYPES
 from controlplane.sources.kube import RESOURCES
 from controlplane.testing.apiserver import TestApiServer
 
-ROOT = Path(__file__).resolve().parents[2]
-MANIFESTS = ROOT / "manifests"
 CRDS = ROOT / "crds"
-CRD_COPY = MANIFESTS / "01-crds.yaml"
+CRD_COPY = MANIFESTS / "base" / "01-crds.yaml"
 HEADER = "# Generated from crds/*.yaml (tests/unit/test_manifests.py): edit those, not this file."
-NAMESPACE = "projectcontour"
 KUBECTL = shutil.which("kubectl")
 
 KUBE_VERSION = kubernetes_validate.utils.latest_version()
@@ -71,47 +89,36 @@ STATUS_WRITES = {
     ("networking.k8s.io", "ingresses/status"),
     ("contour.heptio.com", "ingressroutes/status"),
 }
-
-JSON = dict[str, Any]
-
-
-# -- loading ---------------------------------------------------------------------------------
+CLUSTER_SCOPED = {
+    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "IngressClass",
+}  # fmt: skip
 
 
-def manifest_files() -> list[Path]:
-    """Every manifest, the optional variants in subdirectories included (not the Grafana
-    dashboards of manifests/grafana/: they are not Kubernetes objects)."""
-    return sorted(
-        p
-        for p in MANIFESTS.rglob("*")
-        if p.suffix in (".yaml", ".yml", ".json")
-        and "grafana" not in p.relative_to(MANIFESTS).parts
-    )
+def _everything() -> list[tuple[str, Path, JSON]]:
+    """(overlay, file, object) for both overlays, and the NodePort variant."""
+    found = [(overlay, path, doc) for overlay in OVERLAYS for path, doc in render(overlay)]
+    return found + [("nodeport", NODEPORT, doc) for doc in load(NODEPORT)]
 
 
-def load(path: Path) -> list[JSON]:
-    with path.open(encoding="utf-8") as stream:
-        return [doc for doc in yaml.safe_load_all(stream) if doc is not None]
+def _label(item: tuple[str, Path, JSON]) -> str:
+    overlay, path, doc = item
+    return f"{overlay}:{path.relative_to(MANIFESTS)}:{doc['kind']}/{doc['metadata']['name']}"
 
 
-def documents() -> Iterator[tuple[Path, JSON]]:
-    for path in manifest_files():
-        for doc in load(path):
-            yield path, doc
+def _unique(kind: str) -> list[JSON]:
+    """Every object of ``kind`` in either overlay, once per name."""
+    seen: dict[str, JSON] = {}
+    for overlay in OVERLAYS:
+        for doc in objects(overlay, kind):
+            seen.setdefault(doc["metadata"]["name"], doc)
+    return list(seen.values())
 
 
-def objects(kind: str) -> list[JSON]:
-    return [doc for _, doc in documents() if doc["kind"] == kind]
-
-
-def only(kind: str) -> JSON:
-    found = objects(kind)
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
-    return found[0]
+# -- the colocated deployment -----------------------------------------------------------------
 
 
 def deployment() -> JSON:
-    return only("Deployment")
+    return named("colocated", "Deployment", "controlplane")
 
 
 def pod_spec() -> JSON:
@@ -120,53 +127,19 @@ def pod_spec() -> JSON:
 
 
 def container(name: str) -> JSON:
-    spec = pod_spec()
-    for item in spec.get("initContainers", []) + spec["containers"]:
-        if item["name"] == name:
-            return item
-    raise AssertionError(f"no container {name!r}")
+    return container_of(deployment(), name)
 
 
 def all_containers() -> list[JSON]:
-    spec = pod_spec()
-    return [*spec.get("initContainers", []), *spec["containers"]]
+    return containers_of(deployment())
 
 
-def flags(args: list[str]) -> dict[str, str]:
-    """`--name=value` and `--name value` arguments as a dict (last one wins)."""
-    found: dict[str, str] = {}
-    for i, arg in enumerate(args):
-        if not arg.startswith("-"):
-            continue
-        if "=" in arg:
-            name, value = arg.split("=", 1)
-            found[name] = value
-        elif i + 1 < len(args) and not args[i + 1].startswith("-"):
-            found[arg] = args[i + 1]
-        else:
-            found[arg] = ""
-    return found
+# -- schema and layout -----------------------------------------------------------------------
 
 
-def expand(args: list[str], env: dict[str, str]) -> list[str]:
-    """Kubernetes' `$(VAR)` expansion of command arguments."""
-    return [re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), arg) for arg in args]
-
-
-POD_ENV = {"POD_NAME": "controlplane-7d9f-abcde", "POD_NAMESPACE": NAMESPACE}
-
-
-# -- schema ----------------------------------------------------------------------------------
-
-
-def _label(item: tuple[Path, JSON]) -> str:
-    path, doc = item
-    return f"{path.relative_to(MANIFESTS)}:{doc['kind']}/{doc['metadata']['name']}"
-
-
-@pytest.mark.parametrize("item", list(documents()), ids=_label)
-def test_object_validates_against_the_kubernetes_schema(item: tuple[Path, JSON]) -> None:
-    _, doc = item
+@pytest.mark.parametrize("item", _everything(), ids=_label)
+def test_object_validates_against_the_kubernetes_schema(item: tuple[str, Path, JSON]) -> None:
+    _, _, doc = item
     group = doc["apiVersion"].rpartition("/")[0]
     if group in CUSTOM_GROUPS:
         pytest.skip("custom resource: no bundled schema")
@@ -177,41 +150,65 @@ def test_object_validates_against_the_kubernetes_schema(item: tuple[Path, JSON])
         pytest.fail(f"{_label(item)} at {path or '(root)'}: {error.message}")
 
 
-def test_manifests_exist_and_are_namespaced_in_projectcontour() -> None:
-    names = [p.name for p in manifest_files()]
-    for expected in (
-        "00-namespace.yaml",
-        "02-serviceaccount.yaml",
-        "03-rbac.yaml",
-        "04-deployment.yaml",
-        "05-service.yaml",
-        "05-service-nodeport.yaml",
-    ):
-        assert expected in names
-    assert only("Namespace")["metadata"]["name"] == NAMESPACE
-    cluster_scoped = {
-        "Namespace",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "IngressClass",
-    }
-    for _, doc in documents():
-        if doc["kind"] not in cluster_scoped:
-            assert doc["metadata"].get("namespace") == NAMESPACE, _label((MANIFESTS, doc))
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_is_namespaced_in_projectcontour(overlay: str) -> None:
+    assert named(overlay, "Namespace", NAMESPACE)
+    for path, doc in render(overlay):
+        if doc["kind"] not in CLUSTER_SCOPED:
+            assert doc["metadata"].get("namespace") == NAMESPACE, _label((overlay, path, doc))
+    names = [(doc["kind"], doc["metadata"]["name"]) for _, doc in render(overlay)]
+    assert len(names) == len(set(names)), "an object is listed twice"
 
 
-def test_the_top_level_directory_holds_exactly_one_envoy_service() -> None:
-    """`kubectl apply -f manifests/` does not recurse: the NodePort variant must stay out of it."""
-    top = [
-        doc
-        for path in manifest_files()
-        if path.parent == MANIFESTS
-        for doc in load(path)
-        if doc["kind"] == "Service" and doc["metadata"]["name"] == "envoy"
-    ]
-    assert [doc["spec"]["type"] for doc in top] == ["LoadBalancer"]
-    assert top[0]["spec"]["externalTrafficPolicy"] == "Local"
+def test_the_default_is_the_split_overlay() -> None:
+    (root,) = load(MANIFESTS / "kustomization.yaml")
+    assert root["resources"] == ["overlays/split"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_overlay_holds_exactly_one_envoy_service_selecting_the_envoy_pods(
+    overlay: str,
+) -> None:
+    services = [s for s in objects(overlay, "Service") if s["metadata"]["name"] == "envoy"]
+    assert [s["spec"]["type"] for s in services] == ["LoadBalancer"]
+    assert services[0]["spec"]["externalTrafficPolicy"] == "Local"
+    (nodeport,) = load(NODEPORT)
+    for service in (services[0], nodeport):
+        running_envoy = [
+            w["metadata"]["name"] for w in pod_templates(overlay)
+            if selects(service["spec"]["selector"], pod_labels(w))
+        ]  # fmt: skip
+        assert running_envoy == (["envoy"] if overlay == "split" else ["controlplane"])
+        assert all(
+            any(c["name"] == "envoy" for c in containers_of(w))
+            for w in pod_templates(overlay)
+            if selects(service["spec"]["selector"], pod_labels(w))
+        )
+        assert {(p["port"], p["targetPort"]) for p in service["spec"]["ports"]} == {
+            (80, "http"),
+            (443, "https"),
+        }
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_offline_rendering_is_what_kubectl_kustomize_renders(overlay: str) -> None:
+    result = subprocess.run(
+        [KUBECTL or "kubectl", "kustomize", str(MANIFESTS / "overlays" / overlay)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    rendered = [doc for doc in yaml.safe_load_all(result.stdout) if doc is not None]
+
+    def key(doc: JSON) -> str:
+        return f"{doc['kind']}/{doc['metadata'].get('namespace', '')}/{doc['metadata']['name']}"
+
+    assert sorted(rendered, key=key) == sorted((doc for _, doc in render(overlay)), key=key)
+    # kubectl orders what it applies: the namespace first, then the CRDs, then the rest.
+    kinds = [doc["kind"] for doc in rendered]
+    assert kinds[0] == "Namespace"
+    assert kinds.index("CustomResourceDefinition") < min(
+        i for i, doc in enumerate(rendered) if doc["metadata"].get("namespace")
+    )
 
 
 # -- CRDs ------------------------------------------------------------------------------------
@@ -223,28 +220,25 @@ def test_crd_copy_matches_crds_directory() -> None:
         pytest.skip("crds/ holds no CRDs yet")
     regenerate = (
         f"regenerate it: (echo '{HEADER}';"
-        " for f in crds/*.yaml; do echo ---; cat $f; done) > manifests/01-crds.yaml"
+        " for f in crds/*.yaml; do echo ---; cat $f; done) > manifests/base/01-crds.yaml"
     )
-    assert CRD_COPY.exists(), f"manifests/01-crds.yaml is missing; {regenerate}"
+    assert CRD_COPY.exists(), f"manifests/base/01-crds.yaml is missing; {regenerate}"
     expected = [doc for path in sources for doc in load(path)]
-    assert load(CRD_COPY) == expected, f"manifests/01-crds.yaml is stale; {regenerate}"
+    assert load(CRD_COPY) == expected, f"manifests/base/01-crds.yaml is stale; {regenerate}"
     assert CRD_COPY.read_text(encoding="utf-8").startswith(HEADER + "\n"), regenerate
 
 
-def test_crds_are_applied_before_anything_else_but_the_namespace() -> None:
-    order = [p.name for p in manifest_files() if p.parent == MANIFESTS]
-    assert order[0] == "00-namespace.yaml"
-    if CRD_COPY.exists():
-        assert order[1] == CRD_COPY.name
-        kinds = {doc["spec"]["names"]["kind"] for doc in load(CRD_COPY)}
-        assert {"IngressRoute", "TLSCertificateDelegation"} <= kinds
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_both_overlays_install_the_crds(overlay: str) -> None:
+    kinds = {doc["spec"]["names"]["kind"] for doc in objects(overlay, "CustomResourceDefinition")}
+    assert {"IngressRoute", "TLSCertificateDelegation"} <= kinds
 
 
 # -- RBAC ------------------------------------------------------------------------------------
 
 
 def _rules(kind: str) -> list[JSON]:
-    return [rule for role in objects(kind) for rule in role["rules"]]
+    return [rule for role in _unique(kind) for rule in role["rules"]]
 
 
 def _grants(rules: list[JSON]) -> set[tuple[str, str, str]]:
@@ -288,50 +282,95 @@ def test_cluster_wide_writes_are_status_patches_and_events_only() -> None:
             assert rule["verbs"] == ["patch"], rule
 
 
-def test_secrets_are_read_only() -> None:
+def test_cluster_wide_secrets_are_read_only() -> None:
     verbs = {verb for group, res, verb in _grants(_rules("ClusterRole")) if res == "secrets"}
     assert verbs == {"get", "list", "watch"}
 
 
-def test_namespaced_writes_are_leases_in_our_namespace() -> None:
-    for role in objects("Role"):
+def test_namespaced_writes_are_the_lease_and_the_two_certificate_secrets() -> None:
+    roles = {role["metadata"]["name"]: role for role in _unique("Role")}
+    for role in roles.values():
         assert role["metadata"]["namespace"] == NAMESPACE
-    writes = {g for g in _grants(_rules("Role")) if g[2] in WRITE_VERBS}
-    assert writes == {("coordination.k8s.io", "leases", "create"),
-                      ("coordination.k8s.io", "leases", "update")}  # fmt: skip
-    assert ("coordination.k8s.io", "leases", "get") in _grants(_rules("Role"))
+    writes = {
+        name: {g for g in _grants(role["rules"]) if g[2] in WRITE_VERBS}
+        for name, role in roles.items()
+    }
+    assert writes == {
+        "controlplane-leader-election": {
+            ("coordination.k8s.io", "leases", "create"),
+            ("coordination.k8s.io", "leases", "update"),
+        },
+        "controlplane-certgen": {("", "secrets", "create"), ("", "secrets", "update")},
+    }
+    for rule in roles["controlplane-certgen"]["rules"]:
+        if "create" not in rule["verbs"]:  # create alone cannot name its object
+            assert rule["resourceNames"] == ["controlplanecert", "envoycert"], rule
+    grants = _grants(roles["controlplane-leader-election"]["rules"])
+    assert ("coordination.k8s.io", "leases", "get") in grants
 
 
-def test_roles_are_bound_to_the_deployments_service_account() -> None:
-    account = pod_spec()["serviceAccountName"]
-    assert only("ServiceAccount")["metadata"]["name"] == account
-    roles = {(r["kind"], r["metadata"]["name"]) for r in objects("ClusterRole") + objects("Role")}
-    bindings = objects("ClusterRoleBinding") + objects("RoleBinding")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_roles_are_bound_to_the_service_accounts_of_the_pods_that_need_them(overlay: str) -> None:
+    accounts = {a["metadata"]["name"] for a in objects(overlay, "ServiceAccount")}
+    roles = {(r["kind"], r["metadata"]["name"])
+             for r in objects(overlay, "ClusterRole") + objects(overlay, "Role")}  # fmt: skip
+    bindings = objects(overlay, "ClusterRoleBinding") + objects(overlay, "RoleBinding")
     assert {(b["roleRef"]["kind"], b["roleRef"]["name"]) for b in bindings} == roles
+    used = {pod_spec_of(w).get("serviceAccountName") for w in pod_templates(overlay)} - {None}
+    assert used == accounts
     for binding in bindings:
-        assert binding["subjects"] == [
-            {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
-        ]
+        (subject,) = binding["subjects"]
+        assert subject["kind"] == "ServiceAccount" and subject["namespace"] == NAMESPACE
+        assert subject["name"] in accounts
+        # each Role goes to the account of its own name (controlplane-certgen) or the controller
+        expected = (
+            "controlplane-certgen" if "certgen" in binding["metadata"]["name"] else ("controlplane")
+        )
+        assert subject["name"] == expected
+
+
+def pod_spec_of(workload: JSON) -> JSON:
+    spec: JSON = workload["spec"]["template"]["spec"]
+    return spec
 
 
 # -- pod security ----------------------------------------------------------------------------
 
 
-def test_pod_runs_non_root_with_the_runtime_default_seccomp_profile() -> None:
-    spec = pod_spec()
+def _workloads() -> list[tuple[str, JSON]]:
+    return [(overlay, w) for overlay in OVERLAYS for w in pod_templates(overlay)]
+
+
+def _workload_id(item: tuple[str, JSON]) -> str:
+    return f"{item[0]}:{item[1]['kind']}/{item[1]['metadata']['name']}"
+
+
+@pytest.mark.parametrize("item", _workloads(), ids=_workload_id)
+def test_pod_runs_non_root_with_the_runtime_default_seccomp_profile(
+    item: tuple[str, JSON],
+) -> None:
+    spec = pod_spec_of(item[1])
     context = spec["securityContext"]
     assert context["runAsNonRoot"] is True
     assert context["runAsUser"] > 0
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         assert not spec.get(field), field
-    for volume in spec["volumes"]:
-        assert set(volume) - {"name"} <= {"emptyDir", "projected"}, volume
+    for volume in spec.get("volumes", []):
+        assert set(volume) - {"name"} <= {"emptyDir", "projected", "secret"}, volume
 
 
-@pytest.mark.parametrize("name", ["envoy-bootstrap", "controlplane", "envoy"])
-def test_container_is_non_root_read_only_and_without_capabilities(name: str) -> None:
-    context = container(name)["securityContext"]
+def _containers() -> list[tuple[str, JSON, JSON]]:
+    return [(overlay, w, c) for overlay, w in _workloads() for c in containers_of(w)]
+
+
+@pytest.mark.parametrize(
+    "item", _containers(), ids=lambda i: f"{_workload_id((i[0], i[1]))}:{i[2]['name']}"
+)
+def test_container_is_non_root_read_only_and_without_capabilities(
+    item: tuple[str, JSON, JSON],
+) -> None:
+    context = item[2]["securityContext"]
     assert context["runAsNonRoot"] is True
     assert context["runAsUser"] > 0
     assert context["readOnlyRootFilesystem"] is True
@@ -341,13 +380,23 @@ def test_container_is_non_root_read_only_and_without_capabilities(name: str) -> 
 
 
 def test_every_container_is_covered_by_the_security_checks() -> None:
-    assert {c["name"] for c in all_containers()} == {"envoy-bootstrap", "controlplane", "envoy"}
+    names = {(o, w["metadata"]["name"], c["name"]) for o, w, c in _containers()}
+    assert names == {
+        ("colocated", "controlplane", "envoy-bootstrap"),
+        ("colocated", "controlplane", "controlplane"),
+        ("colocated", "controlplane", "envoy"),
+        ("split", "controlplane", "controlplane"),
+        ("split", "envoy", "envoy-bootstrap"),
+        ("split", "envoy", "envoy"),
+        ("split", "envoy", "shutdown-manager"),
+        ("split", "controlplane-certgen-v0-1-0", "certgen"),
+    }
 
 
-def test_no_container_needs_a_privileged_port() -> None:
-    for item in all_containers():
-        for port in item.get("ports", []):
-            assert port["containerPort"] >= 1024, (item["name"], port)
+@pytest.mark.parametrize("item", _containers(), ids=lambda i: f"{i[0]}:{i[2]['name']}")
+def test_no_container_needs_a_privileged_port(item: tuple[str, JSON, JSON]) -> None:
+    for port in item[2].get("ports", []):
+        assert port["containerPort"] >= 1024, port
 
 
 def test_only_the_controller_gets_the_service_account_token() -> None:
@@ -363,7 +412,18 @@ def test_only_the_controller_gets_the_service_account_token() -> None:
     assert mounted == {"controlplane"}
 
 
-# -- wiring ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_both_images_are_pinned_and_the_same_everywhere(overlay: str) -> None:
+    images = {c["image"] for w in pod_templates(overlay) for c in containers_of(w)}
+    for image in images:
+        assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), image
+    assert images == {
+        "ghcr.io/controlplane-dev/controlplane:0.1.0",
+        "envoyproxy/envoy:distroless-v1.40.0",
+    }
+
+
+# -- colocated wiring --------------------------------------------------------------------------
 
 
 def _serve_args() -> list[str]:
@@ -503,8 +563,8 @@ def test_envoy_listens_where_the_controller_says_and_the_services_point() -> Non
     assert envoy_ports["https"] == int(serve["--envoy-https-port"])
     labels = deployment()["spec"]["template"]["metadata"]["labels"]
     assert deployment()["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    services = [s for s in objects("Service") if s["metadata"]["name"] == "envoy"]
-    assert len(services) == 2  # the LoadBalancer and its NodePort variant
+    services = [s for s in objects("colocated", "Service") if s["metadata"]["name"] == "envoy"]
+    services += load(NODEPORT)  # the LoadBalancer and its NodePort variant
     for service in services:
         assert service["spec"]["selector"].items() <= labels.items()
         assert {(p["port"], p["targetPort"]) for p in service["spec"]["ports"]} == {
@@ -540,24 +600,19 @@ def test_drain_fails_envoys_health_check_and_fits_in_the_grace_period() -> None:
 
 
 def test_ingress_class_names_this_controller() -> None:
-    ingress_class = only("IngressClass")
+    (ingress_class,) = objects("colocated", "IngressClass")
     assert ingress_class["spec"]["controller"] in CONTROLLER_NAMES
     assert ingress_class["metadata"]["name"] == flags(_serve_args())["--ingress-class"]
-
-
-def test_both_images_are_pinned() -> None:
-    for item in all_containers():
-        image = item["image"]
-        assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), image
 
 
 def test_the_image_runs_as_the_user_the_pod_asks_for() -> None:
     """runAsNonRoot can only be verified by the kubelet for a numeric USER."""
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     [user] = re.findall(r"^USER (\d+):(\d+)$", dockerfile, flags=re.MULTILINE)
-    for name in ("envoy-bootstrap", "controlplane"):
-        context = container(name)["securityContext"]
-        assert (str(context["runAsUser"]), str(context["runAsGroup"])) == user
+    for _, _, item in _containers():
+        if item["image"].startswith("ghcr.io/controlplane-dev/controlplane:"):
+            context = item["securityContext"]
+            assert (str(context["runAsUser"]), str(context["runAsGroup"])) == user
     assert re.search(r'^ENTRYPOINT \["controlplane"\]$', dockerfile, flags=re.MULTILINE)
     # the package itself, without the test and dev extras
     assert re.search(r"pip install --no-compile \.\s", dockerfile)
@@ -622,28 +677,37 @@ async def _kubectl(kubeconfig: Path, *args: str) -> str:
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
-async def test_kubectl_applies_the_directory_and_then_the_nodeport_variant(
-    tmp_path: Path,
+@pytest.mark.parametrize("overlay", OVERLAYS)
+async def test_kubectl_applies_the_overlay_and_then_the_nodeport_variant(
+    overlay: str, tmp_path: Path
 ) -> None:
     server = TestApiServer()
     await server.start("127.0.0.1", 0)
     try:
         kubeconfig = tmp_path / "kubeconfig"
         server.write_kubeconfig(kubeconfig)
+        target = str(MANIFESTS / "overlays" / overlay)
 
-        out = await _kubectl(kubeconfig, "apply", "-f", str(MANIFESTS))
-        top_level = [doc for path in manifest_files() if path.parent == MANIFESTS
-                     for doc in load(path)]  # fmt: skip
-        assert out.count(" created") == len(top_level), out
-        deployed = server.get_object("apps/v1", "Deployment", "controlplane", NAMESPACE)
-        assert deployed["spec"]["replicas"] == 2
+        out = await _kubectl(kubeconfig, "apply", "-k", target)
+        assert out.count(" created") == len(render(overlay)), out
+        if overlay == "split":
+            deployed = server.get_object("apps/v1", "Deployment", "controlplane", NAMESPACE)
+            assert deployed["spec"]["replicas"] == 2
+            assert server.get_object("apps/v1", "DaemonSet", "envoy", NAMESPACE)
+            assert server.get_object("batch/v1", "Job", "controlplane-certgen-v0-1-0", NAMESPACE)
+            xds = server.get_object("v1", "Service", "controlplane", NAMESPACE)
+            assert xds["spec"]["clusterIP"] == "None"
         envoy = server.get_object("v1", "Service", "envoy", NAMESPACE)
         assert envoy["spec"]["type"] == "LoadBalancer"
 
-        again = await _kubectl(kubeconfig, "apply", "-f", str(MANIFESTS))
+        again = await _kubectl(kubeconfig, "apply", "-k", target)
         assert "deployment.apps/controlplane unchanged" in again
+        assert " created" not in again, again
+        if overlay == "split":
+            assert "daemonset.apps/envoy unchanged" in again
+            assert "job.batch/controlplane-certgen-v0-1-0 unchanged" in again
 
-        await _kubectl(kubeconfig, "apply", "-f", str(MANIFESTS / "nodeport"))
+        await _kubectl(kubeconfig, "apply", "-f", str(NODEPORT.parent))
         envoy = server.get_object("v1", "Service", "envoy", NAMESPACE)
         assert envoy["spec"]["type"] == "NodePort"
         assert sorted(p["nodePort"] for p in envoy["spec"]["ports"]) == [30080, 30443]

@@ -1,0 +1,532 @@
+"""`controlplane certgen`: the certificates that let Envoys and controllers speak xDS over mTLS.
+
+xDS carries every tenant's private keys (SDS), so when Envoys and controllers run in different
+pods the connection between them is mutual TLS: the controller proves it is the controller, and
+only Envoys holding a certificate of the same CA get anything. As Contour's `certgen` does, one
+run makes a throw-away CA and two leaves signed by it:
+
+- ``ca.crt``: the CA certificate; both sides trust exactly this bundle. The CA's private key
+  is never written anywhere: nobody can issue another certificate from it later. Rotating means
+  running certgen again with ``--overwrite`` (a new CA and new leaves); the previous CA, when it
+  is still valid, stays in the new ``ca.crt`` bundle, so a controller that already reloaded
+  keeps accepting Envoys whose Secret volume has not caught up yet (existing streams are never
+  cut either way: certificates are only looked at during a handshake).
+- ``controlplane/tls.crt|tls.key``: the server certificate, ``serverAuth``, with the names a
+  client may dial: ``controlplane``, ``controlplane.NS``, ``controlplane.NS.svc``,
+  ``controlplane.NS.svc.cluster.local``, ``localhost`` and ``127.0.0.1``. Envoys and
+  ``controlplane xds`` check the name ``controlplane`` whatever address they dial
+  (`controlplane.envoy.bootstrap`), so replicas behind any Service or IP are the same server.
+- ``envoy/tls.crt|tls.key``: the client certificate, ``clientAuth``, named ``envoy``.
+
+Keys are ECDSA P-256 (``--rsa``: RSA-2048), certificates SHA-256 signed, valid from an hour
+before now (clock skew) for ``--lifetime`` days.
+
+Two destinations, one rule: what is there and still valid (parses, the key matches, each leaf
+is signed by a CA of its bundle, both bundles are the same, not expired) is kept unless
+``--overwrite``; anything else is replaced as a whole (the CA key is gone, so a missing leaf
+can only come with a new CA).
+
+- ``certgen DIR`` writes files, keys with mode 0600, each file replaced atomically.
+- ``certgen --kubernetes --namespace NS`` writes two ``kubernetes.io/tls`` Secrets with a
+  ``ca.crt`` key, ``controlplanecert`` and ``envoycert``, through kubernetes-asyncio (the
+  certgen Job in ``manifests/``); a Secret replaced meanwhile by another writer fails the
+  replace (resourceVersion) rather than being clobbered.
+
+Generation and checks are pure functions of their inputs (``now`` is injectable); the writes
+are the two explicit I/O steps.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import ipaddress
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = [
+    "CONTROLPLANE_SECRET",
+    "ENVOY_SECRET",
+    "Bundle",
+    "KeyType",
+    "Leaf",
+    "Outcome",
+    "check_bundle",
+    "controlplane_names",
+    "generate",
+    "read_directory",
+    "secret_manifests",
+    "write_directory",
+    "write_secrets",
+]
+
+KeyType = Literal["ec", "rsa"]
+CONTROLPLANE_SECRET: Final = "controlplanecert"
+ENVOY_SECRET: Final = "envoycert"
+DEFAULT_NAMESPACE: Final = "projectcontour"
+DEFAULT_LIFETIME_DAYS: Final = 365
+SERVER_NAME: Final = "controlplane"
+CLIENT_NAME: Final = "envoy"
+KEY_MODE: Final = 0o600
+CERT_MODE: Final = 0o644
+_SKEW: Final = datetime.timedelta(hours=1)
+_PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+_USAGE_NAMES: Final = {
+    ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
+    ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+}
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A leaf certificate and its private key, PEM (PKCS#8, unencrypted)."""
+
+    cert_pem: bytes
+    key_pem: bytes
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What certgen writes: the CA bundle and the two leaves."""
+
+    ca_pem: bytes
+    controlplane: Leaf
+    envoy: Leaf
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run did: ``written`` (True) or kept valid certificates; ``reason`` says why."""
+
+    written: bool
+    reason: str
+    not_after: datetime.datetime
+
+
+def controlplane_names(namespace: str) -> list[str]:
+    """The subject alternative names of the controller's certificate."""
+    return [
+        SERVER_NAME,
+        f"{SERVER_NAME}.{namespace}",
+        f"{SERVER_NAME}.{namespace}.svc",
+        f"{SERVER_NAME}.{namespace}.svc.cluster.local",
+        "localhost",
+        "127.0.0.1",
+    ]
+
+
+# -- generation (pure but for the randomness of keys and serials) -----------------------------
+
+
+def _new_key(key_type: KeyType) -> _PrivateKey:
+    if key_type == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _key_pem(key: _PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "controlplane"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _san(names: Sequence[str]) -> x509.SubjectAlternativeName:
+    entries: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            entries.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            entries.append(x509.DNSName(name))
+    return x509.SubjectAlternativeName(entries)
+
+
+def _certificate(
+    *,
+    subject: x509.Name,
+    key: _PrivateKey,
+    issuer: x509.Name,
+    issuer_key: _PrivateKey,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    usage: x509.ObjectIdentifier | None,
+    names: Sequence[str] = (),
+) -> x509.Certificate:
+    is_ca = usage is None
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=0 if is_ca else None), True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
+        )
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=isinstance(key, rsa.RSAPrivateKey) and not is_ca,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=is_ca,
+                crl_sign=is_ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    )
+    if usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        builder = builder.add_extension(_san(names), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def generate(
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    key_type: KeyType = "ec",
+    lifetime_days: int = DEFAULT_LIFETIME_DAYS,
+    now: datetime.datetime | None = None,
+    previous_ca_pem: bytes | None = None,
+) -> Bundle:
+    """A new CA and the two leaves it signs. ``previous_ca_pem`` (a CA still valid) is appended
+    to the new ``ca.crt`` bundle, so peers that have not reloaded yet are still accepted."""
+    if lifetime_days < 1:
+        raise ValueError(f"--lifetime {lifetime_days}: a certificate must live at least a day")
+    start = (now or datetime.datetime.now(datetime.UTC)) - _SKEW
+    end = start + _SKEW + datetime.timedelta(days=lifetime_days)
+    ca_key = _new_key(key_type)
+    ca_name = _name("controlplane xDS CA")
+    ca = _certificate(
+        subject=ca_name, key=ca_key, issuer=ca_name, issuer_key=ca_key,
+        start=start, end=end, usage=None,
+    )  # fmt: skip
+
+    def leaf(common_name: str, usage: x509.ObjectIdentifier, names: Sequence[str]) -> Leaf:
+        key = _new_key(key_type)
+        cert = _certificate(
+            subject=_name(common_name), key=key, issuer=ca_name, issuer_key=ca_key,
+            start=start, end=end, usage=usage, names=names,
+        )  # fmt: skip
+        return Leaf(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+    if previous_ca_pem:
+        ca_pem += _first_certificate(previous_ca_pem)
+    return Bundle(
+        ca_pem=ca_pem,
+        controlplane=leaf(
+            SERVER_NAME, ExtendedKeyUsageOID.SERVER_AUTH, controlplane_names(namespace)
+        ),
+        envoy=leaf(CLIENT_NAME, ExtendedKeyUsageOID.CLIENT_AUTH, [CLIENT_NAME]),
+    )
+
+
+def _first_certificate(pem: bytes) -> bytes:
+    return x509.load_pem_x509_certificates(pem)[0].public_bytes(serialization.Encoding.PEM)
+
+
+# -- checks (pure) ----------------------------------------------------------------------------
+
+
+def _check_leaf(
+    what: str, ca_pem: bytes, leaf: Leaf, usage: x509.ObjectIdentifier, now: datetime.datetime
+) -> tuple[str | None, datetime.datetime]:
+    try:
+        cas = x509.load_pem_x509_certificates(ca_pem)
+        cert = x509.load_pem_x509_certificate(leaf.cert_pem)
+        key = serialization.load_pem_private_key(leaf.key_pem, password=None)
+    except ValueError as error:
+        return f"{what}: {error}", now
+    if cert.public_key() != key.public_key():
+        return f"{what}: tls.key is not the key of tls.crt", now
+    issuers = []
+    for ca in cas:
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        issuers.append(ca)
+    if not issuers:
+        return f"{what}: tls.crt is not signed by a CA of ca.crt", now
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        usages = None
+    if usages is not None and usage not in usages:
+        return f"{what}: tls.crt is not for {_USAGE_NAMES[usage]}", now
+    not_after = min(cert.not_valid_after_utc, *(ca.not_valid_after_utc for ca in issuers))
+    if not cert.not_valid_before_utc <= now < not_after:
+        return f"{what}: not valid now (valid until {not_after:%Y-%m-%d %H:%M} UTC)", not_after
+    return None, not_after
+
+
+def check_bundle(
+    controlplane: tuple[bytes, Leaf], envoy: tuple[bytes, Leaf], now: datetime.datetime
+) -> tuple[str | None, datetime.datetime]:
+    """Why these certificates cannot be kept (``None``: they can), and when the first expires.
+
+    Each side is ``(its ca.crt, its leaf)``: in a cluster they come from two Secrets.
+    """
+    if controlplane[0] != envoy[0]:
+        return "the two ca.crt differ", now
+    reason, server_end = _check_leaf(
+        SERVER_NAME, controlplane[0], controlplane[1], ExtendedKeyUsageOID.SERVER_AUTH, now
+    )
+    if reason is not None:
+        return reason, server_end
+    reason, client_end = _check_leaf(
+        CLIENT_NAME, envoy[0], envoy[1], ExtendedKeyUsageOID.CLIENT_AUTH, now
+    )
+    return reason, min(server_end, client_end)
+
+
+def _not_after(bundle: Bundle) -> datetime.datetime:
+    return x509.load_pem_x509_certificate(bundle.controlplane.cert_pem).not_valid_after_utc
+
+
+def _still_valid_ca(pem: bytes | None, now: datetime.datetime) -> bytes | None:
+    if not pem:
+        return None
+    try:
+        ca = x509.load_pem_x509_certificates(pem)[0]
+    except ValueError:
+        return None
+    return pem if ca.not_valid_before_utc <= now < ca.not_valid_after_utc else None
+
+
+# -- a directory --------------------------------------------------------------------------------
+
+
+def _paths(directory: Path) -> dict[str, Path]:
+    return {
+        "ca": directory / "ca.crt",
+        "controlplane.crt": directory / SERVER_NAME / "tls.crt",
+        "controlplane.key": directory / SERVER_NAME / "tls.key",
+        "envoy.crt": directory / CLIENT_NAME / "tls.crt",
+        "envoy.key": directory / CLIENT_NAME / "tls.key",
+    }
+
+
+def read_directory(directory: Path) -> Bundle | None:
+    """The certificates a previous run wrote to ``directory``; ``None`` if any file is missing."""
+    try:
+        data = {name: path.read_bytes() for name, path in _paths(directory).items()}
+    except FileNotFoundError:
+        return None
+    return Bundle(
+        ca_pem=data["ca"],
+        controlplane=Leaf(data["controlplane.crt"], data["controlplane.key"]),
+        envoy=Leaf(data["envoy.crt"], data["envoy.key"]),
+    )
+
+
+def _write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Write a sibling temporary file with ``mode`` from the start, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(descriptor, mode)
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_directory(
+    directory: Path,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    key_type: KeyType = "ec",
+    lifetime_days: int = DEFAULT_LIFETIME_DAYS,
+    overwrite: bool = False,
+    now: datetime.datetime | None = None,
+) -> Outcome:
+    """Write (or keep) the certificates in ``directory``; see the module docstring."""
+    moment = now or datetime.datetime.now(datetime.UTC)
+    existing = read_directory(directory)
+    reason = "no certificates yet"
+    if existing is not None:
+        invalid, not_after = check_bundle(
+            (existing.ca_pem, existing.controlplane), (existing.ca_pem, existing.envoy), moment
+        )
+        if invalid is None and not overwrite:
+            return Outcome(False, "valid certificates already there", not_after)
+        reason = invalid or "--overwrite"
+    bundle = generate(
+        namespace=namespace,
+        key_type=key_type,
+        lifetime_days=lifetime_days,
+        now=moment,
+        previous_ca_pem=_still_valid_ca(existing.ca_pem if existing else None, moment),
+    )
+    paths = _paths(directory)
+    # Leaves first and the CA last: a reader that sees the new ca.crt sees new leaves too.
+    _write_atomically(paths["controlplane.key"], bundle.controlplane.key_pem, KEY_MODE)
+    _write_atomically(paths["controlplane.crt"], bundle.controlplane.cert_pem, CERT_MODE)
+    _write_atomically(paths["envoy.key"], bundle.envoy.key_pem, KEY_MODE)
+    _write_atomically(paths["envoy.crt"], bundle.envoy.cert_pem, CERT_MODE)
+    _write_atomically(paths["ca"], bundle.ca_pem, CERT_MODE)
+    return Outcome(True, reason, _not_after(bundle))
+
+
+# -- Kubernetes Secrets -------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def secret_manifests(bundle: Bundle, namespace: str) -> dict[str, dict[str, Any]]:
+    """The two ``kubernetes.io/tls`` Secrets (with ``ca.crt``), by name."""
+
+    def secret(name: str, leaf: Leaf) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {
+                    "app.kubernetes.io/part-of": "controlplane",
+                    "app.kubernetes.io/managed-by": "controlplane-certgen",
+                },
+            },
+            "type": "kubernetes.io/tls",
+            "data": {
+                "ca.crt": _b64(bundle.ca_pem),
+                "tls.crt": _b64(leaf.cert_pem),
+                "tls.key": _b64(leaf.key_pem),
+            },
+        }
+
+    return {
+        CONTROLPLANE_SECRET: secret(CONTROLPLANE_SECRET, bundle.controlplane),
+        ENVOY_SECRET: secret(ENVOY_SECRET, bundle.envoy),
+    }
+
+
+def _from_secret(data: Mapping[str, str] | None) -> tuple[bytes, Leaf] | None:
+    if not data or not {"ca.crt", "tls.crt", "tls.key"} <= set(data):
+        return None
+    try:
+        ca, cert, key = (base64.b64decode(data[k]) for k in ("ca.crt", "tls.crt", "tls.key"))
+    except ValueError:
+        return None
+    return ca, Leaf(cert, key)
+
+
+async def write_secrets(
+    api_client: Any,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    key_type: KeyType = "ec",
+    lifetime_days: int = DEFAULT_LIFETIME_DAYS,
+    overwrite: bool = False,
+    now: datetime.datetime | None = None,
+    request_timeout: float = 30.0,
+) -> Outcome:
+    """Write (or keep) the two Secrets in ``namespace`` through ``api_client`` (kubernetes-
+    asyncio's ``ApiClient``). A refusal of the API server is a ``ValueError`` saying which."""
+    from kubernetes_asyncio import client
+
+    try:
+        return await _write_secrets(
+            client.CoreV1Api(api_client),
+            namespace=namespace,
+            key_type=key_type,
+            lifetime_days=lifetime_days,
+            overwrite=overwrite,
+            moment=now or datetime.datetime.now(datetime.UTC),
+            request_timeout=request_timeout,
+        )
+    except client.ApiException as error:
+        reason = f"{error.status} {error.reason}"
+        with contextlib.suppress(TypeError, ValueError, KeyError):
+            reason += ": " + str(json.loads(error.body or b"")["message"])
+        if error.status == 409:
+            reason += " (a Secret changed meanwhile: run again)"
+        raise ValueError(f"writing Secrets in {namespace}: {reason}") from None
+    except OSError as error:  # aiohttp's connection errors and timeouts are OSErrors
+        raise ValueError(f"writing Secrets in {namespace}: {error}") from None
+
+
+async def _write_secrets(
+    core: Any,
+    *,
+    namespace: str,
+    key_type: KeyType,
+    lifetime_days: int,
+    overwrite: bool,
+    moment: datetime.datetime,
+    request_timeout: float,
+) -> Outcome:
+    from kubernetes_asyncio import client
+
+    found: dict[str, Any] = {}
+    for name in (CONTROLPLANE_SECRET, ENVOY_SECRET):
+        try:
+            found[name] = await core.read_namespaced_secret(
+                name, namespace, _request_timeout=request_timeout
+            )
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+    sides = {name: _from_secret(secret.data) for name, secret in found.items()}
+    server, envoy = sides.get(CONTROLPLANE_SECRET), sides.get(ENVOY_SECRET)
+    reason = "no certificates yet" if not found else "incomplete Secrets"
+    previous_ca = None
+    if server is not None and envoy is not None:
+        invalid, not_after = check_bundle(server, envoy, moment)
+        if invalid is None and not overwrite:
+            return Outcome(False, "valid Secrets already there", not_after)
+        reason = invalid or "--overwrite"
+        previous_ca = _still_valid_ca(server[0], moment)
+    bundle = generate(
+        namespace=namespace,
+        key_type=key_type,
+        lifetime_days=lifetime_days,
+        now=moment,
+        previous_ca_pem=previous_ca,
+    )
+    for name, manifest in secret_manifests(bundle, namespace).items():
+        if name in found:
+            # The resourceVersion read above: a Secret changed meanwhile is a 409, not lost.
+            manifest["metadata"]["resourceVersion"] = found[name].metadata.resource_version
+        # A plain manifest: the client serializes a dict body as it is (typed as V1Secret).
+        body: Any = manifest
+        if name in found:
+            await core.replace_namespaced_secret(
+                name, namespace, body, _request_timeout=request_timeout
+            )
+        else:
+            await core.create_namespaced_secret(namespace, body, _request_timeout=request_timeout)
+    return Outcome(True, reason, _not_after(bundle))
