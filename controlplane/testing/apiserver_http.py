@@ -243,6 +243,14 @@ class KubeApi:
             "DELETE": "delete" if target.name else "deletecollection",
         }.get(method, method.lower())
         self._count(request, target, verb)
+        if target.rtype.review is not None:
+            if verb != "create" or target.name is not None or target.subresource:
+                raise ApiError(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                )
+            return json_response(target.rtype.review(await self._body(request)), 201)
         if verb == "watch":
             return await self._watch(request, target)
         if verb == "list":

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.testing import apiserver_events
+from controlplane.testing import apiserver_events, apiserver_reviews
 
 JSON = dict[str, Any]
 
@@ -373,6 +373,36 @@ def builtin_types() -> list[ResourceType]:
             "PodDisruptionBudget",
             short=("pdb",),
             status=True,
+        ),
+        *(
+            ResourceType(
+                group=group,
+                version="v1",
+                plural=plural,
+                kind=kind,
+                namespaced=False,
+                review=review,
+            )
+            for group, plural, kind, review in (
+                (
+                    "authorization.k8s.io",
+                    "selfsubjectaccessreviews",
+                    "SelfSubjectAccessReview",
+                    apiserver_reviews.access_review,
+                ),
+                (
+                    "authorization.k8s.io",
+                    "selfsubjectrulesreviews",
+                    "SelfSubjectRulesReview",
+                    apiserver_reviews.rules_review,
+                ),
+                (
+                    "authentication.k8s.io",
+                    "selfsubjectreviews",
+                    "SelfSubjectReview",
+                    apiserver_reviews.subject_review,
+                ),
+            )
         ),
     ]
 

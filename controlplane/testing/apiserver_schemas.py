@@ -740,7 +740,7 @@ SCHEMAS: dict[str, Primitive | ObjectSchema] = {
                 "recorded."
             ),
             "message": "string A human-readable description of the status of this operation.",
-            "metadata": _METADATA,
+            "metadata": "meta.v1.ObjectMeta! Standard object's metadata.",
             "reason": (
                 "string This should be a short, machine understandable string that gives the "
                 "reason for the transition into the object's current status."
