@@ -336,6 +336,11 @@ def run(args: argparse.Namespace, *, prog: str = "controlplane status") -> int:
                 namespace=namespace,
             )
         else:
+            if args.config or args.ingress_class or args.root_namespaces:
+                raise StatusError(
+                    "--config, --ingress-class and --root-namespaces change a build of "
+                    "manifests (-f); a cluster's statuses are its controller's"
+                )
             kubeconfig = find_kubeconfig(args.kubeconfig, os.environ)
             forest = asyncio.run(
                 from_cluster(kubeconfig, context=args.context, namespace=namespace)

@@ -5,6 +5,10 @@ and the orphans' trees show out, with the statuses the DAG gives; then the termi
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +312,8 @@ def test_status_command_on_a_tree_of_manifests(
     data = json.loads(capsys.readouterr().out)
     assert main(["status", "-f", str(tmp_path / "missing")]) == 2
     error = capsys.readouterr()
+    assert main(["status", "--root-namespaces", "web"]) == 2
+    assert "change a build of manifests (-f)" in capsys.readouterr().err
 
     assert text.out.startswith("web/root  www.example.com  valid\n└── /blog → blog/blog  valid\n")
     assert "team/lost  orphaned" in text.out and text.err == ""
@@ -356,3 +362,45 @@ def test_status_needs_no_dag_statuses_of_other_kinds() -> None:
     [tree] = delegation_forest(objects, [other]).roots
 
     assert tree.status == ""
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> str:
+    """What `controlplane ARGS` writes to a terminal (a pseudo-terminal as its stdout)."""
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "controlplane", *args],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=30,
+            check=True,
+        )
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal has no writer left
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert done.stderr == b""
+        return b"".join(chunks).decode()
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+
+
+def test_colour_on_a_terminal_unless_no_color(tmp_path: Path) -> None:
+    (tmp_path / "routes.yaml").write_text(yaml.safe_dump_all([*SERVICES, ROOT, BLOG]))
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+
+    coloured = _on_a_terminal(["status", "-f", str(tmp_path)], env)
+    plain = _on_a_terminal(["status", "-f", str(tmp_path)], {**env, "NO_COLOR": "1"})
+
+    assert "\x1b[32mvalid\x1b[0m" in coloured
+    assert "\x1b[" not in plain and "blog/blog  valid" in plain
