@@ -22,6 +22,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import ValidationError
 
+from controlplane import status_view
 from controlplane.config import ServeSettings
 
 EXIT_USAGE = 2
@@ -234,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     testapi.add_argument("--listen", default="127.0.0.1:0", help="H:P to listen on")
     testapi.add_argument("--kubeconfig", default=None, help="write a kubeconfig for it here")
+    status_view.add_parser(commands)
     return parser
 
 
@@ -254,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if args.command == "testapi":
             return _testapi(args)
+        if args.command == "status":
+            return status_view.run(args)
     except UsageError as error:
         print(f"controlplane {args.command}: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -5,6 +5,7 @@
     StatusWriter(api, store=store).submit(updates)     # IngressRoute status, leader only
     EventRecorder(api, store=store, instance=...)      # Events: problems, status changes
     LeaderElector(api, namespace=..., name=...).run()  # a Lease
+    await list_once(api, store, ["IngressRoute"])      # one list, no watch (`status`)
 
 The only package that imports `kubernetes_asyncio` (with the test API server); it fills the store
 and never sees the DAG, the translator or xDS (import-linter).
@@ -13,8 +14,9 @@ and never sees the DAG, the translator or xDS (import-linter).
 from controlplane.sources.events import EventRecorder, Finding, reporting_instance
 from controlplane.sources.files import FileSource, manifest_files, read_documents
 from controlplane.sources.kube import INGRESSES, KubeSource
-from controlplane.sources.kubeclient import make_api_client
+from controlplane.sources.kubeclient import KubeApiError, make_api_client
 from controlplane.sources.leader import LeaderElector
+from controlplane.sources.listing import list_once
 from controlplane.sources.status import (
     IngressStatusWriter,
     StatusUpdate,
@@ -28,10 +30,12 @@ __all__ = [
     "FileSource",
     "Finding",
     "IngressStatusWriter",
+    "KubeApiError",
     "KubeSource",
     "LeaderElector",
     "StatusUpdate",
     "StatusWriter",
+    "list_once",
     "make_api_client",
     "manifest_files",
     "parse_service_ref",

@@ -11,7 +11,10 @@ honest and is otherwise small:
 - `apiserver_table` renders the `Table` that `kubectl get` prints;
 - `apiserver_http` maps the resource API's HTTP onto them and streams watches (it also says
   what kubectl needs, as measured with kubectl 1.32);
-- `apiserver_protobuf` reads the protobuf bodies of `kubectl create namespace|secret|...`;
+- `apiserver_protobuf` reads the protobuf bodies of `kubectl create namespace|secret|ingress|
+  service|...` and `kubectl auth`, and `apiserver_reviews` answers the latter (always yes);
+- `apiserver_openapi` serves OpenAPI v3 and v2 (`apiserver_openapi_proto`: v2 in the protobuf
+  kubectl reads) from the CRDs' schemas and `apiserver_schemas`, so `kubectl explain` works;
 - this module owns the listening socket, the test hooks, the kubeconfig and the entry points.
 
 Public API: `TestApiServer` (`start`, `stop`, `url`, `port`, `write_kubeconfig`, the hooks, and

@@ -9,11 +9,8 @@ CRD's types are served as soon as it is stored. Every API request is reported on
 What kubectl needs, as measured with kubectl 1.32: `/version`; `/api` and `/apis` in plain JSON
 (it asks for aggregated discovery first and falls back when the answer is an `APIGroupList`);
 `/api/v1` and `/apis/GROUP/VERSION`; `Table` answers for `get`; and `/openapi/v3`, without which
-`kubectl apply` refuses to run ("failed to download openapi"). The OpenAPI documents are reduced
-to what kubectl reads (see `apiserver_registry.openapi_v3_gv`): kubectl then sends
-`fieldValidation=Strict` and leaves validation to the server, which does not validate, and
-computes apply patches from its compiled-in types. `/openapi/v2` is an empty document, which
-kubectl reads when v3 does not know a kind (e.g. a custom resource whose CRD is missing).
+`kubectl apply` refuses to run ("failed to download openapi"). `apiserver_openapi` says what
+kubectl reads in the OpenAPI documents (v3, and v2 in protobuf) and how they are built.
 
 Watches stream newline-delimited JSON events over a chunked response. They start from the
 history after the requested `resourceVersion` (or with an ADDED per object when none is given),
@@ -39,19 +36,16 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from controlplane.testing import apiserver_openapi_proto as openapi_proto
 from controlplane.testing import apiserver_protobuf as protobuf
+from controlplane.testing.apiserver_openapi import OpenApiDocuments
 from controlplane.testing.apiserver_patch import (
     PatchError,
     json_patch,
     merge_patch,
     strategic_merge_patch,
 )
-from controlplane.testing.apiserver_registry import (
-    Registry,
-    ResourceType,
-    openapi_v3_gv,
-    openapi_v3_index,
-)
+from controlplane.testing.apiserver_registry import Registry, ResourceType
 from controlplane.testing.apiserver_store import (
     ApiError,
     Clock,
@@ -78,7 +72,6 @@ KUBE_VERSION = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
-OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 _PATCH_TYPES = (
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
@@ -151,6 +144,7 @@ class KubeApi:
         after_delete: Callable[[ResourceType, str], None],
     ) -> None:
         self.registry, self.store, self.clock = registry, store, clock
+        self.openapi = OpenApiDocuments(registry)
         self.bookmark_interval = bookmark_interval
         self._on_request = on_request
         self._after_delete = after_delete
@@ -164,16 +158,13 @@ class KubeApi:
             if request.path == "/version":
                 return json_response(KUBE_VERSION)
             if request.path == "/openapi/v2":
-                # An empty protobuf message is an empty OpenAPI v2 Document: kubectl finds no
-                # schema for any kind and skips client-side validation, and an unknown kind
-                # then fails the way it does on a cluster ("no matches for kind").
-                return web.Response(body=b"", content_type=OPENAPI_V2_PROTOBUF)
+                if "protobuf" in request.headers.get("Accept", ""):
+                    return web.Response(
+                        body=self.openapi.v2_protobuf(), content_type=openapi_proto.CONTENT_TYPE
+                    )
+                return json_response(self.openapi.v2())
             if parts[:2] == ["openapi", "v3"]:
-                doc = (
-                    openapi_v3_gv(self.registry, "/".join(parts[2:]))
-                    if parts[2:]
-                    else openapi_v3_index(self.registry)
-                )
+                doc = self.openapi.v3("/".join(parts[2:])) if parts[2:] else self.openapi.v3_index()
                 if doc is not None:
                     return json_response(doc)
             if parts and parts[0] in ("api", "apis"):
@@ -252,6 +243,14 @@ class KubeApi:
             "DELETE": "delete" if target.name else "deletecollection",
         }.get(method, method.lower())
         self._count(request, target, verb)
+        if target.rtype.review is not None:
+            if verb != "create" or target.name is not None or target.subresource:
+                raise ApiError(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                )
+            return json_response(target.rtype.review(await self._body(request)), 201)
         if verb == "watch":
             return await self._watch(request, target)
         if verb == "list":

@@ -17,13 +17,11 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.testing import apiserver_events
+from controlplane.testing import apiserver_events, apiserver_reviews
 
 JSON = dict[str, Any]
 
@@ -90,6 +88,11 @@ class ResourceType:
     crd_name: str = ""
     view: StorageView | None = None
     """Set when the objects are another type's (see `StorageView`)."""
+    review: Callable[[JSON], JSON] | None = None
+    """Set on a review type (`SelfSubjectAccessReview`): a create is answered with
+    `review(body)` and nothing is stored; no other verb is served."""
+    schema: JSON | None = field(default=None, compare=False, repr=False)
+    """A custom resource's `openAPIV3Schema`, for the OpenAPI documents (`apiserver_openapi`)."""
     key: tuple[str, str, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +109,10 @@ class ResourceType:
         """How the apiserver names the type in messages: `services`, `ingressroutes.GROUP`."""
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
+    @property
+    def verbs(self) -> tuple[str, ...]:
+        return ("create",) if self.review is not None else ALL_VERBS
+
     def discovery(self) -> list[JSON]:
         entries: list[JSON] = [
             {
@@ -113,7 +120,7 @@ class ResourceType:
                 "singularName": self.singular,
                 "namespaced": self.namespaced,
                 "kind": self.kind,
-                "verbs": list(ALL_VERBS),
+                "verbs": list(self.verbs),
             }
         ]
         if self.short_names:
@@ -369,6 +376,36 @@ def builtin_types() -> list[ResourceType]:
             short=("pdb",),
             status=True,
         ),
+        *(
+            ResourceType(
+                group=group,
+                version="v1",
+                plural=plural,
+                kind=kind,
+                namespaced=False,
+                review=review,
+            )
+            for group, plural, kind, review in (
+                (
+                    "authorization.k8s.io",
+                    "selfsubjectaccessreviews",
+                    "SelfSubjectAccessReview",
+                    apiserver_reviews.access_review,
+                ),
+                (
+                    "authorization.k8s.io",
+                    "selfsubjectrulesreviews",
+                    "SelfSubjectRulesReview",
+                    apiserver_reviews.rules_review,
+                ),
+                (
+                    "authentication.k8s.io",
+                    "selfsubjectreviews",
+                    "SelfSubjectReview",
+                    apiserver_reviews.subject_review,
+                ),
+            )
+        ),
     ]
 
 
@@ -423,6 +460,7 @@ def types_from_crd(crd: JSON) -> list[ResourceType]:
                 categories=tuple(names.get("categories") or ()),
                 columns=columns,
                 crd_name=crd["metadata"]["name"],
+                schema=(version.get("schema") or {}).get("openAPIV3Schema"),
             )
         )
     return out
@@ -433,6 +471,8 @@ class Registry:
 
     def __init__(self, types: Iterable[ResourceType]) -> None:
         self._types: dict[tuple[str, str, str], ResourceType] = {}
+        self.generation = 0
+        """Grows on every change of the served types (documents derived from them key on it)."""
         for t in types:
             self._types[t.key] = t
 
@@ -448,11 +488,13 @@ class Registry:
     def add(self, types: Iterable[ResourceType]) -> None:
         for t in types:
             self._types[t.key] = t
+        self.generation += 1
 
     def remove_crd(self, crd_name: str) -> list[ResourceType]:
         gone = [t for t in self._types.values() if t.crd_name == crd_name]
         for t in gone:
             del self._types[t.key]
+        self.generation += 1
         return gone
 
     def types(self) -> list[ResourceType]:
@@ -501,57 +543,3 @@ class Registry:
             "groupVersion": f"{group}/{version}" if group else version,
             "resources": resources,
         }
-
-
-def _openapi_gv_path(group: str, version: str) -> str:
-    return f"apis/{group}/{version}" if group else f"api/{version}"
-
-
-def openapi_v3_gv(registry: Registry, gv_path: str) -> JSON | None:
-    """The OpenAPI v3 document of one group-version, reduced to what kubectl reads: one PATCH
-    operation per kind, tagged with `x-kubernetes-group-version-kind` and accepting the
-    `fieldValidation` query parameter. kubectl then leaves validation to the server (which
-    accepts everything) and, finding no strategic-merge request body, computes apply patches
-    from its compiled-in types (built-ins) or as JSON merge patches (custom resources)."""
-    types = [t for t in registry.types() if _openapi_gv_path(t.group, t.version) == gv_path]
-    if not types:
-        return None
-    paths: JSON = {}
-    for t in types:
-        prefix = f"/{gv_path}/namespaces/{{namespace}}" if t.namespaced else f"/{gv_path}"
-        paths[f"{prefix}/{t.plural}/{{name}}"] = {
-            "patch": {
-                "operationId": f"patch{t.kind}",
-                "x-kubernetes-group-version-kind": {
-                    "group": t.group,
-                    "version": t.version,
-                    "kind": t.kind,
-                },
-                "x-kubernetes-action": "patch",
-                "parameters": [
-                    {
-                        "name": "fieldValidation",
-                        "in": "query",
-                        "schema": {"type": "string", "uniqueItems": True},
-                    }
-                ],
-                "responses": {"200": {"description": "OK"}},
-            }
-        }
-    return {
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.32.0"},
-        "paths": paths,
-        "components": {"schemas": {}},
-    }
-
-
-def openapi_v3_index(registry: Registry) -> JSON:
-    """`/openapi/v3`: each group-version's document, addressed with a hash of its content so
-    kubectl's disk cache never serves a stale one after a CRD changes."""
-    paths: JSON = {}
-    for gv_path in sorted({_openapi_gv_path(t.group, t.version) for t in registry.types()}):
-        doc = json.dumps(openapi_v3_gv(registry, gv_path), sort_keys=True).encode()
-        digest = hashlib.sha256(doc).hexdigest()[:32].upper()
-        paths[gv_path] = {"serverRelativeURL": f"/openapi/v3/{gv_path}?hash={digest}"}
-    return {"paths": paths}

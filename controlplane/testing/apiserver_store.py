@@ -247,6 +247,27 @@ def _without(obj: JSON, *keys: str) -> JSON:
     return {k: v for k, v in obj.items() if k not in keys}
 
 
+def _without_nulls(value: Any, schema: JSON | None) -> Any:
+    """A copy of a written object without its `null` fields, as the apiserver stores it: a
+    built-in kind's `null` decodes to the Go zero value, which the JSON form omits
+    (`creationTimestamp: null`, `labels: null`, `spec: null` are as good as absent), and a custom
+    resource's `null` is pruned unless its schema says `nullable: true`."""
+    if isinstance(value, list):
+        items = (schema or {}).get("items")
+        return [_without_nulls(v, items if isinstance(items, dict) else None) for v in value]
+    if not isinstance(value, dict):
+        return value
+    properties = (schema or {}).get("properties") or {}
+    additional = (schema or {}).get("additionalProperties")
+    out: JSON = {}
+    for key, item in value.items():
+        sub = properties.get(key, additional if isinstance(additional, dict) else None)
+        if item is None and not (sub or {}).get("nullable"):
+            continue
+        out[key] = _without_nulls(item, sub)
+    return out
+
+
 class Store:
     """Objects by type and (namespace, name), one revision counter, the event history, watchers."""
 
@@ -333,7 +354,7 @@ class Store:
     def _check_identity(self, rtype: ResourceType, namespace: str | None, obj: JSON) -> JSON:
         if not isinstance(obj, dict):
             raise ApiError(400, "BadRequest", "the request body must be a JSON object")
-        obj = copy.deepcopy(obj)
+        obj = _without_nulls(obj, rtype.schema)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise ApiError(400, "BadRequest", "metadata must be an object")
