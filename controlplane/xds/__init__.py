@@ -23,7 +23,7 @@ from controlplane.typeurls import (
     WILDCARD_TYPES,
 )
 from controlplane.xds.cache import NackRecord, SnapshotCache, VerdictListener
-from controlplane.xds.client import fetch_config
+from controlplane.xds.client import fetch_config, watch_config
 from controlplane.xds.server import ServerSettings, XdsServer
 from controlplane.xds.snapshot import Resource, Snapshot, version_of
 
@@ -44,4 +44,5 @@ __all__ = [
     "XdsServer",
     "fetch_config",
     "version_of",
+    "watch_config",
 ]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -92,6 +93,25 @@ async def fetch_config(
     address: str, *, node_id: str = "controlplane-xds-client", timeout_s: float = 10.0
 ) -> dict[str, list[dict[str, Any]]]:
     """Everything the controller serves, by type name (`cds`, `eds`, `lds`, `rds`, `sds`)."""
+    async with asyncio.timeout(timeout_s), aclosing(watch_config(address, node_id=node_id)) as it:
+        async for config in it:
+            return config
+    raise ConnectionError(f"{address} closed the xDS stream before answering")
+
+
+async def watch_config(
+    address: str, *, node_id: str = "controlplane-xds-client"
+) -> AsyncGenerator[dict[str, list[dict[str, Any]]], None]:
+    """What the controller serves, as `fetch_config` returns it, once at first and then again
+    each time a response completes a change (`controlplane xds --watch`), until the stream ends
+    (`ConnectionError`) or the caller stops iterating.
+
+    State of the world: LDS and CDS answers carry the full set; EDS, RDS and SDS answers carry
+    only what changed, so they are merged and pruned to the names still wanted. When the
+    clusters or listeners change, the names they refer to are subscribed again (with the last
+    nonce of that type, which the server answers); a configuration is complete, and returned,
+    once every wanted name has been received.
+    """
     outgoing: asyncio.Queue[discovery_pb2.DiscoveryRequest] = asyncio.Queue()
     node = discovery_pb2.DiscoveryRequest().node
     node.id, node.cluster = node_id, "controlplane-debug"
@@ -102,16 +122,29 @@ async def fetch_config(
 
     wanted: dict[str, set[str] | None] = {CLUSTER_TYPE: None, LISTENER_TYPE: None}
     received: dict[str, dict[str, Message]] = {}
+    last: dict[str, tuple[str, str]] = {}  # type URL -> (version, nonce) of the latest response
 
     def subscribe(type_url: str, names: set[str] | None, first: bool = False) -> None:
         if names is not None and not names:
-            received.setdefault(type_url, {})  # nothing to ask for (an empty list is a wildcard)
+            # Nothing to ask for (an empty list would be a wildcard): keep what is there out.
+            received[type_url] = {}
             return
-        request = discovery_pb2.DiscoveryRequest(type_url=type_url)
+        version, nonce = last.get(type_url, ("", ""))
+        request = discovery_pb2.DiscoveryRequest(
+            type_url=type_url, version_info=version, response_nonce=nonce
+        )
         request.resource_names.extend(sorted(names or ()))
         if first:
             request.node.CopyFrom(node)
         outgoing.put_nowait(request)
+
+    def want(type_url: str, names: set[str]) -> None:
+        if wanted.get(type_url) == names:
+            return
+        wanted[type_url] = names
+        if type_url in received:
+            received[type_url] = {n: m for n, m in received[type_url].items() if n in names}
+        subscribe(type_url, names)
 
     def complete() -> bool:
         for type_url, names in wanted.items():
@@ -123,41 +156,49 @@ async def fetch_config(
 
     subscribe(CLUSTER_TYPE, None, first=True)
     subscribe(LISTENER_TYPE, None)
+    _load_extensions()
+    shown: dict[str, list[dict[str, Any]]] | None = None
     async with grpc.aio.insecure_channel(address) as channel:
         stream = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources(
             requests()
         )
-        async with asyncio.timeout(timeout_s):
+        try:
             async for response in stream:
-                message_type = MESSAGE_TYPES[response.type_url]
-                table = received.setdefault(response.type_url, {})
+                type_url = response.type_url
+                message_type = MESSAGE_TYPES[type_url]
+                if wanted.get(type_url, set()) is None:  # LDS, CDS: always the full set
+                    received[type_url] = {}
+                table = received.setdefault(type_url, {})
+                names = wanted.get(type_url)
                 for packed in response.resources:
                     message = message_type.FromString(packed.value)
-                    table[getattr(message, "name", "") or getattr(message, "cluster_name", "")] = (
-                        message
-                    )
+                    name = getattr(message, "name", "") or getattr(message, "cluster_name", "")
+                    if names is None or name in names:
+                        table[name] = message
+                last[type_url] = (response.version_info, response.nonce)
                 ack = discovery_pb2.DiscoveryRequest(
-                    type_url=response.type_url,
+                    type_url=type_url,
                     version_info=response.version_info,
                     response_nonce=response.nonce,
                 )
-                ack.resource_names.extend(sorted(wanted.get(response.type_url) or ()))
+                ack.resource_names.extend(sorted(names or ()))
                 outgoing.put_nowait(ack)
-                if response.type_url == CLUSTER_TYPE and ENDPOINT_TYPE not in wanted:
-                    wanted[ENDPOINT_TYPE] = _names_from_clusters(list(table.values()))
-                    subscribe(ENDPOINT_TYPE, wanted[ENDPOINT_TYPE])
-                if response.type_url == LISTENER_TYPE and ROUTE_TYPE not in wanted:
+                if type_url == CLUSTER_TYPE:
+                    want(ENDPOINT_TYPE, _names_from_clusters(list(table.values())))
+                if type_url == LISTENER_TYPE:
                     routes, secrets = _names_from_listeners(list(table.values()))
-                    wanted[ROUTE_TYPE] = routes
-                    subscribe(ROUTE_TYPE, routes)
-                    if secrets:
-                        wanted[SECRET_TYPE] = secrets
-                        subscribe(SECRET_TYPE, secrets)
-                if complete():
-                    break
+                    want(ROUTE_TYPE, routes)
+                    if secrets or SECRET_TYPE in wanted:
+                        want(SECRET_TYPE, secrets)
+                if not complete():
+                    continue
+                config = {
+                    TYPE_NAMES[url]: [_as_json(url, resources[n]) for n in sorted(resources)]
+                    for url, resources in sorted(received.items(), key=lambda i: TYPE_NAMES[i[0]])
+                }
+                if config != shown:
+                    shown = config
+                    yield config
+        finally:
             stream.cancel()
-    _load_extensions()
-    return {
-        TYPE_NAMES[type_url]: [_as_json(type_url, table[name]) for name in sorted(table)]
-        for type_url, table in sorted(received.items(), key=lambda item: TYPE_NAMES[item[0]])
-    }
+    raise ConnectionError(f"{address} closed the xDS stream")
