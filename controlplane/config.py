@@ -81,8 +81,11 @@ class ServeSettings(BaseSettings):
         None, description="namespace/name of Envoy's Service, whose address goes to Ingress status"
     )
     leader_election: bool = Field(True, description="elect a leader to write status (cluster only)")
-    leader_election_namespace: str = Field(
-        "projectcontour", description="namespace of the leader election Lease"
+    leader_election_namespace: str | None = Field(
+        None,
+        description="namespace of the leader election Lease (default: the controller's own: "
+        "$POD_NAMESPACE, the service account's namespace, the kubeconfig context's namespace, "
+        "else projectcontour)",
     )
     leader_election_name: str = Field("controlplane-leader", description="name of the Lease")
     lease_duration: float = Field(15.0, description="leader lease duration, seconds")
@@ -92,7 +95,9 @@ class ServeSettings(BaseSettings):
         0.1, description="rebuild this long after the last change, seconds"
     )
     holdoff_max_delay: float = Field(0.5, description="rebuild at most this long after the first")
-    log_level: str = Field("info", description="debug, info, warning or error")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="least severe log level shown"
+    )
     log_json: bool | None = Field(None, description="JSON logs (default: unless stderr is a TTY)")
 
     @field_validator("root_namespaces", "watch_namespaces", "refuse_endpoint_cidrs", mode="before")
@@ -101,6 +106,11 @@ class ServeSettings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(

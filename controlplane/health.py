@@ -8,7 +8,8 @@
   response carried and what came of it (`contained`: what was left out because of it,
   `bisecting`, or, as `unattributed`, why it could not be pinned on anything);
 - `/debug/quarantine`: everything left out now because an Envoy rejected it, with its owner;
-- `/debug/status`: every object's status as `translate` prints it (`status_row`).
+- `/debug/status`: every object's status as `translate` prints it (`status_row`);
+- `/debug/leader`: whether this replica writes that status (`sources.Leadership`), and if not, why.
 
 It reads the publisher's last report, its quarantine and the cache's NACK records; it never
 builds or writes.
@@ -23,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane.dag import ObjectStatus
 from controlplane.publisher import Publisher
+from controlplane.sources import Leadership
 from controlplane.xds import SnapshotCache
 
 __all__ = ["health_app", "start_health_server", "status_row"]
@@ -39,8 +41,14 @@ def status_row(status: ObjectStatus) -> dict[str, str]:
     }
 
 
-def health_app(ready: asyncio.Event, publisher: Publisher, cache: SnapshotCache) -> web.Application:
+def health_app(
+    ready: asyncio.Event,
+    publisher: Publisher,
+    cache: SnapshotCache,
+    leadership: Leadership | None = None,
+) -> web.Application:
     """`/healthz`, `/readyz`, `/metrics` and the debug endpoints (see the module docstring)."""
+    leading = leadership if leadership is not None else Leadership()
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
@@ -66,6 +74,9 @@ def health_app(ready: asyncio.Event, publisher: Publisher, cache: SnapshotCache)
         rows = () if report is None else report.statuses
         return web.json_response([status_row(status) for status in rows])
 
+    async def leader(_: web.Request) -> web.Response:
+        return web.json_response(leading.as_dict())
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -73,14 +84,19 @@ def health_app(ready: asyncio.Event, publisher: Publisher, cache: SnapshotCache)
     app.router.add_get("/debug/nacks", nacks)
     app.router.add_get("/debug/quarantine", quarantined)
     app.router.add_get("/debug/status", statuses)
+    app.router.add_get("/debug/leader", leader)
     return app
 
 
 async def start_health_server(
-    address: str, ready: asyncio.Event, publisher: Publisher, cache: SnapshotCache
+    address: str,
+    ready: asyncio.Event,
+    publisher: Publisher,
+    cache: SnapshotCache,
+    leadership: Leadership | None = None,
 ) -> web.AppRunner:
     host, _, port = address.rpartition(":")
-    runner = web.AppRunner(health_app(ready, publisher, cache), access_log=None)
+    runner = web.AppRunner(health_app(ready, publisher, cache, leadership), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host or "0.0.0.0", int(port))
     await site.start()

@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
-__all__ = ["PipelineMetrics", "XdsMetrics", "pipeline_metrics", "xds_metrics"]
+__all__ = [
+    "LeaderMetrics",
+    "PipelineMetrics",
+    "XdsMetrics",
+    "leader_metrics",
+    "pipeline_metrics",
+    "xds_metrics",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +109,25 @@ class PipelineMetrics:
         )
 
 
-M = TypeVar("M", XdsMetrics, PipelineMetrics)
+@dataclass(frozen=True, slots=True)
+class LeaderMetrics:
+    """Whether this replica writes status (sources/leader.py `Leadership` sets it)."""
+
+    leader: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> LeaderMetrics:
+        return cls(
+            leader=Gauge(
+                "controlplane_leader",
+                "1 while this replica writes status (it holds the leader Lease, or runs without "
+                "leader election against a cluster), else 0.",
+                registry=registry,
+            ),
+        )
+
+
+M = TypeVar("M", XdsMetrics, PipelineMetrics, LeaderMetrics)
 
 # Caches keyed by registry, not shared state: they only prevent double registration.
 _CREATED: weakref.WeakKeyDictionary[CollectorRegistry, dict[type[Any], Any]] = (
@@ -130,3 +155,8 @@ def xds_metrics(registry: CollectorRegistry | None = None) -> XdsMetrics:
 def pipeline_metrics(registry: CollectorRegistry | None = None) -> PipelineMetrics:
     """The pipeline metrics registered in ``registry`` (default: the process-wide registry)."""
     return _for_registry(PipelineMetrics, registry)
+
+
+def leader_metrics(registry: CollectorRegistry | None = None) -> LeaderMetrics:
+    """The leader gauge registered in ``registry`` (default: the process-wide registry)."""
+    return _for_registry(LeaderMetrics, registry)

@@ -42,10 +42,10 @@ from controlplane.health import start_health_server
 from controlplane.holdoff import Holdoff
 from controlplane.kube_wiring import BuildListener, start_kube_sources
 from controlplane.logging import configure_logging
-from controlplane.metrics import PipelineMetrics, pipeline_metrics
+from controlplane.metrics import PipelineMetrics, leader_metrics, pipeline_metrics
 from controlplane.model import ObjectSet
 from controlplane.publisher import Publisher, PublishReport
-from controlplane.sources import FileSource
+from controlplane.sources import FileSource, Leadership
 from controlplane.store import Change, NamespacedName, Store
 from controlplane.xds import SnapshotCache, XdsServer
 
@@ -77,6 +77,7 @@ class Runtime:
         self.build_listeners: list[BuildListener] = []
         self._problems: set[Problem] = set()
         self.metrics = metrics if metrics is not None else pipeline_metrics()
+        self.leadership = Leadership(gauge=leader_metrics().leader)  # whether we write status
         self._sources_pending = 0
         self._synced = asyncio.Event()
         self.ready = asyncio.Event()
@@ -282,7 +283,7 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
     server = XdsServer(cache)
     xds_port = await server.start(settings.xds_address)
     health = await start_health_server(
-        settings.health_address, runtime.ready, runtime.publisher, cache
+        settings.health_address, runtime.ready, runtime.publisher, cache, runtime.leadership
     )
     await runtime.start()
     log.info(
@@ -319,4 +320,5 @@ async def start_sources(
         runtime.source_synced_event(),
         runtime.build_listeners,
         runtime.build_options,
+        runtime.leadership,
     )

@@ -3,7 +3,7 @@
     FileSource(directory, store).run(synced)           # files: the operator's own manifests
     KubeSource(api, store).run(synced)                 # informers: list, watch, 410 → relist
     StatusWriter(api, store=store).submit(updates)     # IngressRoute status, leader only
-    LeaderElector(api, namespace=..., name=...).run()  # a Lease
+    LeaderElector(api, namespace=..., name=...).run()  # a Lease; Leadership: who writes status
 
 The only package that imports `kubernetes_asyncio` (with the test API server); it fills the store
 and never sees the DAG, the translator or xDS (import-linter).
@@ -12,7 +12,7 @@ and never sees the DAG, the translator or xDS (import-linter).
 from controlplane.sources.files import FileSource, manifest_files, read_documents
 from controlplane.sources.kube import KubeSource
 from controlplane.sources.kubeclient import make_api_client
-from controlplane.sources.leader import LeaderElector
+from controlplane.sources.leader import LeaderElector, Leadership, lease_namespace
 from controlplane.sources.status import (
     IngressStatusWriter,
     StatusUpdate,
@@ -25,8 +25,10 @@ __all__ = [
     "IngressStatusWriter",
     "KubeSource",
     "LeaderElector",
+    "Leadership",
     "StatusUpdate",
     "StatusWriter",
+    "lease_namespace",
     "make_api_client",
     "manifest_files",
     "parse_service_ref",
