@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, IPvAnyNetwork, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -106,6 +106,17 @@ class ServeSettings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _leader_timings(self) -> ServeSettings:
+        elected = self.leader_election and self.manifests is None
+        if elected and not self.lease_duration > self.renew_deadline > self.retry_period > 0:
+            raise ValueError(
+                f"leader election needs --lease-duration ({self.lease_duration:g}) > "
+                f"--renew-deadline ({self.renew_deadline:g}) > --retry-period "
+                f"({self.retry_period:g}) > 0"
+            )
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod
