@@ -286,9 +286,12 @@ def _add_common_flags(
     parser: argparse.ArgumentParser, commands: argparse._SubParsersAction[argparse.ArgumentParser]
 ) -> None:
     """`--debug`, before or after the subcommand (the subcommand's copy keeps the top-level
-    value unless given: SUPPRESS)."""
+    value unless given: SUPPRESS); no abbreviated flags."""
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    # A prefix of a flag is a typo, not that flag (and would break when a longer flag arrives).
+    parser.allow_abbrev = False
     for sub in commands.choices.values():
+        sub.allow_abbrev = False
         sub.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
         )
@@ -509,6 +512,7 @@ def _manifest_paths(names: Sequence[str]) -> list[Path]:
 
 
 def _translate(args: argparse.Namespace) -> int:
+    paths = _manifest_paths(args.filename)  # first: a typo is reported before the imports
     from controlplane.addresses import refused_networks
     from controlplane.dag import BuildOptions
     from controlplane.envoy import TranslateOptions
@@ -519,7 +523,6 @@ def _translate(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(f"--refuse-endpoint-cidrs: {error}") from None
     networks = refused_networks(local=args.refuse_local_endpoints, extra=extra)
-    paths = _manifest_paths(args.filename)
     try:
         result: dict[str, Any] = translate_manifests(
             paths,
@@ -625,6 +628,13 @@ def _rpc_error(address: str, error: Any) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    examples = Path(args.examples).absolute()
+    if not examples.is_dir():
+        raise UsageError(f"--examples {args.examples}: not a directory")
+    for flag in ("http_port", "https_port", "xds_port", "health_port"):
+        port = getattr(args, flag)
+        if port is not None and not 0 < port < 65536:
+            raise UsageError(f"{_flag(flag)} {port}: not a port number (1-65535)")
     from controlplane.demo import (
         DEMO_DIR,
         DemoError,
@@ -634,13 +644,6 @@ def _demo(args: argparse.Namespace) -> int:
         run_demo,
     )
 
-    examples = Path(args.examples).absolute()
-    if not examples.is_dir():
-        raise UsageError(f"--examples {args.examples}: not a directory")
-    for flag in ("http_port", "https_port", "xds_port", "health_port"):
-        port = getattr(args, flag)
-        if port is not None and not 0 < port < 65536:
-            raise UsageError(f"{_flag(flag)} {port}: not a port number (1-65535)")
     try:
         ports = choose_ports(
             {

@@ -280,7 +280,7 @@ async def _start_backends(
         say(f"backend {name:<20} on 127.0.0.1:{port}")
 
 
-def _listener_states(dump: Mapping[str, Any]) -> tuple[list[str], dict[str, str], bool]:
+def listener_states(dump: Mapping[str, Any]) -> tuple[list[str], dict[str, str], bool]:
     """From a `dynamic_listeners` config dump: the active listeners, the failed ones with
     Envoy's reason, and whether any is still warming."""
     active: list[str] = []
@@ -289,11 +289,14 @@ def _listener_states(dump: Mapping[str, Any]) -> tuple[list[str], dict[str, str]
     for entry in dump.get("configs", []):
         name = str(entry.get("name", ""))
         if "error_state" in entry:
-            failed[name or "(unnamed)"] = str(entry["error_state"].get("details", "rejected"))
+            # Envoy also lists the failed update itself, without a name: the same reason again.
+            failed[name] = str(entry["error_state"].get("details", "rejected"))
         elif "warming_state" in entry:
             warming = True
         elif "active_state" in entry:
             active.append(name)
+    if len(failed) > 1:
+        failed.pop("", None)
     return sorted(active), failed, warming
 
 
@@ -305,9 +308,11 @@ async def check_listeners(envoy: EnvoyProcess, timeout_s: float = LISTENERS_TIME
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         dump = await envoy.config_dump(resource="dynamic_listeners")
-        active, failed, warming = _listener_states(dump)
+        active, failed, warming = listener_states(dump)
         if failed:
-            reasons = "; ".join(f"{name}: {reason}" for name, reason in sorted(failed.items()))
+            reasons = "; ".join(
+                f"{name or 'a listener'}: {reason}" for name, reason in sorted(failed.items())
+            )
             raise DemoError(f"envoy refused a listener ({reasons}); log {envoy.log_path}")
         if active and not warming:
             return active
