@@ -677,9 +677,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _testapi(args: argparse.Namespace) -> int:
+    _check_can_listen("--listen", args.listen)
     from controlplane.testing import run_testapi
 
-    asyncio.run(run_testapi(args.listen, args.kubeconfig))
+    try:
+        asyncio.run(run_testapi(args.listen, args.kubeconfig))
+    except OSError as error:  # the port, taken since the check; the kubeconfig's directory
+        raise CommandFailed(_one_line(error)) from None
     return 0
 
 

@@ -76,6 +76,7 @@ class Fixtures:
     kubeconfig: Path
     broken_yaml: Path
     config: Path
+    examples: Path  # one backend, on the taken port
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,18 @@ def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixtures]:
     with socket.socket() as listener:
         listener.bind(("0.0.0.0", 0))
         listener.listen()
-        yield Fixtures(listener.getsockname()[1], kubeconfig, broken, config)
+        port = listener.getsockname()[1]
+        examples = tmp / "examples"
+        examples.mkdir()
+        slice_ = {
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "web", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4", "ports": [{"name": "http", "port": port}],
+            "endpoints": [{"addresses": ["127.0.0.1"]}],
+        }  # fmt: skip
+        (examples / "web.yaml").write_text(yaml.safe_dump(slice_))
+        yield Fixtures(port, kubeconfig, broken, config, examples)
 
 
 def mistakes(f: Fixtures) -> dict[str, Mistake]:
@@ -202,6 +214,20 @@ def mistakes(f: Fixtures) -> dict[str, Mistake]:
             ("demo", "--examples", "/nonexistent"), 2,
             r"controlplane demo: --examples /nonexistent: not a directory",
         ),
+        "a taken backend port": Mistake(
+            ("demo", "--files", "--examples", str(f.examples)), 1,
+            rf"controlplane demo: backend default/web cannot listen on 127.0.0.1:{f.taken_port} "
+            r"\(address already in use\); the examples' EndpointSlices name that port: stop "
+            r"what listens there",
+        ),
+        "a taken test API server port": Mistake(
+            ("testapi", "--listen", taken), 1,
+            rf"controlplane testapi: --listen {taken}: Address already in use",
+        ),
+        "a test API server address without a port": Mistake(
+            ("testapi", "--listen", "localhost"), 2,
+            r"controlplane testapi: --listen localhost: expected HOST:PORT",
+        ),
         "a bootstrap admin on the network": Mistake(
             ("bootstrap", "/dev/null", "--admin-address", "0.0.0.0:9001"), 2,
             r"controlplane bootstrap: admin address '0.0.0.0:9001' .*",
@@ -209,7 +235,7 @@ def mistakes(f: Fixtures) -> dict[str, Mistake]:
     }  # fmt: skip
 
 
-NAMES = list(mistakes(Fixtures(1, Path("k"), Path("b"), Path("c"))))
+NAMES = list(mistakes(Fixtures(1, Path("k"), Path("b"), Path("c"), Path("e"))))
 
 
 @pytest.fixture(scope="module")
