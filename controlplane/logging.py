@@ -23,6 +23,12 @@ def use_colors() -> bool:
     return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
 
 
+def _stderr_logger(*_: object) -> structlog.PrintLogger:
+    """A logger on whatever `sys.stderr` is when it logs, not when logging was configured (a
+    test's captured stream is closed once the test is over; a later log must not write there)."""
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
     """Configure structlog once per process. `json=None` picks JSON unless stderr is a TTY."""
     use_json = (not sys.stderr.isatty()) if json is None else json
@@ -42,6 +48,6 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
