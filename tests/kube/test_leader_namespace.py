@@ -10,13 +10,15 @@ server (or, for RBAC, a server that forbids everything), with the production ret
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import structlog
 import yaml
 from aiohttp import web
 from kube_support import install_crds, namespace
@@ -97,11 +99,22 @@ async def stop(task: asyncio.Task[None]) -> None:
         await task
 
 
+@pytest.fixture
+def every_level() -> Iterator[None]:
+    """Log events of every level reach `capture_logs` (another test may have configured a
+    higher level for the process)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    yield
+    structlog.configure(**saved)
+
+
 def lease_warnings(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [entry for entry in logs if entry["event"] == "leader.lease_unavailable"]
 
 
 @pytest.mark.looptime
+@pytest.mark.usefixtures("every_level")
 async def test_a_missing_namespace_is_one_warning_with_the_fix_until_it_exists(
     api: client.ApiClient, server: TestApiServer
 ) -> None:
@@ -163,6 +176,7 @@ async def forbidding(tmp_path: Path) -> AsyncIterator[client.ApiClient]:
 
 
 @pytest.mark.looptime
+@pytest.mark.usefixtures("every_level")
 async def test_rbac_that_forbids_the_lease_is_one_warning_naming_the_grant(
     forbidding: client.ApiClient,
 ) -> None:
