@@ -4,7 +4,10 @@ It opens one ADS stream, subscribes to clusters and listeners (wildcard), then t
 ClusterLoadAssignments the clusters name, the route configurations and secrets the listeners
 name, ACKs every response (the server holds listeners and routes back until clusters and their
 endpoints are ACKed: make-before-break), and returns once it has a response for everything it
-asked for. Private keys in secrets are redacted before anything is returned.
+asked for (`fetch_config`). `watch_config` keeps the stream open and hands back the whole
+configuration again each time a response completes a change (`controlplane xds --watch`),
+following the names the clusters and listeners refer to as they change. Private keys in secrets
+are redacted before anything is returned.
 """
 
 from __future__ import annotations
