@@ -106,8 +106,11 @@ class ServeSettings(BaseSettings):
         None, description="namespace/name of Envoy's Service, whose address goes to Ingress status"
     )
     leader_election: bool = Field(True, description="elect a leader to write status (cluster only)")
-    leader_election_namespace: str = Field(
-        "projectcontour", description="namespace of the leader election Lease"
+    leader_election_namespace: str | None = Field(
+        None,
+        description="namespace of the leader election Lease (default: the controller's own: "
+        "$POD_NAMESPACE, the service account's namespace, the kubeconfig context's namespace, "
+        "else projectcontour)",
     )
     leader_election_name: str = Field("controlplane-leader", description="name of the Lease")
     lease_duration: float = Field(15.0, description="leader lease duration, seconds")
@@ -117,7 +120,9 @@ class ServeSettings(BaseSettings):
         0.1, description="rebuild this long after the last change, seconds"
     )
     holdoff_max_delay: float = Field(0.5, description="rebuild at most this long after the first")
-    log_level: str = Field("info", description="debug, info, warning or error")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="least severe log level shown"
+    )
     log_json: bool | None = Field(None, description="JSON logs (default: unless stderr is a TTY)")
 
     def config_notices(self) -> tuple[ConfigNotice, ...]:
@@ -142,6 +147,22 @@ class ServeSettings(BaseSettings):
                 f"missing {missing}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _leader_timings(self) -> ServeSettings:
+        elected = self.leader_election and self.manifests is None
+        if elected and not self.lease_duration > self.renew_deadline > self.retry_period > 0:
+            raise ValueError(
+                f"leader election needs --lease-duration ({self.lease_duration:g}) > "
+                f"--renew-deadline ({self.renew_deadline:g}) > --retry-period "
+                f"({self.retry_period:g}) > 0"
+            )
+        return self
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(

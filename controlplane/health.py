@@ -15,7 +15,8 @@
   response carried and what came of it (`contained`: what was left out because of it,
   `bisecting`, or, as `unattributed`, why it could not be pinned on anything);
 - `/debug/quarantine`: everything left out now because an Envoy rejected it, with its owner;
-- `/debug/status`: every object's status as `translate` prints it (`status_row`).
+- `/debug/status`: every object's status as `translate` prints it (`status_row`);
+- `/debug/leader`: whether this replica writes that status (`sources.Leadership`), and if not, why.
 
 It reads the publisher's last report, its quarantine, the cache's NACK records, the xDS
 server's open streams and the runtime's `ClusterView` of the last build; it never builds or
@@ -34,6 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane.dag import ObjectStatus
 from controlplane.publisher import Publisher
+from controlplane.sources import Leadership
 from controlplane.web import (
     MAX_PICTURES,
     ClusterView,
@@ -99,10 +101,12 @@ def health_app(
     *,
     view: ViewSource = _no_view,
     sessions: Sessions = _no_sessions,
+    leadership: Leadership | None = None,
 ) -> web.Application:
     """`/healthz`, `/readyz`, `/metrics`, the status page and the debug endpoints (see the
     module docstring). `view`: the runtime's view of the last build; `sessions`: the xDS
-    server's open streams."""
+    server's open streams; `leadership`: whether this replica writes status."""
+    leading = leadership if leadership is not None else Leadership()
 
     def current() -> ClusterView:
         return view() or ClusterView()
@@ -198,6 +202,9 @@ def health_app(
         rows = () if report is None else report.statuses
         return web.json_response([status_row(status) for status in rows])
 
+    async def leader(_: web.Request) -> web.Response:
+        return web.json_response(leading.as_dict())
+
     app = web.Application(middlewares=[_nosniff])
     app.router.add_get("/", page)
     app.router.add_get("/static/{name}", static)
@@ -212,6 +219,7 @@ def health_app(
     app.router.add_get("/debug/nacks", nacks)
     app.router.add_get("/debug/quarantine", quarantined)
     app.router.add_get("/debug/status", statuses)
+    app.router.add_get("/debug/leader", leader)
     return app
 
 
@@ -274,9 +282,10 @@ async def start_health_server(
     *,
     view: ViewSource = _no_view,
     sessions: Sessions = _no_sessions,
+    leadership: Leadership | None = None,
 ) -> web.AppRunner:
     host, _, port = address.rpartition(":")
-    app = health_app(ready, publisher, cache, view=view, sessions=sessions)
+    app = health_app(ready, publisher, cache, view=view, sessions=sessions, leadership=leadership)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host or "0.0.0.0", int(port))

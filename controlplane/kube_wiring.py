@@ -31,8 +31,10 @@ from controlplane.sources import (
     IngressStatusWriter,
     KubeSource,
     LeaderElector,
+    Leadership,
     StatusUpdate,
     StatusWriter,
+    lease_namespace,
     make_api_client,
     parse_service_ref,
     reporting_instance,
@@ -68,11 +70,17 @@ async def start_kube_sources(
     synced: asyncio.Event,
     build_listeners: list[BuildListener],
     build_options: BuildOptions,
+    leadership: Leadership | None = None,
 ) -> list[asyncio.Task[None]]:
     """Informers into `store` (setting `synced` after the initial list); status writers fed by
-    every build (appended to `build_listeners`); leader election for them."""
+    every build (appended to `build_listeners`); leader election for them (its state kept in
+    `leadership`)."""
     api = await make_api_client(settings.kubeconfig)
     leading_now = not settings.leader_election
+    leadership = leadership if leadership is not None else Leadership()
+    if leading_now:
+        leadership.mode = "single"
+        leadership.set_writes_status(True)
     source = KubeSource(
         api,
         store,
@@ -124,9 +132,14 @@ async def start_kube_sources(
         *(asyncio.create_task(writer.run(), name=type(writer).__name__) for writer in writers),
     ]
     if settings.leader_election:
+        namespace, origin = settings.leader_election_namespace, "--leader-election-namespace"
+        if namespace is None:
+            namespace, origin = lease_namespace(settings.kubeconfig)
         elector = LeaderElector(
             api,
-            namespace=settings.leader_election_namespace,
+            namespace=namespace,
+            namespace_origin=origin,
+            leadership=leadership,
             name=settings.leader_election_name,
             lease_duration=settings.lease_duration,
             renew_deadline=settings.renew_deadline,

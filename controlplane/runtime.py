@@ -65,7 +65,7 @@ from controlplane.metrics import (
 )
 from controlplane.model import ObjectSet
 from controlplane.publisher import Publisher, PublishReport
-from controlplane.sources import FileSource
+from controlplane.sources import FileSource, Leadership
 from controlplane.store import Change, NamespacedName, Store
 from controlplane.web import ClusterView
 from controlplane.xds import SnapshotCache, TlsFiles, XdsServer
@@ -101,6 +101,7 @@ class Runtime:
         self.metrics = metrics if metrics is not None else pipeline_metrics()
         self.build_metrics = rebuild_metrics if rebuild_metrics is not None else build_metrics()
         self._view: ClusterView | None = None
+        self.leadership = Leadership(gauge=status_metrics().leader)  # whether we write status
         self._sources_pending = 0
         self._synced = asyncio.Event()
         self.ready = asyncio.Event()
@@ -363,6 +364,7 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
         cache,
         view=runtime.view,
         sessions=lambda: tuple(server.sessions),
+        leadership=runtime.leadership,
     )
     await runtime.start()
     log.info(
@@ -406,4 +408,5 @@ async def start_sources(
         runtime.source_synced_event(),
         runtime.build_listeners,
         runtime.build_options,
+        runtime.leadership,
     )

@@ -4,7 +4,7 @@
     KubeSource(api, store).run(synced)                 # informers: list, watch, 410 → relist
     StatusWriter(api, store=store).submit(updates)     # IngressRoute status, leader only
     EventRecorder(api, store=store, instance=...)      # Events: problems, status changes
-    LeaderElector(api, namespace=..., name=...).run()  # a Lease
+    LeaderElector(api, namespace=..., name=...).run()  # a Lease; Leadership: who writes status
     await list_once(api, store, ["IngressRoute"])      # one list, no watch (`status`)
 
 The only package that imports `kubernetes_asyncio` (with the test API server); it fills the store
@@ -15,7 +15,7 @@ from controlplane.sources.events import EventRecorder, Finding, reporting_instan
 from controlplane.sources.files import FileSource, manifest_files, read_documents
 from controlplane.sources.kube import INGRESSES, KubeSource
 from controlplane.sources.kubeclient import KubeApiError, make_api_client
-from controlplane.sources.leader import LeaderElector
+from controlplane.sources.leader import LeaderElector, Leadership, lease_namespace
 from controlplane.sources.listing import list_once
 from controlplane.sources.status import (
     IngressStatusWriter,
@@ -33,8 +33,10 @@ __all__ = [
     "KubeApiError",
     "KubeSource",
     "LeaderElector",
+    "Leadership",
     "StatusUpdate",
     "StatusWriter",
+    "lease_namespace",
     "list_once",
     "make_api_client",
     "manifest_files",

@@ -21,6 +21,19 @@ leader writes status (the runtime toggles `StatusWriter.set_leader` from the cal
   its next retry instead of waiting out the lease. A crash releases nothing: the others wait for
   expiry (`release_on_exit=False` simulates that in tests).
 
+**Where the Lease lives.** By default in the controller's own namespace (`lease_namespace`):
+`$POD_NAMESPACE` (the Deployment sets it from the downward API), else the service account's
+namespace file, else the namespace of the kubeconfig's current context, else `projectcontour`.
+So a controller started with `--kubeconfig` against any cluster elects itself where its
+credentials most likely may write, and in a pod the Role of `manifests/03-rbac.yaml` matches.
+
+**A Lease that cannot be taken is the operator's to fix.** Only another holder is a normal reason
+not to lead. Anything else (the namespace does not exist: 404 on create; RBAC: 403; bad
+credentials: 401; the API server unreachable) is logged once as a `leader.lease_unavailable`
+warning that names the cause and the fix, and again only when the cause changes; recovery is
+logged once (`leader.lease_available`). `Leadership` holds the same facts for `/debug/leader`
+and the `controlplane_leader` gauge: whether this replica writes status, and if not, why.
+
 Lease durations are whole seconds in the API; fractional values are rounded up there. Durations
 are measured on `clock`, by default the running event loop's (the clock the retry sleeps and the
 attempt timeouts follow), so a whole election runs on a test's fast-forwarded loop clock; `now`
@@ -35,12 +48,17 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
+import aiohttp
 import structlog
+import yaml
 from kubernetes_asyncio import client
+from prometheus_client import Gauge
 
 from controlplane.sources.kubeclient import (
     JSON,
@@ -59,6 +77,112 @@ def default_identity() -> str:
     """The pod name (or hostname) plus a random suffix: unique even across restarts."""
     base = os.environ.get("POD_NAME") or socket.gethostname() or "controlplane"
     return f"{base}_{secrets.token_hex(4)}"
+
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+DEFAULT_LEASE_NAMESPACE = "projectcontour"
+
+
+def lease_namespace(
+    kubeconfig: Path | None,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    service_account: Path = SERVICE_ACCOUNT_NAMESPACE,
+) -> tuple[str, str]:
+    """The controller's own namespace, for the Lease, and where it came from (for messages):
+    `$POD_NAMESPACE`, the service account's namespace file, the namespace of the kubeconfig's
+    current context, else `projectcontour`."""
+    if namespace := environ.get("POD_NAMESPACE", "").strip():
+        return namespace, "$POD_NAMESPACE"
+    try:
+        namespace = service_account.read_text(encoding="utf-8").strip()
+    except OSError:
+        namespace = ""
+    if namespace:
+        return namespace, f"the service account ({service_account})"
+    if kubeconfig is not None and (namespace := _context_namespace(kubeconfig)):
+        return namespace, f"the current context of {kubeconfig}"
+    return DEFAULT_LEASE_NAMESPACE, "the default"
+
+
+def _context_namespace(kubeconfig: Path) -> str:
+    try:
+        loaded = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return ""  # make_api_client reports an unreadable kubeconfig
+    if not isinstance(loaded, dict):
+        return ""
+    current = loaded.get("current-context")
+    for entry in loaded.get("contexts") or ():
+        if isinstance(entry, dict) and entry.get("name") == current:
+            context = entry.get("context")
+            namespace = context.get("namespace") if isinstance(context, dict) else None
+            return namespace.strip() if isinstance(namespace, str) else ""
+    return ""
+
+
+@dataclass
+class Leadership:
+    """Whether this replica writes status, and why not when it does not (`/debug/leader`).
+
+    `mode` is `files` (manifests: no status to write), `single` (`--no-leader-election`: writes
+    at once) or `elected` (writes while it holds the Lease). The elector keeps `holder` and
+    `problem` current; `gauge` (`controlplane_leader`) follows `writes_status`.
+    """
+
+    mode: Literal["files", "single", "elected"] = "files"
+    writes_status: bool = False
+    lease: str | None = None
+    identity: str | None = None
+    holder: str | None = None
+    problem: str | None = None
+    gauge: Gauge | None = field(default=None, repr=False, compare=False)
+
+    def set_writes_status(self, writes: bool) -> None:
+        self.writes_status = writes
+        if self.gauge is not None:
+            self.gauge.set(1 if writes else 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON `/debug/leader` serves (camelCase, as Kubernetes writes its objects)."""
+        return {
+            "writesStatus": self.writes_status,
+            "mode": self.mode,
+            "lease": self.lease,
+            "identity": self.identity,
+            "holder": self.holder,
+            "problem": self.problem,
+        }
+
+
+def lease_problem(error: BaseException, namespace: str, origin: str) -> tuple[str, str]:
+    """Why a Lease in `namespace` cannot be taken, and how to fix it, as (cause, message)."""
+    where = f"namespace {namespace} (from {origin})"
+    if isinstance(error, KubeApiError):
+        detail = error.message or error.reason
+        if error.status == 404:
+            return "namespace_missing", (
+                f"cannot create the Lease: {detail or 'not found'}; create {where} or set "
+                "--leader-election-namespace (or POD_NAMESPACE) to the controller's own namespace"
+            )
+        if error.status == 403:
+            return "forbidden", (
+                f"forbidden: {detail}; grant get, create and update on leases "
+                f"(coordination.k8s.io) in {where} to this controller's identity, as the Role "
+                "in manifests/03-rbac.yaml does, or run a single replica with "
+                "--no-leader-election"
+            )
+        if error.status == 401:
+            return "unauthorized", (
+                f"unauthorized: {detail or 'the API server refused the credentials'}; check the "
+                "kubeconfig (or the service account token)"
+            )
+        return f"api_{error.status}", f"the API server answered {error}; retrying"
+    if isinstance(error, TimeoutError):
+        return "timeout", "the API server did not answer in time; retrying"
+    if isinstance(error, aiohttp.ClientError | OSError):
+        return "unreachable", f"cannot reach the API server ({error}); retrying"
+    return type(error).__name__, f"{type(error).__name__}: {error}"
 
 
 def micro_time(moment: datetime) -> str:
@@ -82,6 +206,8 @@ class LeaderElector:
         on_started_leading: Callback = lambda: None,
         on_stopped_leading: Callback = lambda: None,
         release_on_exit: bool = True,
+        leadership: Leadership | None = None,
+        namespace_origin: str = "--leader-election-namespace",
         clock: Callable[[], float] = loop_time,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rand: Callable[[], float] = random.random,
@@ -98,6 +224,12 @@ class LeaderElector:
         self.on_stopped_leading = on_stopped_leading
         self.release_on_exit = release_on_exit
         self.is_leader = False
+        self.namespace_origin = namespace_origin
+        self.leadership = leadership if leadership is not None else Leadership()
+        self.leadership.mode = "elected"
+        self.leadership.lease = f"{namespace}/{name}"
+        self.leadership.identity = self.identity
+        self._cause: str | None = None  # of the problem logged last, so it is logged once
         self._clock, self._now, self._rand = clock, now, rand
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
@@ -151,13 +283,28 @@ class LeaderElector:
 
     def _start_leading(self) -> None:
         self.is_leader = True
+        self.leadership.set_writes_status(True)
         self._log.info("leader.started")
         self._call(self.on_started_leading)
 
     def _stop_leading(self, reason: str) -> None:
         self.is_leader = False
+        self.leadership.set_writes_status(False)
         self._log.warning("leader.stopped", reason=reason)
         self._call(self.on_stopped_leading)
+
+    def _problem(self, error: BaseException | None) -> None:
+        """Log a new reason the Lease cannot be taken once (with its fix), and its end once."""
+        if error is None:
+            if self._cause is not None:
+                self._log.info("leader.lease_available", previously=self._cause)
+            self._cause = self.leadership.problem = None
+            return
+        cause, message = lease_problem(error, self.namespace, self.namespace_origin)
+        self.leadership.problem = message
+        if cause != self._cause:
+            self._cause = cause
+            self._log.warning("leader.lease_unavailable", cause=cause, message=message)
 
     def _call(self, callback: Callback) -> None:
         try:
@@ -174,10 +321,12 @@ class LeaderElector:
             return False
         try:
             async with asyncio.timeout(within):
-                return await self._try_acquire_or_renew(within)
+                held = await self._try_acquire_or_renew(within)
         except Exception as error:  # timeouts, API errors, transport: try again next period
-            self._log.info("leader.attempt_failed", error=f"{type(error).__name__}: {error}")
+            self._problem(error)
             return False
+        self._problem(None)
+        return held
 
     async def _try_acquire_or_renew(self, request_timeout: float) -> bool:
         now = micro_time(self._now())
@@ -196,6 +345,7 @@ class LeaderElector:
         record = (holder, spec.get("renewTime"), metadata.get("resourceVersion"))
         if record != self._observed:
             self._observed, self._observed_at = record, self._clock()
+        self.leadership.holder = holder or None
         if holder and holder != self.identity:
             duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
             if self._clock() < self._observed_at + duration:
@@ -257,6 +407,7 @@ class LeaderElector:
     def _remember(self, lease: JSON) -> None:
         spec = lease.get("spec") or {}
         metadata = lease.get("metadata") or {}
+        self.leadership.holder = spec.get("holderIdentity") or None
         self._observed = (
             spec.get("holderIdentity") or "",
             spec.get("renewTime"),

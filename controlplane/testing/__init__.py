@@ -7,10 +7,11 @@ Backend(name)                 # a small HTTP backend that says who answered
 
 from controlplane.testing.apiserver import run_testapi
 from controlplane.testing.backends import Backend
-from controlplane.testing.envoy import EnvoyProcess
+from controlplane.testing.envoy import EnvoyError, EnvoyProcess
 
 __all__ = [
     "Backend",
+    "EnvoyError",
     "EnvoyProcess",
     "run_testapi",
 ]

@@ -26,7 +26,13 @@ from controlplane.typeurls import (
     WILDCARD_TYPES,
 )
 from controlplane.xds.cache import NackRecord, SnapshotCache, VerdictListener
-from controlplane.xds.client import Fetched, fetch_config, fetch_resources, open_channel
+from controlplane.xds.client import (
+    Fetched,
+    fetch_config,
+    fetch_resources,
+    open_channel,
+    watch_config,
+)
 from controlplane.xds.server import ServerSettings, XdsServer, is_loopback
 from controlplane.xds.snapshot import Resource, Snapshot, version_of
 from controlplane.xds.tls import SERVER_NAME, ServerCertificates, TlsFiles, channel_credentials
@@ -56,4 +62,5 @@ __all__ = [
     "is_loopback",
     "open_channel",
     "version_of",
+    "watch_config",
 ]

@@ -6,7 +6,10 @@ ClusterLoadAssignments the clusters name (and any other EDS names asked for with
 controller publishes), the route configurations and secrets the listeners name, ACKs every
 response (the server holds listeners and routes back until clusters and their endpoints are
 ACKed: make-before-break), and returns once it has a response for everything it asked for.
-Private keys in secrets are redacted before anything is returned. With ``tls``
+Private keys in secrets are redacted before anything is returned. `watch_config` keeps the
+stream open and hands back the whole configuration again each time a response completes a
+change (`controlplane xds --watch`), following the names the clusters and listeners refer to as
+they change. With ``tls``
 (``--xds-ca --xds-cert --xds-key``) it connects over mutual TLS, as an Envoy of the split
 deployment does (``xds/tls.py``).
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,3 +234,108 @@ async def fetch_resources(
         type_url: Fetched(versions.get(type_url, ""), encoded.get(type_url, {}))
         for type_url in received
     }
+
+
+async def watch_config(
+    address: str, *, node_id: str = "controlplane-xds-client", tls: TlsFiles | None = None
+) -> AsyncGenerator[dict[str, list[dict[str, Any]]], None]:
+    """What the controller serves, as `fetch_config` returns it, once at first and then again
+    each time a response completes a change (`controlplane xds --watch`), until the stream ends
+    (`ConnectionError`) or the caller stops iterating.
+
+    State of the world: LDS and CDS answers carry the full set; EDS, RDS and SDS answers carry
+    only what changed, so they are merged and pruned to the names still wanted. When the
+    clusters or listeners change, the names they refer to are subscribed again (with the last
+    nonce of that type, which the server answers); a configuration is complete, and returned,
+    once every wanted name has been received.
+    """
+    outgoing: asyncio.Queue[discovery_pb2.DiscoveryRequest] = asyncio.Queue()
+    node = discovery_pb2.DiscoveryRequest().node
+    node.id, node.cluster = node_id, "controlplane-debug"
+
+    async def requests() -> AsyncIterator[discovery_pb2.DiscoveryRequest]:
+        while True:
+            yield await outgoing.get()
+
+    wanted: dict[str, set[str] | None] = {CLUSTER_TYPE: None, LISTENER_TYPE: None}
+    received: dict[str, dict[str, Message]] = {}
+    last: dict[str, tuple[str, str]] = {}  # type URL -> (version, nonce) of the latest response
+
+    def subscribe(type_url: str, names: set[str] | None, first: bool = False) -> None:
+        if names is not None and not names:
+            # Nothing to ask for (an empty list would be a wildcard): keep what is there out.
+            received[type_url] = {}
+            return
+        version, nonce = last.get(type_url, ("", ""))
+        request = discovery_pb2.DiscoveryRequest(
+            type_url=type_url, version_info=version, response_nonce=nonce
+        )
+        request.resource_names.extend(sorted(names or ()))
+        if first:
+            request.node.CopyFrom(node)
+        outgoing.put_nowait(request)
+
+    def want(type_url: str, names: set[str]) -> None:
+        if wanted.get(type_url) == names:
+            return
+        wanted[type_url] = names
+        if type_url in received:
+            received[type_url] = {n: m for n, m in received[type_url].items() if n in names}
+        subscribe(type_url, names)
+
+    def complete() -> bool:
+        for type_url, names in wanted.items():
+            if type_url not in received:
+                return False
+            if names is not None and not names <= set(received[type_url]):
+                return False
+        return True
+
+    subscribe(CLUSTER_TYPE, None, first=True)
+    subscribe(LISTENER_TYPE, None)
+    _load_extensions()
+    shown: dict[str, list[dict[str, Any]]] | None = None
+    async with open_channel(address, tls) as channel:
+        stream = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources(
+            requests()
+        )
+        try:
+            async for response in stream:
+                type_url = response.type_url
+                message_type = MESSAGE_TYPES[type_url]
+                if wanted.get(type_url, set()) is None:  # LDS, CDS: always the full set
+                    received[type_url] = {}
+                table = received.setdefault(type_url, {})
+                names = wanted.get(type_url)
+                for packed in response.resources:
+                    message = message_type.FromString(packed.value)
+                    name = getattr(message, "name", "") or getattr(message, "cluster_name", "")
+                    if names is None or name in names:
+                        table[name] = message
+                last[type_url] = (response.version_info, response.nonce)
+                ack = discovery_pb2.DiscoveryRequest(
+                    type_url=type_url,
+                    version_info=response.version_info,
+                    response_nonce=response.nonce,
+                )
+                ack.resource_names.extend(sorted(names or ()))
+                outgoing.put_nowait(ack)
+                if type_url == CLUSTER_TYPE:
+                    want(ENDPOINT_TYPE, _names_from_clusters(list(table.values())))
+                if type_url == LISTENER_TYPE:
+                    routes, secrets = _names_from_listeners(list(table.values()))
+                    want(ROUTE_TYPE, routes)
+                    if secrets or SECRET_TYPE in wanted:
+                        want(SECRET_TYPE, secrets)
+                if not complete():
+                    continue
+                config = {
+                    TYPE_NAMES[url]: [_as_json(url, resources[n]) for n in sorted(resources)]
+                    for url, resources in sorted(received.items(), key=lambda i: TYPE_NAMES[i[0]])
+                }
+                if config != shown:
+                    shown = config
+                    yield config
+        finally:
+            stream.cancel()
+    raise ConnectionError(f"{address} closed the xDS stream")

@@ -158,7 +158,8 @@ async def test_two_controllers_one_leader_writes_and_a_killed_leader_hands_over(
             await eventually(lambda port=health_port: _ready(port), within=20, interval=0.1)
         assert status_patches(server) == 1
 
-        lease = await kubectl.get_json("lease", "-n", "projectcontour", "controlplane-leader")
+        # No --leader-election-namespace: the Lease is in the kubeconfig context's namespace.
+        lease = await kubectl.get_json("lease", "-n", "default", "controlplane-leader")
         leader = lease["spec"]["holderIdentity"]
         assert any(leader.startswith(name) for name in processes)
         victim = next(name for name in processes if leader.startswith(name))
@@ -176,7 +177,7 @@ async def test_two_controllers_one_leader_writes_and_a_killed_leader_hands_over(
         await eventually(second_reported, within=15, interval=0.1)
         handover = asyncio.get_running_loop().time() - killed_at
         assert handover < 2.0 + 2.0  # one lease duration, plus retry jitter and kubectl's time
-        lease = await kubectl.get_json("lease", "-n", "projectcontour", "controlplane-leader")
+        lease = await kubectl.get_json("lease", "-n", "default", "controlplane-leader")
         assert not lease["spec"]["holderIdentity"].startswith(victim)
     finally:
         for proc in processes.values():

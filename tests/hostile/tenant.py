@@ -138,7 +138,9 @@ def _good_keys() -> frozenset[tuple[str, str, str] | None]:
 
 def collides_with_good_tenant(raw: JSON) -> bool:
     """Whether `raw` is something no other tenant can create: one of the good tenant's own
-    objects, or endpoints of its Services (which only its namespace holds)."""
+    objects, endpoints of its Services (which only its namespace holds), or an Ingress in its
+    namespace (which may add paths to its host by design: docs/security.md, cert-manager's
+    HTTP-01 solver)."""
     key = _key(raw)
     if key is None:
         return False
@@ -147,6 +149,8 @@ def collides_with_good_tenant(raw: JSON) -> bool:
         return True
     if namespace != GOOD_NAMESPACE:
         return False
+    if kind == "Ingress":
+        return True
     if kind == "Endpoints":
         return name in GOOD_SERVICES
     if kind == "EndpointSlice":

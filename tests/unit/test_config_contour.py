@@ -166,7 +166,7 @@ def test_a_file_we_cannot_read_is_one_clear_line_and_exit_2(
     assert main(["serve", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert f"controlplane serve: {path}: {message}" in err
+    assert f"controlplane serve: --config {path}: {message}" in err
 
 
 async def test_serve_logs_each_contour_key_it_does_not_honour(

@@ -332,8 +332,10 @@ async def test_the_debug_client_over_mtls_and_without(
     # main() runs its own event loop; the server runs in this one.
     assert await asyncio.to_thread(main, [*argv, *tls]) == 0
     assert '"name": "a"' in capsys.readouterr().out
-    assert await asyncio.to_thread(main, argv) == 2
+    assert await asyncio.to_thread(main, argv) == 1  # a failure, not a usage error
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"controlplane xds: {_address(tls_server)}: UNAVAILABLE: ")
-    assert err.endswith("(a controller serving mTLS needs --xds-ca, --xds-cert, --xds-key)")
+    assert err.startswith(
+        f"controlplane xds: the controller at {_address(tls_server)} closed the connection ("
+    )
+    assert err.endswith("one serving mTLS needs --xds-ca, --xds-cert, --xds-key")
     assert len(err.splitlines()) == 1
