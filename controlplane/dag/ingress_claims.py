@@ -46,7 +46,7 @@ from controlplane.dag.types import (
     VirtualHost,
     WeightedCluster,
 )
-from controlplane.model import Ingress, NamespacedName
+from controlplane.model import Ingress
 
 __all__ = [
     "DEFAULT_BACKEND",
@@ -55,7 +55,6 @@ __all__ = [
     "TLSClaim",
     "describe",
     "host_values",
-    "overridden_by_ingressroute",
     "route_claim_order",
     "route_order",
     "settle_routes",
@@ -354,17 +353,3 @@ def host_values(
             )
     first = claims[0].route.origin if claims else None
     return (VirtualHost(host, plain, first) if plain else None), secure
-
-
-def overridden_by_ingressroute(
-    fqdn: str, owner: NamespacedName, ingress: NamespacedName
-) -> Problem:
-    """The problem of an Ingress claiming a host an IngressRoute owns (the IngressRoute wins,
-    on HTTP and HTTPS alike, whether or not it is valid)."""
-    return Problem(
-        "Ingress",
-        *ingress,
-        "spec.rules[].host",
-        f'host "{fqdn}" belongs to IngressRoute {owner[0]}/{owner[1]}; this Ingress\'s rules '
-        "and TLS for it are ignored",
-    )
