@@ -44,6 +44,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 __all__ = [
     "BuildMetrics",
     "EventMetrics",
+    "InformerMetrics",
     "ObjectCounts",
     "ObjectMetrics",
     "PipelineMetrics",
@@ -51,6 +52,7 @@ __all__ = [
     "XdsMetrics",
     "build_metrics",
     "event_metrics",
+    "informer_metrics",
     "object_metrics",
     "pipeline_metrics",
     "status_metrics",
@@ -368,8 +370,51 @@ def _version() -> str:
         return "unknown"
 
 
+@dataclass(frozen=True, slots=True)
+class InformerMetrics:
+    """The informers (controlplane/sources/kube.py): what the watches deliver, and how fresh."""
+
+    events: Counter
+    relists: Counter
+    last_event: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> InformerMetrics:
+        return cls(
+            events=Counter(
+                "controlplane_informer_events_total",
+                "Watch events applied to the store, by kind and type (ADDED, MODIFIED, DELETED, "
+                "BOOKMARK).",
+                ["kind", "type"],
+                registry=registry,
+            ),
+            relists=Counter(
+                "controlplane_informer_relists_total",
+                "Full lists after the first one, by kind (410 Gone: the watch fell behind the "
+                "API server's history).",
+                ["kind"],
+                registry=registry,
+            ),
+            last_event=Gauge(
+                "controlplane_informer_last_event_timestamp_seconds",
+                "When the last list or watch event (bookmarks included) of a kind arrived: "
+                "time() minus this is how stale the informer may be (bookmarks come about "
+                "once a minute on a quiet watch).",
+                ["kind"],
+                registry=registry,
+            ),
+        )
+
+
 M = TypeVar(
-    "M", XdsMetrics, PipelineMetrics, BuildMetrics, StatusMetrics, ObjectMetrics, EventMetrics
+    "M",
+    XdsMetrics,
+    PipelineMetrics,
+    BuildMetrics,
+    StatusMetrics,
+    ObjectMetrics,
+    EventMetrics,
+    InformerMetrics,
 )
 
 # Caches keyed by registry, not shared state: they only prevent double registration.
@@ -408,6 +453,11 @@ def pipeline_metrics(registry: CollectorRegistry | None = None) -> PipelineMetri
 def build_metrics(registry: CollectorRegistry | None = None) -> BuildMetrics:
     """The rebuild metrics registered in ``registry`` (default: the process-wide registry)."""
     return _for_registry(BuildMetrics, registry)
+
+
+def informer_metrics(registry: CollectorRegistry | None = None) -> InformerMetrics:
+    """The informers' metrics in ``registry`` (default: the process-wide registry)."""
+    return _for_registry(InformerMetrics, registry)
 
 
 def status_metrics(registry: CollectorRegistry | None = None) -> StatusMetrics:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -47,6 +48,7 @@ from typing import Any, Protocol
 import structlog
 from kubernetes_asyncio import client
 
+from controlplane.metrics import InformerMetrics, informer_metrics
 from controlplane.model import (
     CA_KEY,
     CERT_KEY,
@@ -214,8 +216,10 @@ class Informer:
         field_selector: str | None = None,
         options: InformerOptions | None = None,
         on_synced: Callable[[], None] = lambda: None,
+        metrics: InformerMetrics | None = None,
     ) -> None:
         self.api_client = api_client
+        self.metrics = metrics if metrics is not None else informer_metrics()
         self.resource = resource
         self.namespace = namespace if resource.namespaced else None
         self.field_selector = field_selector
@@ -245,6 +249,7 @@ class Informer:
                 gone_in_a_row = 0
             except Gone as error:
                 self._log.info("informer.relist", reason=str(error))
+                self.metrics.relists.labels(kind=self.resource.kind).inc()
                 self.resource_version = None
                 gone_in_a_row += 1
                 if gone_in_a_row > 1:  # a server that keeps answering 410: do not spin
@@ -311,6 +316,7 @@ class Informer:
             if token is None:
                 break
         self._sink.replace(self.resource.kind, objects, self.namespace)
+        self.metrics.last_event.labels(kind=self.resource.kind).set(time.time())
         self._backoff.reset()
         version = str(meta.get("resourceVersion", ""))
         self._log.info("informer.listed", objects=len(objects), resource_version=version)
@@ -353,6 +359,9 @@ class Informer:
                 raise Gone(message or "resourceVersion expired")
             raise KubeApiError(code, str(raw.get("reason", "")), message)
         meta = _meta(raw)
+        known = kind if kind in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK") else "other"
+        self.metrics.events.labels(kind=self.resource.kind, type=known).inc()
+        self.metrics.last_event.labels(kind=self.resource.kind).set(time.time())
         if kind in ("ADDED", "MODIFIED"):
             obj = self._parse(raw)
             if obj is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,13 +22,16 @@ import pytest
 from aiohttp import web
 from kube_support import ingress, ingress_route, install_crds, namespace, secret, service
 from kubernetes_asyncio import client
+from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 from waiting import eventually
 
+from controlplane.metrics import informer_metrics
 from controlplane.model import IngressRoute, Secret, Service
 from controlplane.sources.kube import (
     INGRESS_ROUTES,
     SERVICES,
+    Gone,
     Informer,
     InformerOptions,
     KubeSource,
@@ -362,3 +366,27 @@ current-context: s
         await runner.cleanup()
     assert calls[:4] == ["list", "watch", "list", "watch"]
     assert len(store.keys("Service")) == 1  # each re-list replaced the previous object
+
+
+async def test_watch_events_and_relists_are_counted_by_kind(api: client.ApiClient) -> None:
+    """controlplane_informer_*: what the watches delivered, by kind and type, and how fresh."""
+    registry = CollectorRegistry()
+    metrics = informer_metrics(registry)
+    informer = Informer(api, SERVICES, StoreSink(Store()), metrics=metrics)
+    informer.handle({"type": "ADDED", "object": service("web")})
+    informer.handle({"type": "MODIFIED", "object": service("web")})
+    informer.handle({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}})
+    informer.handle({"type": "SURPRISE", "object": {"metadata": {}}})  # bounded labels
+    informer.handle({"type": "DELETED", "object": service("web")})
+
+    def count(kind: str) -> float | None:
+        labels = {"kind": "Service", "type": kind}
+        return registry.get_sample_value("controlplane_informer_events_total", labels)
+
+    assert [count(t) for t in ("ADDED", "MODIFIED", "BOOKMARK", "DELETED", "other")] == [1] * 5
+    stamp = registry.get_sample_value(
+        "controlplane_informer_last_event_timestamp_seconds", {"kind": "Service"}
+    )
+    assert stamp is not None and abs(stamp - time.time()) < 60
+    with pytest.raises(Gone):
+        informer.handle({"type": "ERROR", "object": {"code": 410, "message": "too old"}})
