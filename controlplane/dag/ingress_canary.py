@@ -20,6 +20,10 @@ canary's cluster is shaped by the main Ingress's `ClusterPolicy`.
 
 A canary with no main claim for its host and path, or for a path that already has a canary (nginx
 allows one per path), or whose main path redirects, is reported and ignored, as in nginx.
+
+Unlike nginx, a canary attaches only to a main Ingress of its own namespace: the namespace is the
+unit of trust (docs/security.md), and a canary elsewhere would let one tenant take another's
+traffic (`canary-weight: "100"`). A canary in another namespace is reported and ignored.
 """
 
 from __future__ import annotations
@@ -49,6 +53,11 @@ def attach_canary(main: RouteClaim | None, canary: RouteClaim, where: str) -> Ro
         return (
             f"{where}: no Ingress serves this host and path (with this pathType); the canary is "
             "ignored, as in ingress-nginx"
+        )
+    if main.ingress.namespace != canary.ingress.namespace:
+        return (
+            f"{where} is served by Ingress {main.ingress.namespace}/{main.ingress.name}: a canary "
+            "attaches only to an Ingress of its own namespace; this one is ignored"
         )
     if main.canary_by is not None:
         other = main.canary_by.ingress

@@ -21,6 +21,7 @@ from test_dag_ingress import (
     path,
     rule,
     secret,
+    service,
     tls,
 )
 from test_dag_ingress_nginx import (
@@ -49,8 +50,16 @@ MAIN = nx("main", rule("foo.com", path()))
 TO_API = rule("foo.com", path(to=backend("api", 9000)))
 
 
-def canary(*rules: Any, age: int = 1, name: str = "canary", **annotations: str) -> dict[str, Any]:
-    return nx(name, *(rules or (TO_API,)), age=age, annotations=ann(canary="true", **annotations))
+def canary(
+    *rules: Any, age: int = 1, name: str = "canary", namespace: str = "default", **annotations: str
+) -> dict[str, Any]:
+    return nx(
+        name,
+        *(rules or (TO_API,)),
+        age=age,
+        namespace=namespace,
+        annotations=ann(canary="true", **annotations),
+    )
 
 
 def header(value: str, name: str = "x-canary") -> tuple[HeaderMatch, ...]:
@@ -208,6 +217,24 @@ ROWS = [
         ],
         {"foo.com": [ng(ROOT)]},
         problems=[P("canary", "spec.rules[0].http.paths[0]", "no Ingress serves this host")],
+        options=NGINX,
+    ),
+    Row(
+        "a canary of another namespace cannot take a tenant's traffic",
+        [
+            MAIN,
+            service("api", namespace="evil", ports=(("", 9000),)),
+            canary(namespace="evil", canary_weight="100"),
+        ],
+        {"foo.com": [ng(ROOT)]},
+        problems=[
+            P(
+                "canary",
+                "spec.rules[0].http.paths[0]",
+                "only to an Ingress of its own namespace",
+                namespace="evil",
+            )
+        ],
         options=NGINX,
     ),
     Row(
