@@ -104,7 +104,25 @@ class CircuitBreakers:
 
 @dataclass(frozen=True, slots=True)
 class TLSSecret:
-    """A certificate and key from a `kubernetes.io/tls` Secret (PEM)."""
+    """A certificate and key from a `kubernetes.io/tls` Secret (PEM).
+
+    Its SDS name is the Secret's `namespace/name` and nothing else: it names the Secret, not
+    its content. A renewal (cert-manager renews continuously) patches the Secret, so the SDS
+    resource of that name changes and nothing that refers to it does: the `ingress_https`
+    filter chain that names it is byte for byte the same, Envoy is sent no listener and drains
+    no connection, and the next TLS handshake gets the new certificate (Envoy updates an SDS
+    certificate in place, for new connections only: envoyproxy/envoy#28386). One SDS `Secret`
+    holds certificate and key together, so Envoy never sees one without the other.
+
+    Contour names it `namespace/name/<10 hex of the SHA-1 of the certificate>` (`Secretname` in
+    its `internal/envoy/secret.go`, from 0.x to today), so every renewal is a new resource and
+    a listener update there; this is the one name we deliberately do not share with it.
+
+    One name, one value: a Secret has one content at a time and the DAG is built from one view
+    of the store, so two values with one name (different material) never meet in one DAG. The
+    SDS resource's version is the hash of its bytes (`xds/snapshot.py`), so new material under
+    the same name is a new version, and that is what streams and the quarantine key on.
+    """
 
     namespace: str
     name: str
@@ -113,9 +131,7 @@ class TLSSecret:
 
     @property
     def sds_name(self) -> str:
-        return (
-            f"{self.namespace}/{self.name}/{short_hash(self.certificate_chain, self.private_key)}"
-        )
+        return f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,12 @@
 """`DAG.clusters()` and `DAG.secrets()`, kept up to date host by host.
 
 `DAG.clusters()` is every cluster some route or TCP proxy of some host uses, once, sorted by
-Envoy name; `DAG.secrets()` every secret a secure host serves, sorted by SDS name. A name is a
-value: a cluster's name hashes every field of it (the port name and the whole policy), a
-secret's its material. So which host a value was met in first does not matter, and the builder
-only has to count users.
+Envoy name; `DAG.secrets()` every secret a secure host serves, sorted by SDS name. A cluster's
+name is a value: it hashes every field of it (the port name and the whole policy), so which host
+a cluster was met in first does not matter, and the builder only has to count users. A secret's
+name is its Secret's `namespace/name` (stable across renewals, see `TLSSecret`): the value
+under it changes when the Secret's material does, and every host using it is rebuilt with the
+new value, so the newest value a host brings replaces the listed one.
 
 `ClustersAndSecrets` is told, for each host that changed, what it used before and what it uses
 now. Per name it keeps the value and the set of (listener, fqdn) users; a name is listed while
@@ -32,9 +34,14 @@ class _UsedByName(Generic[T]):
     Names whose users changed are settled only in `values()`, so a value that leaves one host
     and arrives at another in one build is never seen to go and come back: the tuple stays the
     very same object, and the translator skips the whole type.
+
+    `replaceable`: a name's value may change while the name stays (a secret's material); a
+    user bringing a value unequal to the listed one replaces it. Without it (clusters, whose
+    name is their value) values are never compared.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, replaceable: bool = False) -> None:
+        self._replaceable = replaceable
         self._users: dict[str, set[User]] = {}
         self._latest: dict[str, T] = {}
         self._listed: dict[str, T] = {}
@@ -60,8 +67,13 @@ class _UsedByName(Generic[T]):
                 self._users[name] = {user}
                 self._latest[name] = value
                 self._pending.add(name)
-            else:
-                users.add(user)
+                continue
+            users.add(user)
+            if self._replaceable:
+                latest = self._latest[name]
+                if latest is not value and latest != value:
+                    self._latest[name] = value
+                    self._pending.add(name)
 
     def values(self) -> tuple[T, ...]:
         for name in self._pending:
@@ -69,6 +81,8 @@ class _UsedByName(Generic[T]):
             if name in self._users:
                 if not listed:
                     self._insert(name, self._latest[name])
+                elif self._listed[name] is not self._latest[name]:
+                    self._replace(name, self._latest[name])
             else:
                 self._latest.pop(name, None)
                 if listed:
@@ -82,6 +96,11 @@ class _UsedByName(Generic[T]):
         index = bisect_left(self._names, name)
         self._names.insert(index, name)
         self._values.insert(index, value)
+        self._listed[name] = value
+        self._tuple = None
+
+    def _replace(self, name: str, value: T) -> None:
+        self._values[bisect_left(self._names, name)] = value
         self._listed[name] = value
         self._tuple = None
 
@@ -113,7 +132,7 @@ class ClustersAndSecrets:
 
     def __init__(self) -> None:
         self._clusters: _UsedByName[Cluster] = _UsedByName()
-        self._secrets: _UsedByName[TLSSecret] = _UsedByName()
+        self._secrets: _UsedByName[TLSSecret] = _UsedByName(replaceable=True)
         self._used: dict[User, tuple[str, ...]] = {}
         self._secret_of: dict[str, str] = {}
 

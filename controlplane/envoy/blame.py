@@ -30,7 +30,8 @@ it, as pure functions over bytes and strings:
   decoding is needed. `part_index` reads the index of the first form above.
 - **Whose object.** `owner_of` maps a resource (or part) back to the Kubernetes object it came
   from, through the DAG: a virtual host or chain → its host's origin, a cluster or
-  ClusterLoadAssignment → its Service, a secret → its Secret.
+  ClusterLoadAssignment → its Service, a secret → its Secret (its SDS name is the Secret's
+  `namespace/name`; which material was rejected is the quarantine's business, by version).
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ DAG values are frozen and compared by value, so they are their own cache keys:
   fields are written in field-number order, is byte-identical to it);
 - SecureVirtualHost → the encoded `filter_chains` field (3) of `ingress_https`, spliced between
   the listener's own fields 1-2 (name, address) and 9 (listener filters);
+  A chain names its certificate by the Secret's `namespace/name`, not by its material, so a
+  renewal misses this cache (the host value holds the material) and encodes the very same
+  bytes: the listener is unchanged and only the SDS resource is new;
 - Cluster → encoded Cluster; TLSSecret → encoded Secret;
 - EDS name → encoded ClusterLoadAssignment, reused while the Service's slices, Endpoints and port
   name are the same objects (the store's objects are immutable, so identity means unchanged; the

@@ -18,9 +18,11 @@ dashboards and `config_dump` readers carry over.
 - `ingress_https` exists only when there is at least one secure virtual host. A `tls_inspector`
   reads the SNI and one filter chain per secure host (sorted by fqdn) matches
   `server_names: [fqdn]`. A host whose TLS Envoy terminates gets a `DownstreamTlsContext` whose
-  certificate arrives over SDS (by `TLSSecret.sds_name`) and then either an HCM on route
-  configuration `ingress_https` (ALPN h2, http/1.1) or a `tcp_proxy` (no ALPN: the upstream
-  protocol is unknown); a passthrough host gets a `tcp_proxy` and no transport socket at all.
+  certificate arrives over SDS (by `TLSSecret.sds_name`, the Secret's `namespace/name`: a
+  renewal changes the SDS resource only, never the chain, so it drains nothing) and then
+  either an HCM on route configuration `ingress_https` (ALPN h2, http/1.1) or a `tcp_proxy` (no
+  ALPN: the upstream protocol is unknown); a passthrough host gets a `tcp_proxy` and no
+  transport socket at all.
   A connection without a matching SNI matches no chain and is closed. A secure host with
   neither a secret nor a TCP proxy serves nothing and gets no chain.
 

@@ -1,8 +1,9 @@
 """DAG TLS secrets → Envoy SDS `Secret`s.
 
-A secret's SDS name (`namespace/name/<hash of the material>`) changes whenever the certificate
-or key does, so a rotated certificate is a new resource: listeners that reference it change too
-and Envoy never serves a half-updated pair. The material is sent inline (PEM bytes).
+A secret's SDS name is its Secret's `namespace/name` (`TLSSecret.sds_name`), whatever the
+material: a renewed certificate is a new version of the same resource, and the filter chain
+that names it does not change, so Envoy drains nothing. Certificate and key travel together in
+one `Secret`, so Envoy never serves a half-updated pair. The material is sent inline (PEM bytes).
 """
 
 from __future__ import annotations

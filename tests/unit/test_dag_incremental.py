@@ -41,6 +41,7 @@ from controlplane.dag.options import BuildOptions
 from controlplane.dag.reference import reference_build
 from controlplane.dag.types import DAG, StatusKind
 from controlplane.model import KubeObject, ObjectSet, parse_object
+from controlplane.testing import certs
 
 JSON = dict[str, Any]
 Key = tuple[str, str, str]
@@ -155,9 +156,24 @@ certificate_delegations = st.builds(
     st.just("tls"),
     st.sampled_from([["*"], ["a"], ["c"], []]),
 )
+
+
+RENEWED = certs.self_signed(["www.example.com"])
+
+
+def renewed(name: str, namespace: str = "default") -> dict[str, Any]:
+    """Secret namespace/name with a certificate and key of its own, as a renewal leaves it."""
+    return certs.tls_secret(name, namespace, RENEWED)
+
+
 secrets = st.sampled_from(["a", "b"]).flatmap(
     lambda namespace: st.sampled_from(
-        [tls_secret("tls", namespace), malformed_secret("tls", namespace)]
+        # Two certificates: one Secret renewed (same name, new material), and back.
+        [
+            tls_secret("tls", namespace),
+            renewed("tls", namespace),
+            malformed_secret("tls", namespace),
+        ]
     )
 )
 services = st.builds(
@@ -403,6 +419,26 @@ def test_secret_turns_malformed_and_certificate_delegation_changes() -> None:
     assert world.check().secure_virtual_hosts == ()
     world.delete(("TLSCertificateDelegation", "certs", "d"))
     world.check()
+
+
+def test_a_renewed_secret_is_listed_with_its_new_material_under_the_same_name() -> None:
+    """Two hosts share one Secret; a renewal (new certificate and key, same Secret) reaches both
+    hosts, and `secrets()` lists the new material under the name the hosts already use."""
+    world = scenario(
+        service("s"),
+        tls_secret("tls", "certs"),
+        certificate_delegation("d", "certs", "tls", ["default"]),
+        ingressroute("r", fqdn=WWW, tls={"secretName": "certs/tls"}, routes=[route("/", to("s"))]),
+        ingress("i", rule(API, path(to=backend("s", 80))), tls_=[tls("certs/tls", API)]),
+    )
+    before = world.check()
+    (old,) = before.secrets()
+    world.put(renewed("tls", "certs"))
+    after = world.check()
+    (new,) = after.secrets()
+    assert new.sds_name == old.sds_name == "certs/tls"
+    assert new.certificate_chain != old.certificate_chain
+    assert {h.secret for h in after.secure_virtual_hosts} == {new}
 
 
 def test_ingress_class_changes_hands() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 
 import kube_manifests
 from envoy.config.cluster.v3 import cluster_pb2
@@ -507,7 +508,8 @@ def test_a_rejected_secret_takes_its_filter_chain_with_it() -> None:
     snapshot = pub.snapshot
     assert snapshot is not None
     secrets = snapshot.resources(SECRET_TYPE)
-    (bad,) = [name for name in secrets if name.startswith("team/other/")]
+    bad = "team/other"
+    assert bad in secrets
     message = "Failed to load private key from <inline>, Cause: KEY_VALUES_MISMATCH"
     pub.nacked(NackRecord("e1", SECRET_TYPE, "v", message, 13, 0.0, {bad: secrets[bad].version}))
     pub.republish()
@@ -525,3 +527,34 @@ def test_a_rejected_secret_takes_its_filter_chain_with_it() -> None:
     # so it is a problem here; an IngressRoute gets a warning on its status).
     described = [p.reason for p in report.problems if (p.kind, p.name) == ("IngressRoute", "s1")]
     assert any("its TLS secret team/other is left out" in reason for reason in described)
+
+
+def test_a_renewal_of_a_rejected_secret_is_tried_again_under_the_same_name() -> None:
+    """The SDS name is the Secret's, whatever its material: the quarantine holds the rejected
+    version only, so new material under the same name is published, and its chain with it."""
+    pub = publisher()
+
+    def with_secret(cert: bytes, key: bytes) -> DAG:
+        hosts = (secure("s0.local"), secure("s1.local"))
+        renewed = TLSSecret("team", "other", cert, key)
+        return dag(secure_hosts=(hosts[0], replace(hosts[1], secret=renewed)))
+
+    pub.publish(with_secret(b"cert2", b"key2"), ObjectSet())
+    snapshot = pub.snapshot
+    assert snapshot is not None
+    listener = snapshot.resources(LISTENER_TYPE)["ingress_https"]
+    rejected = snapshot.resources(SECRET_TYPE)["team/other"]
+    message = "Failed to load private key from <inline>, Cause: KEY_VALUES_MISMATCH"
+    pub.nacked(
+        NackRecord("e1", SECRET_TYPE, "v", message, 13, 0.0, {"team/other": rejected.version})
+    )
+    pub.republish()
+    assert pub.snapshot is not None and "team/other" not in pub.snapshot.resources(SECRET_TYPE)
+
+    pub.publish(with_secret(b"cert3", b"key3"), ObjectSet())  # the Secret renewed
+    snapshot = pub.snapshot
+    assert snapshot is not None
+    assert pub.quarantine.held == {}
+    renewed = snapshot.resources(SECRET_TYPE)["team/other"]
+    assert renewed.version != rejected.version
+    assert snapshot.resources(LISTENER_TYPE)["ingress_https"].body == listener.body
