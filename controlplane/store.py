@@ -17,7 +17,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -238,3 +238,13 @@ class Store:
             endpoint_slices=dict(self._slice_tuples),
             endpoints=kind(Endpoints.KIND),
         )
+
+    def with_current_endpoints(self, objects: ObjectSet) -> ObjectSet:
+        """`objects` with the endpoints (EndpointSlices, Endpoints) as the store holds them now.
+
+        A build reads a copy taken when it started (`object_set`); endpoints that changed while
+        it ran were published by the fast path meanwhile, and publishing the build must not
+        bring their older version back. The DAG reads no endpoints, so this set and the DAG
+        built from `objects` still agree."""
+        endpoints: dict[NamespacedName, Any] = dict(self._objects.get(Endpoints.KIND, {}))
+        return replace(objects, endpoint_slices=dict(self._slice_tuples), endpoints=endpoints)
