@@ -78,7 +78,7 @@ async def until_ready(url: str, session: aiohttp.ClientSession) -> None:
             async with session.get(url) as answer:
                 if answer.status == 200:
                     return
-        except aiohttp.ClientError:
+        except (aiohttp.ClientError, TimeoutError):  # a stalled loop answers late
             pass
         await asyncio.sleep(0.005)
 
