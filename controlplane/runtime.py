@@ -261,13 +261,15 @@ class Runtime:
         published = False
         try:
             started = time.perf_counter()
+            endpoints_then = self.store.endpoint_generation
             objects = self.store.object_set()
             done = await asyncio.wrap_future(self._builder.submit(self._build, objects))
             dag = done.dag
             publishing = time.perf_counter()
             # The build read a copy of the store; endpoints may have moved since (the fast
             # path published them meanwhile): publish them as they are now.
-            objects = self.store.with_current_endpoints(objects)
+            if self.store.endpoint_generation != endpoints_then:
+                objects = self.store.with_current_endpoints(objects)
             report = self.publisher.publish(dag, objects, done.prepared)
             published = True  # with the quarantine as it is now: every verdict so far applied
             finished = time.perf_counter()
