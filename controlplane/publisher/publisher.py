@@ -110,10 +110,14 @@ class Prepared:
 
     `frames`: type URL → name → `Resource` for each body the translation produced anew (not the
     very bytes object of the last translation); `publish` takes a frame when the body it
-    publishes is that very object with the same EDS name, and frames the rest itself."""
+    publishes is that very object with the same EDS name, and frames the rest itself.
+    `snapshot`: before the first publish, the snapshot of exactly the frames, which `publish`
+    takes if what it assembles is exactly that (nothing left out, nothing asked for on
+    demand): a first snapshot's set hashes are a third of its publish."""
 
     dag: DAG
     frames: Mapping[str, Mapping[str, Resource]]
+    snapshot: Snapshot | None = None
 
 
 class Publisher:
@@ -154,6 +158,8 @@ class Publisher:
         """Endpoints of the Services the fast path saw change since the last build's objects."""
         self._frames: Mapping[str, Mapping[str, Resource]] = {}
         """During `publish` of a prepared DAG: the resources `prepare` framed (see Prepared)."""
+        self._prebuilt: Snapshot | None = None
+        """During `publish` of a prepared DAG: `Prepared.snapshot`."""
         if cache is not None:
             cache.listen(self)
             cache.resolve_with(self)
@@ -236,7 +242,11 @@ class Publisher:
             if snapshot is not None:
                 snapshot = snapshot.with_changes(type_url, changes)
         if snapshot is None:
-            snapshot = Snapshot.build(self._published)
+            prebuilt = self._prebuilt
+            if prebuilt is not None and _same_tables(prebuilt, self._published):
+                snapshot = prebuilt
+            else:
+                snapshot = Snapshot.build(self._published)
         self.snapshot = snapshot
         return snapshot
 
@@ -259,7 +269,7 @@ class Publisher:
         """Translate `dag` and frame what is new, without publishing: the one method that may
         run off the event loop (see the module docstring). `publish(dag, objects, prepared)`
         on the loop then finds it all done, for objects whose endpoints may be newer."""
-        previous = self._encoded
+        previous, first = self._encoded, self.snapshot is None
         encoded = self.translator.translate(dag, objects)
         eds_of = self.translator.eds_topology(dag).by_cluster
         frames: dict[str, dict[str, Resource]] = {}
@@ -273,7 +283,7 @@ class Publisher:
                 for name, body in bodies.items()
                 if last.get(name) is not body
             }
-        return Prepared(dag, frames)
+        return Prepared(dag, frames, Snapshot.build(frames) if first else None)
 
     def publish(
         self, dag: DAG, objects: ObjectSet, prepared: Prepared | None = None
@@ -285,11 +295,11 @@ class Publisher:
         their endpoints only (the DAG reads none), which are translated as they are now."""
         started = time.perf_counter()
         if prepared is not None and prepared.dag is dag:
-            self._frames = prepared.frames
+            self._frames, self._prebuilt = prepared.frames, prepared.snapshot
         try:
             snapshot = self.translate(dag, objects)
         finally:
-            self._frames = {}
+            self._frames, self._prebuilt = {}, None
         if self.cache is not None:
             self.cache.publish(snapshot)
         refused = self._on_demand.refused()
@@ -510,6 +520,14 @@ class Publisher:
                 self._refused[service] = now
             else:
                 del self._refused[service]
+
+
+def _same_tables(snapshot: Snapshot, tables: Mapping[str, Mapping[str, Resource]]) -> bool:
+    """Whether `snapshot` holds exactly `tables`: the same Resources, in the same order."""
+    return snapshot.type_urls == tables.keys() and all(
+        list(snapshot.resources(type_url).items()) == list(table.items())
+        for type_url, table in tables.items()
+    )
 
 
 def _framed(

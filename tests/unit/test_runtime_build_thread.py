@@ -227,6 +227,31 @@ async def test_an_endpoint_change_during_a_build_is_pushed_at_once_and_survives_
     assert versions(runtime.cache.current) == from_scratch(runtime)
 
 
+class Subscriber:
+    """A stream's interest in the cache, without a stream."""
+
+    def notify(self, type_url: str, names: frozenset[str]) -> None:
+        pass
+
+
+async def test_the_first_build_publishes_what_streams_asked_for_before_it() -> None:
+    # The build thread prepares the first snapshot from the translation alone; an EDS name a
+    # stream subscribed to before it (a Service no route references) must be in it too.
+    runtime = new_runtime()
+    for raw in (
+        service("shop", "cart"),
+        endpoint_slice("shop", "cart", "10.0.0.1"),
+        service("shop", "spare"),
+        endpoint_slice("shop", "spare", "10.0.9.1"),
+        root("shop", "front", "cart"),
+    ):
+        apply(runtime, raw)
+    runtime.cache.set_interest(Subscriber(), ENDPOINT_TYPE, frozenset({"shop/spare/http"}))
+    await runtime.rebuild()
+    assert addresses(runtime, "shop", "cart") == ["10.0.0.1"]
+    assert addresses(runtime, "shop", "spare") == ["10.0.9.1"]
+
+
 async def test_a_verdict_during_a_build_is_applied_by_the_build_not_by_a_concurrent_republish() -> (
     None
 ):
