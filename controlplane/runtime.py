@@ -11,28 +11,31 @@ beyond deciding *when* things happen:
 - Endpoint changes (EndpointSlice, Endpoints) take the publisher's fast path at once, without a
   rebuild.
 - The loop never waits for a build. A rebuild takes the ObjectSet on the loop (a copy of the
-  store's maps; the objects are frozen, so the store can change meanwhile), then runs the DAG
-  build and the translation (`Publisher.prepare`: every value translated and each new resource
-  framed) in the one build thread, and publishes on the loop (`Publisher.publish`, which finds
-  all of it done and only applies the quarantine, diffs and hands the snapshot to the cache:
-  grpc.aio objects belong to the loop). The GIL's switch interval (5 ms) lets the loop in while
-  the thread works. Measured on 2 cores (bench `loop_lag`): the longest loop lag during a cold
-  10k+10k build went from the whole build (2.5-4 s) to ~35 ms (the first publish, on the loop:
-  framing the snapshot's 20,000 resources), and during a rebuild of one 10,000-route
-  IngressRoute from ~650 ms to ~15 ms (the longest C call in the thread: upb copying 10,000
-  routes into one VirtualHost holds the GIL ~12 ms). The alternatives measured worse: slices
-  cannot split one object, and compiling that one IngressRoute alone takes 0.5 s; a process
-  would ship the objects (pickling 10k+10k takes 2.8 s, unpickling the DAG back 2 s on the loop).
+  store's maps; the objects are frozen, so the store can change meanwhile), runs the DAG build
+  and the translation in a build thread (`Publisher.prepare`: every value translated, each new
+  resource framed, a first snapshot's set hashes computed), and publishes on the loop
+  (`Publisher.publish` finds all that done: it applies the quarantine, diffs and hands the
+  snapshot to the cache, whose grpc.aio streams belong to the loop). The GIL's switch
+  interval (5 ms) lets the loop in while the thread works. Measured on 2 cores (bench
+  `loop_lag`): the longest loop lag during a cold 10k+10k build went from the whole build
+  (2.1-2.5 s) to ~15 ms, and during a rebuild of one 10,000-route IngressRoute from ~0.4 s to
+  ~15-20 ms (the longest C call in the thread: upb copying 10,000 routes into one VirtualHost
+  holds the GIL ~12 ms). The alternatives measured worse: slices cannot split one object (that
+  IngressRoute alone compiles in 0.5 s), and a process must ship objects and results (pickling
+  the 10k+10k ObjectSet takes 2.8 s; unpickling its DAG, on the loop, 2 s).
 - Invariants of the build thread. Only the DagBuilder and the publisher's translator are
-  touched there, by one build at a time (`_one_build`, and a one-worker executor even if a
-  caller is cancelled). Nothing on the loop translates meanwhile: a NACK verdict's republish
-  is deferred to the build's publish, which applies the quarantine as it is then (or is
-  retried if the build fails). The EDS fast path keeps running on the loop during a build,
-  against the published cluster set (the topology of the last publish), and the build is
-  published with the endpoints as the store holds them *at publish time*
-  (`Store.with_current_endpoints`; the DAG reads no endpoints): an endpoint change during a
-  build is pushed at once and never replaced by the older copy the build started from, and
-  the new cluster set arrives with the current endpoints of every cluster in it.
+  touched there, one build at a time (`_one_build`; a build whose caller was cancelled runs
+  on and is waited for before the next starts). Nothing on the loop translates meanwhile: a
+  NACK verdict's republish is deferred to the build's publish, which applies the quarantine
+  as it is then (republished at once if the build fails instead). The EDS fast path keeps
+  running on the loop during a build, against the published cluster set (the topology of the
+  last publish); the build is published with the endpoints as the store holds them *at
+  publish time* (`Store.with_current_endpoints`; the DAG reads no endpoints). So an endpoint
+  change during a build is pushed at once and never replaced by the older copy the build
+  started from, and a new cluster set arrives with the current endpoints of its clusters.
+- The collector: off during a build (nothing a build makes is cyclic garbage), and off during
+  the initial load in `serve` (`pause_gc_until_first_build`); after each publish the heap is
+  frozen *before* the collector is back on (see `_rebuild`).
 - Readiness: `ready` is set only when every source has finished its initial load *and* the first
   snapshot built from it is published. The xDS cache itself holds Envoys' requests until that
   first snapshot, so an Envoy restarting never receives a half-empty configuration.
@@ -59,9 +62,10 @@ import asyncio
 import contextlib
 import gc
 import signal
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import structlog
@@ -150,8 +154,8 @@ class Runtime:
         self._synced = asyncio.Event()
         self.ready = asyncio.Event()
         self.loop_lag = LoopLag(loop_metrics() if lag_metrics is None else lag_metrics)
-        self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build")
-        """The build thread: one, so builds run one at a time even if a caller is cancelled."""
+        self._inflight: Future[_Built] | None = None
+        """The build thread's work, until it is done (even if its caller was cancelled)."""
         self._one_build = asyncio.Lock()
         self._building = False
         self._republish_deferred = False
@@ -240,7 +244,27 @@ class Runtime:
         """Build the DAG of the store as it is now and publish it (see the module docstring:
         the build and translation run in the build thread, the publish on the loop)."""
         async with self._one_build:
+            if self._inflight is not None and not self._inflight.done():
+                with contextlib.suppress(Exception):  # its caller was cancelled: let it end
+                    await asyncio.wrap_future(self._inflight)
             await self._rebuild()
+
+    def _in_build_thread(self, objects: ObjectSet) -> Future[_Built]:
+        """Run `_build(objects)` in a thread of its own (a daemon: a build never holds up the
+        interpreter's exit; a thread per build costs ~0.1 ms and none lingers afterwards)."""
+        future: Future[_Built] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(self._build(objects))
+            except BaseException as error:  # handed to the awaiting rebuild, which re-raises
+                future.set_exception(error)
+
+        threading.Thread(target=run, name="build", daemon=True).start()
+        self._inflight = future
+        return future
 
     def _build(self, objects: ObjectSet) -> _Built:
         """The build thread's work: pure, on values the loop no longer changes."""
@@ -263,7 +287,7 @@ class Runtime:
             started = time.perf_counter()
             endpoints_then = self.store.endpoint_generation
             objects = self.store.object_set()
-            done = await asyncio.wrap_future(self._builder.submit(self._build, objects))
+            done = await asyncio.wrap_future(self._in_build_thread(objects))
             dag = done.dag
             publishing = time.perf_counter()
             # The build read a copy of the store; endpoints may have moved since (the fast
@@ -409,7 +433,6 @@ class Runtime:
         if self._gc_paused:
             self._resume_gc()
         self.loop_lag.stop()
-        self._builder.shutdown(wait=False, cancel_futures=True)
 
 
 async def cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:

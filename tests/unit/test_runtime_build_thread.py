@@ -227,6 +227,42 @@ async def test_an_endpoint_change_during_a_build_is_pushed_at_once_and_survives_
     assert versions(runtime.cache.current) == from_scratch(runtime)
 
 
+async def test_a_cancelled_rebuild_is_waited_for_before_the_next_one_builds() -> None:
+    runtime = new_runtime()
+    for raw in (service("shop", "cart"), endpoint_slice("shop", "cart", "10.0.0.1")):
+        apply(runtime, raw)
+    apply(runtime, root("shop", "front", "cart"))
+    entered, release = threading.Event(), threading.Event()
+    building, most = [0], [0]
+    build = runtime.dag_builder.build
+
+    def counted(objects: ObjectSet, options: BuildOptions | None = None) -> Any:
+        building[0] += 1
+        most[0] = max(most[0], building[0])
+        entered.set()
+        assert release.wait(10)
+        try:
+            return build(objects, options)
+        finally:
+            building[0] -= 1
+
+    runtime.dag_builder.build = counted  # type: ignore[method-assign]
+    first = asyncio.create_task(runtime.rebuild())
+    await wait_in_thread(entered)
+    first.cancel()  # the holdoff stopping, say: the thread goes on
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    second = asyncio.create_task(runtime.rebuild())
+    for _ in range(5):
+        await asyncio.sleep(0)  # the second rebuild runs up to its first wait
+    assert not second.done() and building[0] == 1  # waiting for the first thread
+    release.set()
+    await second
+    assert most[0] == 1
+    assert runtime.publisher.sequence == 1  # the cancelled build published nothing
+    assert addresses(runtime, "shop", "cart") == ["10.0.0.1"]
+
+
 class Subscriber:
     """A stream's interest in the cache, without a stream."""
 
