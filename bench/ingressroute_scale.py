@@ -7,6 +7,9 @@ for the wire figures, the real gRPC server on 127.0.0.1 with a real gRPC client 
 - full build + encode: `Runtime.rebuild()` of the whole store, i.e. DAG, translation, encoding,
   snapshot, publish; peak RSS right after it (the process so far holds the store and the
   snapshot, as a controller does);
+- the upb encode floor: the same resources (decoded from the snapshot, untimed) encoded again by
+  upb, message by message (the best of 3): what no translation can beat; the row gives the full
+  build's ratio to it;
 - one IngressRoute edited (a route added to one root) → `rebuild()` published (median of 10);
 - one EndpointSlice edited → the ClusterLoadAssignment received by a gRPC client subscribed to
   that EDS name: from before `store.apply` to the client's read (median and p99 of 50);
@@ -27,6 +30,8 @@ import sys
 import time
 from typing import Any
 
+from google.protobuf import symbol_database
+
 from bench.adsclient import EdsNames, EnvoyLikeStream
 from bench.common import (
     endpoint_slice,
@@ -45,6 +50,7 @@ from controlplane.runtime import Runtime
 from controlplane.typeurls import ENDPOINT_TYPE, ROUTE_TYPE
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.server import XdsServer
+from controlplane.xds.snapshot import Snapshot
 
 
 def populate(runtime: Runtime, count: int) -> None:
@@ -65,6 +71,23 @@ def edited_root(edit: int) -> Any:
         {"match": f"/edit-{edit}", "services": [{"name": "app7", "port": 80}]}
     )
     return parse_object(raw)
+
+
+def upb_floor(snapshot: Snapshot) -> float:
+    """Seconds upb takes to encode the snapshot's resources again (the best of 3 runs)."""
+    symbols = symbol_database.Default()
+    messages = [
+        symbols.GetSymbol(type_url.rpartition("/")[2]).FromString(resource.body)
+        for type_url in sorted(snapshot.type_urls)
+        for resource in snapshot.resources(type_url).values()
+    ]
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for message in messages:
+            message.SerializeToString(deterministic=True)
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 async def endpoint_on_the_wire(runtime: Runtime, target: str, samples: int) -> list[float]:
@@ -117,7 +140,8 @@ async def measure(count: int) -> dict[str, Any]:
     with timed(times, "full"):
         await runtime.rebuild()
     full_rss = peak_rss_mib()
-    assert runtime.last_build is not None
+    assert runtime.last_build is not None and runtime.cache.current is not None
+    floor = upb_floor(runtime.cache.current)
     hosts = len(runtime.last_build.dag.virtual_hosts)
     assert hosts == count, f"expected {count} virtual hosts, built {hosts}"
 
@@ -143,6 +167,8 @@ async def measure(count: int) -> dict[str, Any]:
         "roots+delegates": f"{count}+{count}",
         "store load s": times["load"] / 1000,
         "full build+encode s": times["full"] / 1000,
+        "upb encode floor s": floor,
+        "full / floor": times["full"] / 1000 / floor,
         "peak RSS after build MiB": full_rss,
         "one IngressRoute edit ms (p50)": statistics.median(one_route),
         "one endpoint on wire ms (p50)": statistics.median(eds),

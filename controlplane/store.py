@@ -17,7 +17,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -99,6 +99,8 @@ class Store:
         self._arrivals: dict[tuple[str, NamespacedName], int] = {}
         """Objects without a creationTimestamp → the order this store first saw them."""
         self._next_arrival = 0
+        self.endpoint_generation = 0
+        """Counts every store and removal of an endpoint kind (see `with_current_endpoints`)."""
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -125,6 +127,8 @@ class Store:
             obj = self._stamped(obj, key)
         old = bucket.get(key)
         bucket[key] = obj
+        if obj.KIND in ENDPOINT_KINDS:
+            self.endpoint_generation += 1
         if isinstance(obj, EndpointSlice):
             self._index_slice(old, obj)
         if old is not None and (old == obj or _dag_visible(old) == _dag_visible(obj)):
@@ -175,6 +179,8 @@ class Store:
         if old is None:
             return None
         self._arrivals.pop((kind, (namespace, name)), None)
+        if kind in ENDPOINT_KINDS:
+            self.endpoint_generation += 1
         if isinstance(old, EndpointSlice):
             self._index_slice(old, None)
         return self._emit(Change(ChangeType.DELETED, ObjectKey.of(old), old, None))
@@ -238,3 +244,14 @@ class Store:
             endpoint_slices=dict(self._slice_tuples),
             endpoints=kind(Endpoints.KIND),
         )
+
+    def with_current_endpoints(self, objects: ObjectSet) -> ObjectSet:
+        """`objects` with the endpoints (EndpointSlices, Endpoints) as the store holds them now.
+
+        A build reads a copy taken when it started (`object_set`); endpoints that changed while
+        it ran were published by the fast path meanwhile, and publishing the build must not
+        bring their older version back. The DAG reads no endpoints, so this set and the DAG
+        built from `objects` still agree. (`endpoint_generation` unchanged since `objects` was
+        taken: they are current already.)"""
+        endpoints: dict[NamespacedName, Any] = dict(self._objects.get(Endpoints.KIND, {}))
+        return replace(objects, endpoint_slices=dict(self._slice_tuples), endpoints=endpoints)

@@ -10,7 +10,7 @@
 The only package that joins `envoy` (the translator) and `xds` (the snapshot).
 """
 
-from controlplane.publisher.publisher import Publisher, PublishReport
+from controlplane.publisher.publisher import Prepared, Publisher, PublishReport
 from controlplane.publisher.quarantine import Quarantine, Quarantined, Unit
 
-__all__ = ["PublishReport", "Publisher", "Quarantine", "Quarantined", "Unit"]
+__all__ = ["Prepared", "PublishReport", "Publisher", "Quarantine", "Quarantined", "Unit"]

@@ -40,6 +40,17 @@ It owns, and nobody else keeps a copy of:
 
 `translate(dag, objects)` is the same work without publishing to a cache: what `controlplane
 translate` prints is exactly what `serve` would stream.
+
+Threads. Everything here runs on the event loop, except `prepare(dag, objects)`, which the
+runtime runs in its build thread (`runtime.py`) before it publishes the same DAG on the loop. It
+does the expensive part of a build's publish: the translation (which fills the translator's
+caches, so the loop's `publish` finds every value translated and only applies the quarantine)
+and the framing of each new resource (`Resource.from_body`: a version hash and the response
+framing, handed to `publish` as `Prepared.frames`). It touches the translator alone, and reads
+`_encoded` (the last translation, to frame only what changed); so, while it runs, nothing on the
+loop may translate: the runtime defers a republish until the build has published, and every
+other loop-side path (the EDS fast path, `resolve`, the verdicts) leaves the translator alone.
+It never applies the quarantine (that mutates it): the loop's `publish` does.
 """
 
 from __future__ import annotations
@@ -71,7 +82,7 @@ from controlplane.xds import NackRecord, Resource, Snapshot, SnapshotCache
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["PublishReport", "Publisher"]
+__all__ = ["Prepared", "PublishReport", "Publisher"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,22 @@ class PublishReport:
     statuses: tuple[ObjectStatus, ...] = ()
     problems: tuple[Problem, ...] = ()
     quarantined: tuple[Quarantined, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `Publisher.prepare` did off the loop for one DAG: the resources it framed.
+
+    `frames`: type URL → name → `Resource` for each body the translation produced anew (not the
+    very bytes object of the last translation); `publish` takes a frame when the body it
+    publishes is that very object with the same EDS name, and frames the rest itself.
+    `snapshot`: before the first publish, the snapshot of exactly the frames, which `publish`
+    takes if what it assembles is exactly that (nothing left out, nothing asked for on
+    demand): a first snapshot's set hashes are a third of its publish."""
+
+    dag: DAG
+    frames: Mapping[str, Mapping[str, Resource]]
+    snapshot: Snapshot | None = None
 
 
 class Publisher:
@@ -129,6 +156,10 @@ class Publisher:
         """(translator's endpoints, on-demand bodies, both joined) of the last build."""
         self._latest: dict[NamespacedName, EndpointInputs] = {}
         """Endpoints of the Services the fast path saw change since the last build's objects."""
+        self._frames: Mapping[str, Mapping[str, Resource]] = {}
+        """During `publish` of a prepared DAG: the resources `prepare` framed (see Prepared)."""
+        self._prebuilt: Snapshot | None = None
+        """During `publish` of a prepared DAG: `Prepared.snapshot`."""
         if cache is not None:
             cache.listen(self)
             cache.resolve_with(self)
@@ -211,7 +242,11 @@ class Publisher:
             if snapshot is not None:
                 snapshot = snapshot.with_changes(type_url, changes)
         if snapshot is None:
-            snapshot = Snapshot.build(self._published)
+            prebuilt = self._prebuilt
+            if prebuilt is not None and _same_tables(prebuilt, self._published):
+                snapshot = prebuilt
+            else:
+                snapshot = Snapshot.build(self._published)
         self.snapshot = snapshot
         return snapshot
 
@@ -219,8 +254,9 @@ class Publisher:
         self, type_url: str, previous: Mapping[str, Resource], bodies: Mapping[str, bytes]
     ) -> dict[str, Resource | None]:
         eds_of = self._topology.by_cluster if type_url == CLUSTER_TYPE else {}
+        frames = self._frames.get(type_url, {})
         changes: dict[str, Resource | None] = {
-            name: Resource.from_body(type_url, name, body, eds_name=eds_of.get(name))
+            name: _framed(frames, type_url, name, body, eds_of.get(name))
             for name, body in bodies.items()
             if (old := previous.get(name)) is None
             or old.body is not body
@@ -229,10 +265,41 @@ class Publisher:
         changes.update(dict.fromkeys(previous.keys() - bodies.keys()))
         return changes
 
-    def publish(self, dag: DAG, objects: ObjectSet) -> PublishReport:
-        """Translate `dag` and publish the result (only what changed reaches the streams)."""
+    def prepare(self, dag: DAG, objects: ObjectSet) -> Prepared:
+        """Translate `dag` and frame what is new, without publishing: the one method that may
+        run off the event loop (see the module docstring). `publish(dag, objects, prepared)`
+        on the loop then finds it all done, for objects whose endpoints may be newer."""
+        previous, first = self._encoded, self.snapshot is None
+        encoded = self.translator.translate(dag, objects)
+        eds_of = self.translator.eds_topology(dag).by_cluster
+        frames: dict[str, dict[str, Resource]] = {}
+        for type_url, bodies in encoded.items():
+            last = previous.get(type_url, {})
+            if bodies is last:
+                continue
+            eds = eds_of if type_url == CLUSTER_TYPE else {}
+            frames[type_url] = {
+                name: Resource.from_body(type_url, name, body, eds_name=eds.get(name))
+                for name, body in bodies.items()
+                if last.get(name) is not body
+            }
+        return Prepared(dag, frames, Snapshot.build(frames) if first else None)
+
+    def publish(
+        self, dag: DAG, objects: ObjectSet, prepared: Prepared | None = None
+    ) -> PublishReport:
+        """Translate `dag` and publish the result (only what changed reaches the streams).
+
+        With `prepared` (from `prepare(dag, ...)`), the translation finds its caches warm and
+        the resources framed; `objects` may then differ from those `dag` was prepared with in
+        their endpoints only (the DAG reads none), which are translated as they are now."""
         started = time.perf_counter()
-        snapshot = self.translate(dag, objects)
+        if prepared is not None and prepared.dag is dag:
+            self._frames, self._prebuilt = prepared.frames, prepared.snapshot
+        try:
+            snapshot = self.translate(dag, objects)
+        finally:
+            self._frames, self._prebuilt = {}, None
         if self.cache is not None:
             self.cache.publish(snapshot)
         refused = self._on_demand.refused()
@@ -453,6 +520,24 @@ class Publisher:
                 self._refused[service] = now
             else:
                 del self._refused[service]
+
+
+def _same_tables(snapshot: Snapshot, tables: Mapping[str, Mapping[str, Resource]]) -> bool:
+    """Whether `snapshot` holds exactly `tables`: the same Resources, in the same order."""
+    return snapshot.type_urls == tables.keys() and all(
+        list(snapshot.resources(type_url).items()) == list(table.items())
+        for type_url, table in tables.items()
+    )
+
+
+def _framed(
+    frames: Mapping[str, Resource], type_url: str, name: str, body: bytes, eds_name: str | None
+) -> Resource:
+    """The resource for `body`: framed by `prepare` if it framed these very bytes, else now."""
+    frame = frames.get(name)
+    if frame is not None and frame.body is body and frame.eds_name == eds_name:
+        return frame
+    return Resource.from_body(type_url, name, body, eds_name=eds_name)
 
 
 def _refusal_order(refusal: RefusedEndpoint) -> tuple[str, str, str, str, int, str]:

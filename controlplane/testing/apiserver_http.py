@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -314,7 +315,8 @@ class KubeApi:
 
     def _list(self, request: web.Request, target: _Target) -> web.Response:
         labels, fields = self._selectors(request)
-        items = self.store.list(target.rtype, target.namespace, labels, fields)
+        # Copy only the page served: a paged list of N objects would copy N²/limit otherwise.
+        items = self.store.list(target.rtype, target.namespace, labels, fields, copied=False)
         revision = str(self.store.revision)
         start = 0
         if token := request.query.get("continue"):
@@ -325,7 +327,7 @@ class KubeApi:
                 raise ApiError(400, "BadRequest", "invalid continue token") from None
         meta: JSON = {"resourceVersion": revision}
         limit = int(request.query.get("limit", "0") or 0)
-        page = items[start : start + limit] if limit > 0 else items[start:]
+        page = copy.deepcopy(items[start : start + limit] if limit > 0 else items[start:])
         if limit > 0 and start + limit < len(items):
             state = {"start": start + limit, "rv": revision}
             meta["continue"] = base64.urlsafe_b64encode(json.dumps(state).encode()).decode()

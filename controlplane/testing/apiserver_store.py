@@ -134,6 +134,8 @@ def label_selector(text: str | None) -> Predicate:
             requirements.append((m[2], "absent" if m[1] else "exists", frozenset()))
         else:
             raise ApiError(400, "BadRequest", f"unable to parse requirement: {part!r}")
+    if not requirements:
+        return _everything
 
     def match(obj: JSON) -> bool:
         labels = obj.get("metadata", {}).get("labels") or {}
@@ -162,6 +164,8 @@ def field_selector(text: str | None) -> Predicate:
         if not m:
             raise ApiError(400, "BadRequest", f"invalid field selector: {part!r}")
         requirements.append((m[1], m[2] != "!=", m[3].strip()))
+    if not requirements:
+        return _everything
 
     def match(obj: JSON) -> bool:
         return all(
@@ -276,6 +280,9 @@ class Store:
         self.revision = 0
         self.floor = 0
         self._objects: dict[tuple[str, str, str], dict[tuple[str, str], JSON]] = {}
+        self._sorted: dict[tuple[str, str, str], list[JSON]] = {}
+        """Each type's objects in key order, kept until the type changes: a paged list of N
+        objects would sort N objects per page otherwise."""
         self._history: deque[WatchEvent] = deque()
         self._watchers: set[Watcher] = set()
         self._next_ip = 1
@@ -302,18 +309,34 @@ class Store:
         return copy.deepcopy(obj)
 
     def list(
-        self, rtype: ResourceType, namespace: str | None, labels: Predicate, fields: Predicate
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        labels: Predicate,
+        fields: Predicate,
+        *,
+        copied: bool = True,
     ) -> list[JSON]:
+        """The matching objects in key order: copies, or (`copied=False`, for a caller that
+        copies only the page it serves) the stored objects themselves, not to be changed."""
         if rtype.view is not None:
             stored = self.list(
                 self._type(rtype.view.stored_as), namespace, _everything, _everything
             )
             viewed = [rtype.view.from_stored(obj) for obj in stored]
             return [obj for obj in viewed if labels(obj) and fields(obj)]
+        ordered = self._sorted.get(rtype.key)
+        if ordered is None:
+            bucket = self._bucket(rtype)
+            ordered = self._sorted[rtype.key] = [bucket[key] for key in sorted(bucket)]
+        if namespace is None and labels is _everything and fields is _everything and not copied:
+            return list(ordered)
         return [
-            copy.deepcopy(obj)
-            for (ns, _), obj in sorted(self._bucket(rtype).items())
-            if (namespace is None or ns == namespace) and labels(obj) and fields(obj)
+            copy.deepcopy(obj) if copied else obj
+            for obj in ordered
+            if (namespace is None or obj["metadata"].get("namespace", "") == namespace)
+            and labels(obj)
+            and fields(obj)
         ]
 
     def _check_namespace_open(self, name: str) -> None:
@@ -343,6 +366,7 @@ class Store:
             self._bucket(rtype).pop((ns, name), None)
         else:
             self._bucket(rtype)[(ns, name)] = obj
+        self._sorted.pop(rtype.key, None)
         event = WatchEvent(self.revision, event_type, rtype.key, copy.deepcopy(obj), old)
         self._history.append(event)
         while len(self._history) > self.history_limit:
@@ -521,6 +545,7 @@ class Store:
                 for obj in list(self._bucket(inner).values()):
                     self._commit(inner, "DELETED", copy.deepcopy(obj), obj)
                 self._objects.pop(inner.key, None)
+                self._sorted.pop(inner.key, None)
         return self._commit(rtype, "DELETED", copy.deepcopy(old), old)
 
     def finalize_namespace(self, name: str) -> None:
