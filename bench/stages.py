@@ -1,24 +1,26 @@
 """Where a change's time goes: timestamps of every pipeline stage, for the propagation benches.
 
-A bench calls `StageTrace.install()` once in the process that runs the controller; it wraps a
-few methods *of this process only* (the bench's, never the product's code paths elsewhere) to
-append `(perf_counter, event, detail)` to one list:
+A bench calls `StageTrace.install()` once in the process that runs the controller, before the
+`Runtime` exists; it wraps a few methods (class attributes, in this process only) to append
+`(time, event, type, nonce)` to one list:
 
-    store apply     `Store.apply` of any object (the informer's, or the bench's own)
-    holdoff fired   `Runtime.rebuild` entered (the holdoff's action)
-    built           `Publisher.publish` entered (the DAG is built)
-    published       `SnapshotCache.publish` returned (the snapshot is swapped, streams woken)
+    store apply       `Store.apply` of any object (the informer's, or the bench's own)
+    holdoff fired     `Runtime.rebuild` entered (the holdoff's action)
+    built             `Publisher.publish` entered (the DAG is built)
+    published         `SnapshotCache.publish` returned (the snapshot swapped, streams woken)
     rebuild returned  `Runtime.rebuild` returned: what runs after the publish (the build
-                    listeners: status writer, events) is done, and the loop is free again
-    push TYPE       an xDS session hands a response of TYPE to gRPC (`Session._send`)
-    request TYPE    an xDS session has handled a request of TYPE (`Session._handle`)
+                      listeners: status writer, events) is done and the loop is free again
+    push TYPE         an xDS session hands a response of TYPE to gRPC (`Session._send`)
+    request TYPE      an xDS session has applied a request of TYPE (`Session._handle`)
 
-`sample(t0, done)` reads one change out of the events after `t0`: the first of each stage, in
-pipeline order, each looked for after the previous one, so `CDS ACK` is the ACK of the nonce
-of the first CDS push after the publish, and `EDS asked` is the first EDS request after that
-push (Envoy names the new cluster's assignment before it ACKs the clusters). Stages that did
-not happen (a change that needed no new cluster) are left out. `breakdown(samples)` gives, per
-stage, the p50 and p99 of the time since the previous stage and of the time since `t0`.
+`start()` clears the list and gives the time a sample starts from; `sample(t0, done)` reads that
+change out of the events: the first of each stage, in pipeline order, each looked for after the
+one it depends on, so `CDS ACK` is the ACK of the nonce of the first CDS push after the publish,
+and `EDS asked` the first EDS request after that push (Envoy names the new cluster's assignment
+before it ACKs the clusters). A bench may add its own stages (`kubectl launched`, `kubectl
+returned`); stages that did not happen (a change that needs no new cluster sends no CDS) are left
+out. `breakdown(samples)` gives, per stage, the p50 and p99 of its step (the time since the
+latest earlier stage of `STAGES` that came before it) and of its time since `t0`.
 
 Timestamps are `time.perf_counter()` (CLOCK_MONOTONIC on Linux), the clock the benches time
 with. The wrappers cost a list append per event.
@@ -61,69 +63,71 @@ Event = tuple[float, str, str, str]
 
 
 class StageTrace:
+    """The events of this process; `install()` once per process, before the Runtime exists
+    (the holdoff keeps the `rebuild` it was given)."""
+
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self._installed = False
 
     def install(self) -> None:
-        if self._installed:
-            return
-        self._installed = True
         events = self.events
         now = time.perf_counter
 
-        def before(owner: type, name: str, event: str) -> None:
-            original: Callable[..., Any] = getattr(owner, name)
+        def wrap(owner: type, name: str, make: Callable[[Any], Any]) -> None:
+            setattr(owner, name, make(getattr(owner, name)))
 
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                events.append((now(), event, "", ""))
-                return original(*args, **kwargs)
+        def apply(original: Any) -> Any:
+            def traced(store: Store, obj: Any) -> Any:
+                events.append((now(), "store apply", obj.KIND, obj.metadata.name))
+                return original(store, obj)
 
-            setattr(owner, name, wrapper)
+            return traced
 
-        apply = Store.apply
+        def publish(original: Any) -> Any:
+            def traced(publisher: Publisher, *args: Any) -> Any:
+                events.append((now(), "built", "", ""))
+                return original(publisher, *args)
 
-        def traced_apply(store: Store, obj: Any) -> Any:
-            events.append((now(), "store apply", obj.KIND, obj.metadata.name))
-            return apply(store, obj)
+            return traced
 
-        Store.apply = traced_apply  # type: ignore[method-assign]
-        before(Publisher, "publish", "built")
+        def rebuild(original: Any) -> Any:
+            async def traced(runtime: Runtime) -> None:
+                events.append((now(), "holdoff fired", "", ""))
+                await original(runtime)
+                events.append((now(), "rebuild returned", "", ""))
 
-        rebuild = Runtime.rebuild
+            return traced
 
-        async def traced_rebuild(runtime: Runtime) -> None:
-            events.append((now(), "holdoff fired", "", ""))
-            await rebuild(runtime)
-            events.append((now(), "rebuild returned", "", ""))
+        def swap(original: Any) -> Any:
+            def traced(cache: SnapshotCache, snapshot: Any) -> None:
+                original(cache, snapshot)
+                events.append((now(), "published", "", ""))
 
-        Runtime.rebuild = traced_rebuild  # type: ignore[method-assign]
+            return traced
 
-        publish = SnapshotCache.publish
+        def handle(original: Any) -> Any:
+            def traced(session: Session, request: Any) -> None:
+                original(session, request)
+                kind = TYPE_NAMES.get(request.type_url, request.type_url)
+                events.append((now(), "request", kind, request.response_nonce))
 
-        def traced_publish(cache: SnapshotCache, snapshot: Any) -> None:
-            publish(cache, snapshot)
-            events.append((now(), "published", "", ""))
+            return traced
 
-        SnapshotCache.publish = traced_publish  # type: ignore[method-assign]
+        def send(original: Any) -> Any:
+            async def traced(session: Session, out: Any, context: Any) -> bool:
+                kind = TYPE_NAMES.get(out.type_url, out.type_url)
+                events.append((now(), "push", kind, out.nonce))
+                sent: bool = await original(session, out, context)
+                return sent
 
-        handle = Session._handle
+            return traced
 
-        def traced_handle(session: Session, request: Any) -> None:
-            handle(session, request)
-            kind = TYPE_NAMES.get(request.type_url, request.type_url)
-            events.append((now(), "request", kind, request.response_nonce))
-
-        Session._handle = traced_handle  # type: ignore[method-assign]
-
-        send = Session._send
-
-        async def traced_send(session: Session, out: Any, context: Any) -> bool:
-            events.append((now(), "push", TYPE_NAMES.get(out.type_url, out.type_url), out.nonce))
-            result: bool = await send(session, out, context)
-            return result
-
-        Session._send = traced_send  # type: ignore[method-assign]
+        wrap(Store, "apply", apply)
+        wrap(Publisher, "publish", publish)
+        wrap(Runtime, "rebuild", rebuild)
+        wrap(SnapshotCache, "publish", swap)
+        wrap(Session, "_handle", handle)
+        wrap(Session, "_send", send)
 
     def start(self) -> float:
         """Forget what came before; the time a sample starts from."""
