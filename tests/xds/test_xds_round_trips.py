@@ -8,11 +8,15 @@ build.
 
 The client here talks like Envoy (SotW and delta ADS): having applied a CDS response that adds a
 cluster, Envoy first asks EDS for the new cluster's name, then ACKs the CDS. The server's end of
-the stream is observed with a `Timeline`: when each request was handled, when each response was
-pulled, and when the writer found nothing to send and went to sleep. The assertion that no step
-waited for anything else: between the request that allows a response and that response, the
-writer never went idle. Timestamps are recorded (and printed when an assertion fails) but not
-asserted: a timed test is not a benchmark (`bench propagation` has the milliseconds).
+the stream is observed with a `Timeline`: when each request was applied, when the writer was
+woken and by what, when it pulled each response, and when it found nothing to send and went to
+sleep. The assertion that a step waited for nothing but its cause: the writer that pulled the
+response was woken while the request allowing it (or the publish) was being applied, and did
+not go idle in between (idle: that request did not suffice; woken from elsewhere: a timer, or
+something else, sent it). A wildcard EDS subscriber gets the new assignment in the very pass
+that sends the cluster. Timestamps are recorded (and printed when an assertion fails) but not
+asserted: a timed test is not a benchmark (`python -m bench propagation` has the milliseconds
+against a real Envoy, step by step).
 """
 
 from __future__ import annotations
