@@ -116,8 +116,11 @@ def install_sovereign() -> Path | str:
         )  # fmt: skip
     except subprocess.CalledProcessError as error:
         lines = (error.stderr or error.stdout or "").strip().splitlines()
-        errors = [line for line in lines if "ERROR" in line] or lines[-1:]
-        return f"pip could not install sovereign=={SOVEREIGN_VERSION}: {' / '.join(errors)}"
+        errors = [line for line in lines if "ERROR" in line] or lines
+        reason = errors[-1] if errors else f"exit status {error.returncode}"
+        return (
+            f"pip could not install sovereign=={SOVEREIGN_VERSION} (is PyPI reachable?): {reason}"
+        )
     except subprocess.TimeoutExpired:
         return f"installing sovereign=={SOVEREIGN_VERSION} timed out (is PyPI reachable?)"
     marker.touch()
