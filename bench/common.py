@@ -14,6 +14,17 @@ from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 
+TARGETS: dict[str, float] = {
+    # issue 13 (2 cores): a new IngressRoute + Service among 1,000, each change after a quiet
+    # period (the holdoff's leading edge), store.apply → first 200 through Envoy
+    "propagation p50 ms": 60,
+    "propagation p99 ms": 200,
+    # issue 13: `kubectl apply` returned → first 200, 300 roots served
+    "kube_apply p50 ms": 40,
+    "kube_apply p99 ms": 150,
+}
+"""Goals of the benchmarks whose targets table (`python -m bench`) reads them from here."""
+
 CREATED = "2026-01-01T00:00:00Z"
 """What the API server sets on every object (manifest files have none; see Store._stamped)."""
 

@@ -49,6 +49,12 @@ does (RDS is paused while LDS is applied and resumed before the ACK is queued). 
 NACKed, routes wait for a CDS the client accepts: old routes keep working meanwhile. Clusters
 kept for the client are the ones it accepted: a cluster it rejected is not kept.
 
+Round trips: nothing here waits on a clock. A new route to a new Service costs exactly what the
+gates above require: CDS on the publish, the new ClusterLoadAssignment on Envoy's EDS request
+naming it (in the same writer pass as the CDS for a wildcard EDS subscriber), RDS on the ACKs of
+both; each pulled by the writer that the request allowing it woke
+(`tests/xds/test_xds_round_trips.py`; `bench/stages.py` times it against a real Envoy).
+
 Memory (the point of :mod:`controlplane.xds.sharing`): a stream's subscription is the interned
 frozenset every stream with the same names shares (the cache indexes watchers by it), and
 ``sent``/``acked``/``answered`` are immutable :class:`~controlplane.xds.sharing.Versions`: a
