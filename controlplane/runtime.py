@@ -342,9 +342,17 @@ class Runtime:
 
     def _after_publish(self, report: PublishReport, objects: ObjectSet) -> None:
         self._view = None  # made again from this report when first asked for
+        # The status writers and Events come after the xDS writers this publish woke (their
+        # wake-ups are already queued on the loop): Envoys first, bookkeeping second.
+        asyncio.get_running_loop().call_soon(self._notify_listeners, report, objects)
+
+    def _notify_listeners(self, report: PublishReport, objects: ObjectSet) -> None:
         self._log_new_problems(report.problems)
         for listener in self.build_listeners:
-            listener(report, objects)
+            try:
+                listener(report, objects)
+            except Exception:  # one listener's bug must not starve the others
+                log.exception("build_listener.failed", listener=getattr(listener, "__name__", ""))
 
     # -- what operators see ----------------------------------------------------------------
 
