@@ -111,9 +111,12 @@ async def start_kube_sources(
             for s in report.statuses
             if s.kind == "IngressRoute"
         ]
+        # Each pass over every status holds the loop for tens of milliseconds at 20,000
+        # IngressRoutes: one per loop turn, so xDS streams and /healthz get turns between them.
         status.submit(updates)
-        events.observe_statuses(updates)
-        events.observe_problems(INGRESSES, ingress_findings(report.problems))
+        loop = asyncio.get_running_loop()
+        loop.call_soon(events.observe_statuses, updates)
+        loop.call_soon(events.observe_problems, INGRESSES, ingress_findings(report.problems))
         if ingress_status is not None:
             ingress_status.submit(ingresses_of_our_class(objects, build_options))
 
