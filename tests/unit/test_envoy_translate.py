@@ -380,3 +380,14 @@ def test_the_debug_client_knows_every_type_the_translator_packs() -> None:
         timeout=60,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
+
+
+def test_the_fast_host_order_is_host_order() -> None:
+    """The translator sorts hosts by fqdn with a C-level key and moves `*` last: the same order
+    as `host_order` for every name the DAG lets through (`[a-z0-9.-]`, an optional `*.`)."""
+    from controlplane.envoy.incremental import _in_host_order
+
+    names = ["b.com", "*", "*.a.com", "a.com", "a-b.com", "0.com", "*.b.com", "a.b.com", "z"]
+    hosts = [VirtualHost(name) for name in names]
+    assert [h.fqdn for h in _in_host_order(hosts)] == sorted(names, key=host_order)
+    assert _in_host_order([]) == []
