@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,15 +132,7 @@ async def fetch_config(
     """Everything the controller serves, by type name (`cds`, `eds`, `lds`, `rds`, `sds`);
     `eds`: more EDS names to ask for than the clusters', `*` for all."""
     fetched = await fetch_resources(address, node_id=node_id, timeout_s=timeout_s, tls=tls, eds=eds)
-    _load_extensions()
-    shown = {}
-    for type_url, item in sorted(fetched.items(), key=lambda entry: TYPE_NAMES[entry[0]]):
-        message_type = MESSAGE_TYPES[type_url]
-        shown[TYPE_NAMES[type_url]] = [
-            _as_json(type_url, message_type.FromString(item.resources[name]))
-            for name in sorted(item.resources)
-        ]
-    return shown
+    return _shown(fetched)
 
 
 async def fetch_resources(
@@ -152,6 +145,58 @@ async def fetch_resources(
 ) -> dict[str, Fetched]:
     """What the controller serves, by type URL, as received: versions and encoded resources
     (private keys included: this is for comparing what replicas serve, not for printing)."""
+    resources = _watch_resources(address, node_id=node_id, tls=tls, eds=eds)
+    async with asyncio.timeout(timeout_s), aclosing(resources) as configurations:
+        async for fetched in configurations:
+            return fetched
+    raise ConnectionError(f"{address} closed the xDS stream before answering")
+
+
+async def watch_config(
+    address: str, *, node_id: str = "controlplane-xds-client", tls: TlsFiles | None = None
+) -> AsyncGenerator[dict[str, list[dict[str, Any]]], None]:
+    """What the controller serves, as `fetch_config` returns it, once at first and then again
+    each time a response completes a change (`controlplane xds --watch`), until the stream ends
+    (`ConnectionError`) or the caller stops iterating."""
+    shown: dict[str, list[dict[str, Any]]] | None = None
+    async with aclosing(_watch_resources(address, node_id=node_id, tls=tls)) as configurations:
+        async for fetched in configurations:
+            config = _shown(fetched)
+            if config != shown:
+                shown = config
+                yield config
+
+
+def _shown(fetched: Mapping[str, Fetched]) -> dict[str, list[dict[str, Any]]]:
+    """Resources as JSON by type name, keys redacted."""
+    _load_extensions()
+    shown = {}
+    for type_url, item in sorted(fetched.items(), key=lambda entry: TYPE_NAMES[entry[0]]):
+        message_type = MESSAGE_TYPES[type_url]
+        shown[TYPE_NAMES[type_url]] = [
+            _as_json(type_url, message_type.FromString(item.resources[name]))
+            for name in sorted(item.resources)
+        ]
+    return shown
+
+
+async def _watch_resources(
+    address: str,
+    *,
+    node_id: str,
+    tls: TlsFiles | None,
+    eds: Iterable[str] = (),
+) -> AsyncGenerator[dict[str, Fetched], None]:
+    """The configuration as received, each time a response completes it, until the stream ends
+    (`ConnectionError`) or the caller stops iterating.
+
+    State of the world: LDS and CDS answers carry the full set; EDS, RDS and SDS answers carry
+    only what changed, so they are merged and pruned to the names still wanted. When the
+    clusters or listeners change, the names they refer to are subscribed again (with the last
+    nonce of that type, which the server answers); a configuration is complete once every
+    wanted name has been received (for a wildcard EDS subscription, `*` in `eds`, once EDS has
+    answered at all: the server names nothing for a wildcard).
+    """
     extra_eds = set(eds)
     eds_wildcard = WILDCARD in extra_eds
     extra_eds.discard(WILDCARD)
@@ -164,105 +209,18 @@ async def fetch_resources(
             yield await outgoing.get()
 
     wanted: dict[str, set[str] | None] = {CLUSTER_TYPE: None, LISTENER_TYPE: None}
-    received: dict[str, dict[str, Message]] = {}
-    encoded: dict[str, dict[str, bytes]] = {}
-    versions: dict[str, str] = {}
+    received: dict[str, dict[str, bytes]] = {}
+    last: dict[str, tuple[str, str]] = {}  # type URL -> (version, nonce) of the latest response
+
+    def wildcard(type_url: str) -> bool:
+        return type_url == ENDPOINT_TYPE and eds_wildcard
 
     def asked(type_url: str) -> list[str]:
         names = sorted(wanted.get(type_url) or ())
-        return [WILDCARD, *names] if type_url == ENDPOINT_TYPE and eds_wildcard else names
+        return [WILDCARD, *names] if wildcard(type_url) else names
 
     def subscribe(type_url: str, names: set[str] | None, first: bool = False) -> None:
-        wildcard = type_url == ENDPOINT_TYPE and eds_wildcard
-        if names is not None and not names and not wildcard:
-            received.setdefault(type_url, {})  # nothing to ask for (an empty list is a wildcard)
-            return
-        request = discovery_pb2.DiscoveryRequest(type_url=type_url)
-        request.resource_names.extend(asked(type_url))
-        if first:
-            request.node.CopyFrom(node)
-        outgoing.put_nowait(request)
-
-    def complete() -> bool:
-        for type_url, names in wanted.items():
-            if type_url not in received:
-                return False
-            if type_url == ENDPOINT_TYPE and eds_wildcard:
-                continue  # the server names nothing for a wildcard: its first answer is all
-            if names is not None and not names <= set(received[type_url]):
-                return False
-        return True
-
-    subscribe(CLUSTER_TYPE, None, first=True)
-    subscribe(LISTENER_TYPE, None)
-    async with open_channel(address, tls) as channel:
-        stream = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources(
-            requests()
-        )
-        async with asyncio.timeout(timeout_s):
-            async for response in stream:
-                message_type = MESSAGE_TYPES[response.type_url]
-                table = received.setdefault(response.type_url, {})
-                raw = encoded.setdefault(response.type_url, {})
-                versions[response.type_url] = response.version_info
-                for packed in response.resources:
-                    message = message_type.FromString(packed.value)
-                    name = getattr(message, "name", "") or getattr(message, "cluster_name", "")
-                    table[name] = message
-                    raw[name] = packed.value
-                ack = discovery_pb2.DiscoveryRequest(
-                    type_url=response.type_url,
-                    version_info=response.version_info,
-                    response_nonce=response.nonce,
-                )
-                ack.resource_names.extend(asked(response.type_url))
-                outgoing.put_nowait(ack)
-                if response.type_url == CLUSTER_TYPE and ENDPOINT_TYPE not in wanted:
-                    wanted[ENDPOINT_TYPE] = _names_from_clusters(list(table.values())) | extra_eds
-                    subscribe(ENDPOINT_TYPE, wanted[ENDPOINT_TYPE])
-                if response.type_url == LISTENER_TYPE and ROUTE_TYPE not in wanted:
-                    routes, secrets = _names_from_listeners(list(table.values()))
-                    wanted[ROUTE_TYPE] = routes
-                    subscribe(ROUTE_TYPE, routes)
-                    if secrets:
-                        wanted[SECRET_TYPE] = secrets
-                        subscribe(SECRET_TYPE, secrets)
-                if complete():
-                    break
-            stream.cancel()
-    return {
-        type_url: Fetched(versions.get(type_url, ""), encoded.get(type_url, {}))
-        for type_url in received
-    }
-
-
-async def watch_config(
-    address: str, *, node_id: str = "controlplane-xds-client", tls: TlsFiles | None = None
-) -> AsyncGenerator[dict[str, list[dict[str, Any]]], None]:
-    """What the controller serves, as `fetch_config` returns it, once at first and then again
-    each time a response completes a change (`controlplane xds --watch`), until the stream ends
-    (`ConnectionError`) or the caller stops iterating.
-
-    State of the world: LDS and CDS answers carry the full set; EDS, RDS and SDS answers carry
-    only what changed, so they are merged and pruned to the names still wanted. When the
-    clusters or listeners change, the names they refer to are subscribed again (with the last
-    nonce of that type, which the server answers); a configuration is complete, and returned,
-    once every wanted name has been received.
-    """
-    outgoing: asyncio.Queue[discovery_pb2.DiscoveryRequest] = asyncio.Queue()
-    node = discovery_pb2.DiscoveryRequest().node
-    node.id, node.cluster = node_id, "controlplane-debug"
-
-    async def requests() -> AsyncIterator[discovery_pb2.DiscoveryRequest]:
-        while True:
-            yield await outgoing.get()
-
-    wanted: dict[str, set[str] | None] = {CLUSTER_TYPE: None, LISTENER_TYPE: None}
-    received: dict[str, dict[str, Message]] = {}
-    last: dict[str, tuple[str, str]] = {}  # type URL -> (version, nonce) of the latest response
-
-    def subscribe(type_url: str, names: set[str] | None, first: bool = False) -> None:
-        if names is not None and not names:
+        if names is not None and not names and not wildcard(type_url):
             # Nothing to ask for (an empty list would be a wildcard): keep what is there out.
             received[type_url] = {}
             return
@@ -270,7 +228,7 @@ async def watch_config(
         request = discovery_pb2.DiscoveryRequest(
             type_url=type_url, version_info=version, response_nonce=nonce
         )
-        request.resource_names.extend(sorted(names or ()))
+        request.resource_names.extend(asked(type_url))
         if first:
             request.node.CopyFrom(node)
         outgoing.put_nowait(request)
@@ -279,7 +237,7 @@ async def watch_config(
         if wanted.get(type_url) == names:
             return
         wanted[type_url] = names
-        if type_url in received:
+        if type_url in received and not wildcard(type_url):
             received[type_url] = {n: m for n, m in received[type_url].items() if n in names}
         subscribe(type_url, names)
 
@@ -287,14 +245,19 @@ async def watch_config(
         for type_url, names in wanted.items():
             if type_url not in received:
                 return False
+            if wildcard(type_url):
+                continue
             if names is not None and not names <= set(received[type_url]):
                 return False
         return True
 
+    def decoded(type_url: str) -> list[Message]:
+        message_type = MESSAGE_TYPES[type_url]
+        return [message_type.FromString(raw) for raw in received[type_url].values()]
+
     subscribe(CLUSTER_TYPE, None, first=True)
     subscribe(LISTENER_TYPE, None)
-    _load_extensions()
-    shown: dict[str, list[dict[str, Any]]] | None = None
+    sent: dict[str, Fetched] | None = None
     async with open_channel(address, tls) as channel:
         stream = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources(
             requests()
@@ -306,36 +269,36 @@ async def watch_config(
                 if wanted.get(type_url, set()) is None:  # LDS, CDS: always the full set
                     received[type_url] = {}
                 table = received.setdefault(type_url, {})
-                names = wanted.get(type_url)
+                names = None if wildcard(type_url) else wanted.get(type_url)
                 for packed in response.resources:
                     message = message_type.FromString(packed.value)
                     name = getattr(message, "name", "") or getattr(message, "cluster_name", "")
                     if names is None or name in names:
-                        table[name] = message
+                        table[name] = packed.value
                 last[type_url] = (response.version_info, response.nonce)
                 ack = discovery_pb2.DiscoveryRequest(
                     type_url=type_url,
                     version_info=response.version_info,
                     response_nonce=response.nonce,
                 )
-                ack.resource_names.extend(sorted(names or ()))
+                ack.resource_names.extend(asked(type_url))
                 outgoing.put_nowait(ack)
                 if type_url == CLUSTER_TYPE:
-                    want(ENDPOINT_TYPE, _names_from_clusters(list(table.values())))
+                    want(ENDPOINT_TYPE, _names_from_clusters(decoded(CLUSTER_TYPE)) | extra_eds)
                 if type_url == LISTENER_TYPE:
-                    routes, secrets = _names_from_listeners(list(table.values()))
+                    routes, secrets = _names_from_listeners(decoded(LISTENER_TYPE))
                     want(ROUTE_TYPE, routes)
                     if secrets or SECRET_TYPE in wanted:
                         want(SECRET_TYPE, secrets)
                 if not complete():
                     continue
-                config = {
-                    TYPE_NAMES[url]: [_as_json(url, resources[n]) for n in sorted(resources)]
-                    for url, resources in sorted(received.items(), key=lambda i: TYPE_NAMES[i[0]])
+                fetched = {
+                    url: Fetched(last.get(url, ("", ""))[0], dict(resources))
+                    for url, resources in received.items()
                 }
-                if config != shown:
-                    shown = config
-                    yield config
+                if fetched != sent:
+                    sent = fetched
+                    yield fetched
         finally:
             stream.cancel()
     raise ConnectionError(f"{address} closed the xDS stream")
