@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from controlplane.dag.durations import parse_duration
-from controlplane.dag.types import Problem, RetryPolicy, TLSVersion
+from controlplane.dag.types import Problem, RetryPolicy, TLSVersion, annotation_field
 from controlplane.model import Ingress
 
 FORCE_SSL_REDIRECT = ("ingress.kubernetes.io/force-ssl-redirect",)
@@ -107,7 +107,7 @@ class _Reader:
                 self.ingress.KIND,
                 self.ingress.namespace,
                 self.ingress.name,
-                f"metadata.annotations[{name}]",
+                annotation_field(name),
                 reason,
             )
         )

@@ -58,6 +58,7 @@ from controlplane.dag.types import (
     SessionCookie,
     SourceRanges,
     UpstreamProtocol,
+    annotation_field,
 )
 from controlplane.model import Ingress, ObjectSet, shown
 
@@ -181,7 +182,7 @@ class _Reader:
                 self.ingress.KIND,
                 self.ingress.namespace,
                 self.ingress.name,
-                f"metadata.annotations[{NGINX}{name}]",
+                annotation_field(NGINX + name),
                 reason,
             )
         )

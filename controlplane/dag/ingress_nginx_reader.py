@@ -55,6 +55,7 @@ from controlplane.dag.types import (
     TLSVersion,
     UpstreamProtocol,
     WeightedCluster,
+    annotation_field,
 )
 from controlplane.model import Ingress, IngressBackend, shown
 
@@ -64,7 +65,7 @@ _REGEX_PATH_REFUSED = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def _field(name: str) -> str:
-    return f"metadata.annotations[{NGINX}{name}]"
+    return annotation_field(NGINX + name)
 
 
 class NginxIngressReader(IngressReader):

@@ -36,6 +36,7 @@ from controlplane.dag.types import (
     Route,
     TLSSecret,
     WeightedCluster,
+    annotation_field,
 )
 from controlplane.model import Ingress, IngressBackend, ObjectSet, shown
 
@@ -140,7 +141,7 @@ class IngressReader:
 
     def report_unsupported(self) -> None:
         for name, reason in unsupported_annotations(self.ingress.metadata.annotations):
-            self.problems.add(self.ingress, f"metadata.annotations[{name}]", reason)
+            self.problems.add(self.ingress, annotation_field(name), reason)
 
     def read(self) -> None:
         self.report_unsupported()
@@ -161,7 +162,7 @@ class IngressReader:
             name = next(name for name in WEBSOCKET_ROUTES if name in annotations)
             self.problems.add(
                 self.ingress,
-                f"metadata.annotations[{name}]",
+                annotation_field(name),
                 f'"{path}" matches no path of this Ingress; ignored',
             )
 

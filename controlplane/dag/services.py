@@ -32,6 +32,7 @@ from controlplane.dag.types import (
     Problem,
     UpstreamProtocol,
     UpstreamValidation,
+    annotation_field,
 )
 from controlplane.model import ObjectSet, Service
 
@@ -105,7 +106,7 @@ def circuit_breakers(service: Service) -> tuple[CircuitBreakers, tuple[Problem, 
                     "Service",
                     service.namespace,
                     service.name,
-                    f"metadata.annotations[{ANNOTATION_PREFIXES[0]}{key}]",
+                    annotation_field(ANNOTATION_PREFIXES[0] + key),
                     f'"{raw}" is not an integer in the range 0-{MAX_THRESHOLD}; ignored',
                 )
             )

@@ -457,6 +457,11 @@ class ObjectStatus:
         return self.status.conditions
 
 
+def annotation_field(name: str) -> str:
+    """The `field` of a Problem about one annotation: `metadata.annotations[NAME]`."""
+    return f"metadata.annotations[{name}]"
+
+
 INTERNAL_ERROR = "internal error"
 """The `field` of a Problem that reports a bug met while building one object."""
 
