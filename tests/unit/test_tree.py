@@ -288,6 +288,25 @@ def test_render_plain_text() -> None:
     assert "\x1b[" not in text
 
 
+def test_a_hostile_host_cannot_drive_the_terminal() -> None:
+    """A host, a match or a status holding escape sequences is printed escaped, never raw."""
+    forest = _forest(
+        [
+            ingressroute(
+                "root",
+                "team",
+                fqdn="a\x1b[2J\x1b[31mevil.com",
+                routes=[route("/\x1b[0m", delegate=delegate("child", "team"))],
+            )
+        ]
+    )
+    for color in (False, True):
+        text = render_text(forest, color=color)
+        assert "\x1b[2J" not in text and "\x1b[31mevil" not in text
+        assert "a\\x1b[2J\\x1b[31mevil.com" in text
+    assert "\x1b" not in render_text(forest)
+
+
 def test_render_colour_and_ascii() -> None:
     forest = _warned_forest()
 
