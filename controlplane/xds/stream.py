@@ -48,6 +48,7 @@ This relies on Envoy sending the RDS subscriptions of new listeners before its L
 does (RDS is paused while LDS is applied and resumed before the ACK is queued). If a CDS is
 NACKed, routes wait for a CDS the client accepts: old routes keep working meanwhile. Clusters
 kept for the client are the ones it accepted: a cluster it rejected is not kept.
+The bookkeeping of this gate and of the kept clusters is `stream_make_before_break.py`.
 
 Round trips: nothing here waits on a clock. A new route to a new Service costs exactly what the
 gates above require: CDS on the publish, the new ClusterLoadAssignment on Envoy's EDS request
@@ -82,27 +83,24 @@ from envoy.service.discovery.v3 import discovery_pb2
 from controlplane.typeurls import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
-    LISTENER_TYPE,
     PUSH_ORDER,
-    ROUTE_TYPE,
     WILDCARD_TYPES,
 )
 from controlplane.xds.responses import delta_response, sotw_response
 from controlplane.xds.sharing import NO_NAMES, Subscriptions, Versions, union
-from controlplane.xds.snapshot import Resource, Snapshot, set_hash
+from controlplane.xds.snapshot import Resource, Snapshot
+from controlplane.xds.stream_make_before_break import ROUTING_TYPES, MakeBeforeBreak
 from controlplane.xds.stream_results import Framing, Nack, Outgoing, RequestResult
 from controlplane.xds.stream_type_state import TypeState
 
 __all__ = ["Framing", "Nack", "Outgoing", "RequestResult", "StreamState"]
 
-_ROUTING_TYPES = (LISTENER_TYPE, ROUTE_TYPE)
 _WILDCARD_CAPABLE = frozenset({ENDPOINT_TYPE})
 """Named types a stream may also subscribe to whole (see the module docstring)."""
 _WILDCARD = "*"
 # The type URL constants themselves, so a stream keys its state by them rather than by the
 # fresh string each request carries.
 _TYPE_URLS: Final[Mapping[str, str]] = MappingProxyType({t: t for t in PUSH_ORDER})
-_NO_RESOURCES: Final[Mapping[str, Resource]] = MappingProxyType({})
 
 
 class StreamState:
@@ -121,16 +119,14 @@ class StreamState:
         self.node: base_pb2.Node | None = None
         self._served = tuple(t for t in PUSH_ORDER if t in types)
         self._default_type = self._served[0] if len(self._served) == 1 else ""
-        self._mbb = make_before_break and CLUSTER_TYPE in self._served
+        self._types: dict[str, TypeState] = {}
+        self._mbb = MakeBeforeBreak(
+            self._types, enabled=make_before_break and CLUSTER_TYPE in self._served
+        )
         self._control_plane = control_plane
         # Shared with every stream of the server (the cache's); a private one for tests.
         self._subscriptions = subscriptions if subscriptions is not None else Subscriptions()
-        self._types: dict[str, TypeState] = {}
         self._nonce = 0
-        # Where the bodies of the clusters the client holds are: the snapshot table they were
-        # sent from (shared), and the few retained ones it lacks.
-        self._cluster_source: Mapping[str, Resource] = _NO_RESOURCES
-        self._cluster_extras: Mapping[str, Resource] = _NO_RESOURCES
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -329,8 +325,8 @@ class StreamState:
         state.acked = state.answered = state.sent
         state.acked_sig = state.sent_sig
         if state.type_url == CLUSTER_TYPE:
-            self._prune_cluster_bodies()
-        self._after_answer(state)
+            self._mbb.prune_cluster_bodies()
+        self._mbb.after_answer(state)
 
     def _nack(self, state: TypeState, message: str, code: int) -> Nack:
         rejected, accepted = state.last_batch, state.acked
@@ -344,7 +340,7 @@ class StreamState:
             pending = state.rejected
             state.rejected = rejected if pending is None else {**pending, **rejected}
         state.answered = state.sent
-        self._after_answer(state)
+        self._mbb.after_answer(state)
         return Nack(
             type_url=state.type_url,
             version=state.last_version,
@@ -355,16 +351,6 @@ class StreamState:
             accepted=accepted,
         )
 
-    def _after_answer(self, state: TypeState) -> None:
-        if not self._mbb:
-            return
-        if state.type_url in (CLUSTER_TYPE, ENDPOINT_TYPE):
-            for type_url in _ROUTING_TYPES:  # may open the gate
-                if (routing := self._types.get(type_url)) is not None and routing.requested:
-                    routing.dirty = True
-        elif (clusters := self._types.get(CLUSTER_TYPE)) is not None and clusters.requested:
-            clusters.mark(None)  # may let retained clusters go
-
     # -- responses --------------------------------------------------------------------------
 
     def next_response(self, snapshot: Snapshot) -> Outgoing | None:
@@ -373,7 +359,11 @@ class StreamState:
             state = self._types.get(type_url)
             if state is None or not state.dirty or not state.requested:
                 continue
-            if self._mbb and type_url in _ROUTING_TYPES and not self._clusters_ready(snapshot):
+            if (
+                self._mbb.enabled
+                and type_url in ROUTING_TYPES
+                and not self._mbb.clusters_ready(snapshot)
+            ):
                 continue  # stays dirty; an ACK of CDS or EDS wakes it
             if self.framing is Framing.SOTW and state.full_sets:
                 out = self._full_set(state, snapshot)
@@ -388,7 +378,7 @@ class StreamState:
     def _full_set(self, state: TypeState, snapshot: Snapshot) -> Outgoing | None:
         type_url = state.type_url
         current = snapshot.resources(type_url)
-        kept = self._retained(snapshot) if type_url == CLUSTER_TYPE else {}
+        kept = self._mbb.retained(snapshot) if type_url == CLUSTER_TYPE else {}
         bodies = {n: r for n, r in kept.items() if r is not None}
         if bodies:
             extra = {n: r.version for n, r in bodies.items()}
@@ -402,7 +392,7 @@ class StreamState:
         state.sent_sig = sig
         nonce = self._next_nonce(state, sig, state.sent)
         if type_url == CLUSTER_TYPE:
-            self._clusters_sent(snapshot, chain(current.items(), bodies.items()), previous)
+            self._mbb.clusters_sent(snapshot, chain(current.items(), bodies.items()), previous)
         fields = [snapshot.encoded_resources(type_url)]
         fields.extend(r.any_field for r in bodies.values())
         payload = sotw_response(
@@ -417,7 +407,7 @@ class StreamState:
     def _diff(self, state: TypeState, snapshot: Snapshot) -> Outgoing | None:
         type_url = state.type_url
         current = snapshot.resources(type_url)
-        kept = self._retained(snapshot) if type_url == CLUSTER_TYPE else {}
+        kept = self._mbb.retained(snapshot) if type_url == CLUSTER_TYPE else {}
         if state.dirty_names is None:
             names = set(current) | set(state.sent) if state.wildcard else set(state.subscribed)
             names |= state.unresolved
@@ -477,7 +467,7 @@ class StreamState:
             batch = frozenset(changed)
         nonce = self._next_nonce(state, version, Versions(sent, batch))
         if type_url == CLUSTER_TYPE:
-            self._clusters_sent(snapshot, changed.items(), previous)
+            self._mbb.clusters_sent(snapshot, changed.items(), previous)
         if delta:
             payload = delta_response(
                 system_version_info=version,
@@ -531,97 +521,3 @@ class StreamState:
         state.last_version = version
         state.last_batch = batch
         return state.last_nonce
-
-    # -- make-before-break ------------------------------------------------------------------
-
-    def _clusters_ready(self, snapshot: Snapshot) -> bool:
-        """Has the client accepted every cluster of the snapshot and answered their EDS?"""
-        clusters = self._types.get(CLUSTER_TYPE)
-        if clusters is None or not clusters.requested:
-            return True
-        if not clusters.acked.covers(snapshot.versions(CLUSTER_TYPE)):
-            return False
-        wanted = snapshot.eds_wanted()
-        if not wanted:
-            return True
-        endpoints = self._types.get(ENDPOINT_TYPE)
-        return endpoints is not None and endpoints.answered.covers(wanted)
-
-    def _routes_converged(self, snapshot: Snapshot) -> bool:
-        """Has the client ACKed the listeners and routes of this snapshot?"""
-        listeners = self._types.get(LISTENER_TYPE)
-        if listeners is not None and listeners.requested:
-            acked = listeners.acked_sig or set_hash(listeners.acked.items())
-            if acked != snapshot.version(LISTENER_TYPE):
-                return False
-        routes = self._types.get(ROUTE_TYPE)
-        if routes is not None and routes.requested:
-            if routes.last_nonce and routes.acked_nonce != routes.last_nonce:
-                return False
-            current = snapshot.resources(ROUTE_TYPE)
-            for name in routes.subscribed:
-                resource = current.get(name)
-                if resource is not None and routes.acked.version(name) != resource.version:
-                    return False
-        return True
-
-    def _held_clusters_outside(self, snapshot: Snapshot) -> set[str]:
-        """Clusters the client has been sent or ACKed that the snapshot lacks."""
-        clusters = self._types.get(CLUSTER_TYPE)
-        if clusters is None:
-            return set()
-        reference = snapshot.versions(CLUSTER_TYPE)
-        names = set(clusters.acked.outside(reference))
-        if clusters.sent is not clusters.acked:
-            names.update(clusters.sent.outside(reference))
-        return names
-
-    def _retained(self, snapshot: Snapshot) -> dict[str, Resource | None]:
-        """Clusters the client may still route to although the snapshot dropped them."""
-        clusters = self._types.get(CLUSTER_TYPE)
-        if not self._mbb or clusters is None or self._routes_converged(snapshot):
-            return {}
-        names = self._held_clusters_outside(snapshot)
-        return {name: self._cluster_body(name) for name in sorted(names)}
-
-    def _cluster_body(self, name: str) -> Resource | None:
-        body = self._cluster_extras.get(name)
-        return body if body is not None else self._cluster_source.get(name)
-
-    def _clusters_sent(
-        self,
-        snapshot: Snapshot,
-        entries: Iterable[tuple[str, Resource]],
-        previous: Versions,
-    ) -> None:
-        endpoints = self._types.get(ENDPOINT_TYPE)
-        if endpoints is not None:
-            eds_names = snapshot.eds_names()
-            had = previous.getter()
-            for name, resource in entries:
-                eds_name = eds_names.get(name)
-                if eds_name is None or had.get(name) == resource.version:
-                    continue
-                if endpoints.wildcard or eds_name in endpoints.subscribed:
-                    endpoints.refresh = union(endpoints.refresh, (eds_name,))
-                    endpoints.mark((eds_name,))
-        # Bodies of what the client holds: this snapshot's clusters, and those it lacks (kept
-        # from where they were found before).
-        extras = {
-            name: body
-            for name in self._held_clusters_outside(snapshot)
-            if (body := self._cluster_body(name)) is not None
-        }
-        self._cluster_source = snapshot.resources(CLUSTER_TYPE)
-        self._cluster_extras = extras or _NO_RESOURCES
-
-    def _prune_cluster_bodies(self) -> None:
-        clusters = self._types.get(CLUSTER_TYPE)
-        if clusters is None or not self._cluster_extras:
-            return
-        live = {
-            name: body
-            for name, body in self._cluster_extras.items()
-            if name in clusters.acked or name in clusters.sent
-        }
-        self._cluster_extras = live or _NO_RESOURCES
