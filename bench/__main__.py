@@ -110,40 +110,45 @@ def mtls_streams(results: Rows) -> None:
     results["mtls_streams"] = rows
 
 
-def propagation(results: Rows) -> None:
-    result = run_module("bench.propagation")
+def _with_breakdowns(
+    results: Rows, name: str, title: str, stage_title: str, targets: dict[str, float]
+) -> None:
+    """Run ``bench.NAME`` (a result of ``rows`` and per-label stage ``breakdowns``): print the rows
+    under ``title`` and each breakdown under ``stage_title`` (``{label}`` is replaced), and write
+    both with ``targets``. ``title`` may name any key of the result as ``{key}``."""
+    result = run_module(f"bench.{name}")
     rows = result["rows"]
-    print_table(f"New IngressRoute → first 200 through Envoy, 1,000 served — {cores()}", rows)
+    print_table(title.format(**result), rows)
     for label, stages in result["breakdowns"].items():
-        print_table(f"where the time goes: {label}", stages)
-    write_results(
+        print_table(stage_title.format(label=label), stages)
+    write_results(name, rows, breakdowns=result["breakdowns"], targets=targets)
+    results[name] = rows
+
+
+def propagation(results: Rows) -> None:
+    _with_breakdowns(
+        results,
         "propagation",
-        rows,
-        breakdowns=result["breakdowns"],
-        targets={
+        f"New IngressRoute → first 200 through Envoy, 1,000 served — {cores()}",
+        "where the time goes: {label}",
+        {
             "p50 ms (after a quiet period)": TARGETS["propagation p50 ms"],
             "p99 ms (after a quiet period)": TARGETS["propagation p99 ms"],
         },
     )
-    results["propagation"] = rows
 
 
 def kube_apply(results: Rows) -> None:
-    result = run_module("bench.kube_apply")
-    rows = result["rows"]
-    print_table(f"kubectl apply → Envoy, {result['roots']} roots served — {cores()}", rows)
-    for label, stages in result["breakdowns"].items():
-        print_table(f"where the time goes, {label} (ms since kubectl returned)", stages)
-    write_results(
+    _with_breakdowns(
+        results,
         "kube_apply",
-        rows,
-        breakdowns=result["breakdowns"],
-        targets={
+        f"kubectl apply → Envoy, {{roots}} roots served — {cores()}",
+        "where the time goes, {label} (ms since kubectl returned)",
+        {
             "returned → first 200 p50 ms": TARGETS["kube_apply p50 ms"],
             "returned → first 200 p99 ms": TARGETS["kube_apply p99 ms"],
         },
     )
-    results["kube_apply"] = rows
 
 
 def peer_sovereign(results: Rows) -> None:

@@ -33,7 +33,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.adsclient import EdsNames, EnvoyLikeStream, open_streams
+from bench.adsclient import (
+    EdsNames,
+    EnvoyLikeStream,
+    HelperProcess,
+    open_streams,
+    route_marks,
+    routes_since,
+    say,
+    stdin_commands,
+)
 from bench.common import endpoint_slice, ingressroute_simple, peak_rss_mib, service
 from controlplane.dag.options import BuildOptions
 from controlplane.envoy.translate import TranslateOptions
@@ -68,40 +77,11 @@ def populate(runtime: Runtime, count: int) -> None:
             runtime.store.apply(parse_object(raw))
 
 
-class Client:
+async def spawn_client(target: str, name: str) -> HelperProcess:
     """One helper process holding streams."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-
-    @classmethod
-    async def spawn(cls, target: str, name: str) -> Client:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.ads_streams",
-            "client",
-            target,
-            name,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        return cls(process)
-
-    async def ask(self, command: str, timeout_s: float = 180) -> list[str]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(f"{command}\n".encode())
-        await self.process.stdin.drain()
-        line = await asyncio.wait_for(self.process.stdout.readline(), timeout_s)
-        if not line:
-            raise RuntimeError(f"client exited while answering {command!r}")
-        return line.decode().split()
-
-    async def quit(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(b"quit\n")
-        await self.process.stdin.drain()
-        await asyncio.wait_for(self.process.wait(), 60)
+    return await HelperProcess.spawn(
+        "bench.ads_streams", "client", target, name, ask_timeout_s=180, quit_timeout_s=60
+    )
 
 
 async def measure(mode: str) -> dict[str, Any]:
@@ -113,7 +93,7 @@ async def measure(mode: str) -> dict[str, Any]:
     await runtime.rebuild()
     server = XdsServer(runtime.cache)
     target = f"127.0.0.1:{await server.start('127.0.0.1:0')}"
-    clients = [await Client.spawn(target, f"c{n}") for n in range(CLIENTS)]
+    clients = [await spawn_client(target, f"c{n}") for n in range(CLIENTS)]
     await asyncio.sleep(0.5)  # let the helpers import
     baseline = rss_mib()
     row: dict[str, Any] = {
@@ -169,18 +149,11 @@ async def measure(mode: str) -> dict[str, Any]:
 
 async def client_main(target: str, name: str) -> None:
     """The helper: hold streams and report when they received a route change."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     names = EdsNames()
     streams: list[EnvoyLikeStream] = []
     marks: dict[int, int] = {}
 
-    def say(*words: object) -> None:
-        sys.stdout.write(" ".join(str(w) for w in words) + "\n")
-        sys.stdout.flush()
-
-    while line := (await reader.readline()).decode().split():
+    async for line in stdin_commands():
         command = line[0]
         if command == "open":
             count = int(line[1])
@@ -193,16 +166,10 @@ async def client_main(target: str, name: str) -> None:
             )
             say("opened", count)
         elif command == "mark":
-            marks = {id(s): len(s.arrivals.get(ROUTE_TYPE, ())) for s in streams}
+            marks = route_marks(streams)
             say("marked")
         elif command == "collect":
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                fresh = [s for s in streams if len(s.arrivals.get(ROUTE_TYPE, ())) > marks[id(s)]]
-                if len(fresh) == len(streams):
-                    break
-                await asyncio.sleep(0.01)
-            last = max((s.arrivals[ROUTE_TYPE][-1].at for s in fresh), default=0.0)
+            fresh, last = await routes_since(streams, marks, 30)
             await asyncio.sleep(0.2)  # count responses that follow the first one, if any
             total = sum(len(s.arrivals.get(ROUTE_TYPE, ())) - marks[id(s)] for s in streams)
             say("collected", len(fresh), repr(last), total)

@@ -12,13 +12,18 @@ Each response's arrival time (`time.monotonic()`, CLOCK_MONOTONIC: comparable be
 on one Linux machine) is recorded per type, so benchmarks can time a push from another process.
 Cluster bodies are decoded once per CDS version per process (`EdsNames`), not once per stream:
 the clients share a machine with the server being measured.
+
+Benchmarks keep their streams in helper processes so the server's memory is measured alone:
+`HelperProcess` is the measuring side (one command line in, one answer line out), and
+`stdin_commands`, `say`, `route_marks` and `routes_since` the helper side's building blocks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -196,3 +201,79 @@ async def open_streams(
         )
         streams.extend(group)
     return streams
+
+
+# -- helper processes holding streams -----------------------------------------------------------
+
+
+class HelperProcess:
+    """One helper process (``python -m MODULE ARGS...``) answering one line per command line."""
+
+    def __init__(
+        self, process: asyncio.subprocess.Process, *, ask_timeout_s: float, quit_timeout_s: float
+    ) -> None:
+        self.process = process
+        self.ask_timeout_s = ask_timeout_s
+        self.quit_timeout_s = quit_timeout_s
+
+    @classmethod
+    async def spawn(
+        cls, module: str, *args: str, ask_timeout_s: float, quit_timeout_s: float
+    ) -> HelperProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", module, *args,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        return cls(process, ask_timeout_s=ask_timeout_s, quit_timeout_s=quit_timeout_s)
+
+    async def ask(self, command: str) -> list[str]:
+        """Send ``command``; the words of the helper's answer."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"{command}\n".encode())
+        await self.process.stdin.drain()
+        line = await asyncio.wait_for(self.process.stdout.readline(), self.ask_timeout_s)
+        if not line:
+            raise RuntimeError(f"client exited while answering {command!r}")
+        return line.decode().split()
+
+    async def quit(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"quit\n")
+        await self.process.stdin.drain()
+        await asyncio.wait_for(self.process.wait(), self.quit_timeout_s)
+
+
+async def stdin_commands() -> AsyncIterator[list[str]]:
+    """The helper side: the words of each command line on stdin, until an empty line or EOF."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := (await reader.readline()).decode().split():
+        yield line
+
+
+def say(*words: object) -> None:
+    """The helper side: one answer line on stdout."""
+    sys.stdout.write(" ".join(str(w) for w in words) + "\n")
+    sys.stdout.flush()
+
+
+def route_marks(streams: Sequence[EnvoyLikeStream]) -> dict[int, int]:
+    """How many route configurations each stream (by ``id``) has received so far."""
+    return {id(s): len(s.arrivals.get(ROUTE_TYPE, ())) for s in streams}
+
+
+async def routes_since(
+    streams: Sequence[EnvoyLikeStream], marks: dict[int, int], timeout_s: float
+) -> tuple[list[EnvoyLikeStream], float]:
+    """Wait up to ``timeout_s`` for every stream to receive a route configuration after
+    ``marks``: the streams that did and the last of their latest arrivals (0.0 for none)."""
+    deadline = time.monotonic() + timeout_s
+    fresh: list[EnvoyLikeStream] = []
+    while time.monotonic() < deadline:
+        fresh = [s for s in streams if len(s.arrivals.get(ROUTE_TYPE, ())) > marks[id(s)]]
+        if len(fresh) == len(streams):
+            break
+        await asyncio.sleep(0.01)
+    last = max((s.arrivals[ROUTE_TYPE][-1].at for s in fresh), default=0.0)
+    return fresh, last

@@ -38,7 +38,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.ads_streams import ROUTES, populate, rss_mib
-from bench.adsclient import EdsNames, EnvoyLikeStream, open_streams
+from bench.adsclient import (
+    EdsNames,
+    EnvoyLikeStream,
+    HelperProcess,
+    open_streams,
+    route_marks,
+    routes_since,
+    say,
+    stdin_commands,
+)
 from bench.common import ingressroute_simple, peak_rss_mib
 from controlplane import certgen
 from controlplane.dag.options import BuildOptions
@@ -46,7 +55,6 @@ from controlplane.envoy.translate import TranslateOptions
 from controlplane.logging import configure_logging
 from controlplane.model import parse_object
 from controlplane.runtime import Runtime
-from controlplane.typeurls import ROUTE_TYPE
 from controlplane.xds import TlsFiles
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.server import XdsServer
@@ -66,37 +74,15 @@ def files(directory: Path, side: str) -> TlsFiles:
     return TlsFiles(directory / "ca.crt", leaf / "tls.crt", leaf / "tls.key")
 
 
-class Client:
+async def spawn_client(target: str, name: str, certs: Path | None) -> HelperProcess:
     """One helper process holding streams."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-
-    @classmethod
-    async def spawn(cls, target: str, name: str, certs: Path | None) -> Client:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.mtls_streams", "client", target, name, str(certs or "-"),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        return cls(process)
-
-    async def ask(self, command: str, timeout_s: float = 600) -> list[str]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(f"{command}\n".encode())
-        await self.process.stdin.drain()
-        line = await asyncio.wait_for(self.process.stdout.readline(), timeout_s)
-        if not line:
-            raise RuntimeError(f"client exited while answering {command!r}")
-        return line.decode().split()
-
-    async def quit(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(b"quit\n")
-        await self.process.stdin.drain()
-        await asyncio.wait_for(self.process.wait(), 120)
+    return await HelperProcess.spawn(
+        "bench.mtls_streams", "client", target, name, str(certs or "-"),
+        ask_timeout_s=600, quit_timeout_s=120,
+    )  # fmt: skip
 
 
-async def push(runtime: Runtime, clients: list[Client], edit: int, expected: int) -> float:
+async def push(runtime: Runtime, clients: list[HelperProcess], edit: int, expected: int) -> float:
     """One route change → the last of ``expected`` streams received it, ms."""
     await asyncio.gather(*(c.ask("mark") for c in clients))
     raw = ingressroute_simple("ns7", "app7", "app7.example.com", "app7")
@@ -112,7 +98,7 @@ async def push(runtime: Runtime, clients: list[Client], edit: int, expected: int
     return (max(float(a[2]) for a in answers) - changed) * 1000
 
 
-async def storm(clients: list[Client]) -> tuple[float, float]:
+async def storm(clients: list[HelperProcess]) -> tuple[float, float]:
     """``STORM`` Envoys at once; (seconds to all configured, controller CPU ms per Envoy)."""
     cpu, started = cpu_s(), time.monotonic()
     per_client = STORM // len(clients)
@@ -136,7 +122,7 @@ async def measure() -> dict[str, Any]:
     plain = XdsServer(runtime.cache)
     target = f"127.0.0.1:{await server.start('127.0.0.1:0')}"
     plain_target = f"127.0.0.1:{await plain.start('127.0.0.1:0')}"
-    clients = [await Client.spawn(target, f"c{n}", certs) for n in range(CLIENTS)]
+    clients = [await spawn_client(target, f"c{n}", certs) for n in range(CLIENTS)]
     await asyncio.sleep(0.5)  # let the helpers import
     baseline = rss_mib()
     row: dict[str, Any] = {"routes": ROUTES, "controller RSS before streams MiB": baseline}
@@ -163,14 +149,14 @@ async def measure() -> dict[str, Any]:
     for client in clients:
         await client.quit()
 
-    plain_clients = [await Client.spawn(plain_target, f"p{n}", None) for n in range(CLIENTS)]
+    plain_clients = [await spawn_client(plain_target, f"p{n}", None) for n in range(CLIENTS)]
     await asyncio.sleep(0.5)
     seconds, cost = await storm(plain_clients)
     row[f"{STORM} plaintext Envoys at once: all configured s"] = seconds
     row[f"{STORM} plaintext Envoys at once: controller CPU ms/Envoy"] = cost
     for client in plain_clients:
         await client.quit()
-    tls_clients = [await Client.spawn(target, f"t{n}", certs) for n in range(CLIENTS)]
+    tls_clients = [await spawn_client(target, f"t{n}", certs) for n in range(CLIENTS)]
     await asyncio.sleep(0.5)
     seconds, cost = await storm(tls_clients)
     row[f"{STORM} mTLS Envoys at once: all configured s"] = seconds
@@ -185,19 +171,12 @@ async def measure() -> dict[str, Any]:
 
 async def client_main(target: str, name: str, certs: str) -> None:
     """The helper: hold streams and report when they received a route change."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     tls = files(Path(certs), "envoy") if certs != "-" else None
     names = EdsNames()
     streams: list[EnvoyLikeStream] = []
     marks: dict[int, int] = {}
 
-    def say(*words: object) -> None:
-        sys.stdout.write(" ".join(str(w) for w in words) + "\n")
-        sys.stdout.flush()
-
-    while line := (await reader.readline()).decode().split():
+    async for line in stdin_commands():
         command = line[0]
         if command == "open":
             count, batch = int(line[1]), int(line[3])
@@ -213,17 +192,10 @@ async def client_main(target: str, name: str, certs: str) -> None:
             )
             say("opened", count)
         elif command == "mark":
-            marks = {id(s): len(s.arrivals.get(ROUTE_TYPE, ())) for s in streams}
+            marks = route_marks(streams)
             say("marked")
         elif command == "collect":
-            deadline = time.monotonic() + 60
-            fresh: list[EnvoyLikeStream] = []
-            while time.monotonic() < deadline:
-                fresh = [s for s in streams if len(s.arrivals.get(ROUTE_TYPE, ())) > marks[id(s)]]
-                if len(fresh) == len(streams):
-                    break
-                await asyncio.sleep(0.01)
-            last = max((s.arrivals[ROUTE_TYPE][-1].at for s in fresh), default=0.0)
+            fresh, last = await routes_since(streams, marks, 60)
             say("collected", len(fresh), repr(last))
         elif command == "close":
             for stream in streams:

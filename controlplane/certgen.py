@@ -63,9 +63,12 @@ __all__ = [
     "KeyType",
     "Leaf",
     "Outcome",
+    "build_certificate",
     "check_bundle",
     "controlplane_names",
     "generate",
+    "key_pem",
+    "new_key",
     "read_directory",
     "secret_manifests",
     "write_directory",
@@ -130,13 +133,15 @@ def controlplane_names(namespace: str) -> list[str]:
 # -- generation (pure but for the randomness of keys and serials) -----------------------------
 
 
-def _new_key(key_type: KeyType) -> _PrivateKey:
+def new_key(key_type: KeyType) -> _PrivateKey:
+    """A fresh private key: ECDSA P-256, or RSA-2048 for ``"rsa"``."""
     if key_type == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _key_pem(key: _PrivateKey) -> bytes:
+def key_pem(key: _PrivateKey) -> bytes:
+    """``key`` as PEM, PKCS#8, unencrypted."""
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -161,27 +166,36 @@ def _san(names: Sequence[str]) -> x509.SubjectAlternativeName:
     return x509.SubjectAlternativeName(entries)
 
 
-def _certificate(
+def build_certificate(
     *,
     subject: x509.Name,
     key: _PrivateKey,
     issuer: x509.Name,
     issuer_key: _PrivateKey,
-    start: datetime.datetime,
-    end: datetime.datetime,
-    usage: x509.ObjectIdentifier | None,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    is_ca: bool,
+    path_length: int | None = None,
+    usages: Sequence[x509.ObjectIdentifier] = (),
     names: Sequence[str] = (),
 ) -> x509.Certificate:
-    is_ca = usage is None
+    """A SHA-256 signed certificate of ``key``, signed by ``issuer_key``: shared with the test
+    certificates (`controlplane.testing.certs`) so both build chains the same way.
+
+    Always: critical ``basicConstraints`` (``path_length`` only means something on a CA),
+    subject and authority key identifiers (BoringSSL and OpenSSL 3 need them to build chains),
+    critical ``keyUsage`` (digitalSignature; keyCertSign and cRLSign on a CA; keyEncipherment on
+    an RSA leaf). ``usages`` become ``extendedKeyUsage`` and ``names`` the subjectAltName (IP
+    addresses as ``IPAddress``, the rest as ``DNSName``), each only when given."""
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=0 if is_ca else None), True)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=path_length), True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
@@ -201,8 +215,9 @@ def _certificate(
             critical=True,
         )
     )
-    if usage is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if usages:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
+    if names:
         builder = builder.add_extension(_san(names), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
@@ -221,20 +236,20 @@ def generate(
         raise ValueError(f"--lifetime {lifetime_days}: a certificate must live at least a day")
     start = (now or datetime.datetime.now(datetime.UTC)) - _SKEW
     end = start + _SKEW + datetime.timedelta(days=lifetime_days)
-    ca_key = _new_key(key_type)
+    ca_key = new_key(key_type)
     ca_name = _name("controlplane xDS CA")
-    ca = _certificate(
+    ca = build_certificate(
         subject=ca_name, key=ca_key, issuer=ca_name, issuer_key=ca_key,
-        start=start, end=end, usage=None,
+        not_before=start, not_after=end, is_ca=True, path_length=0,
     )  # fmt: skip
 
     def leaf(common_name: str, usage: x509.ObjectIdentifier, names: Sequence[str]) -> Leaf:
-        key = _new_key(key_type)
-        cert = _certificate(
+        key = new_key(key_type)
+        cert = build_certificate(
             subject=_name(common_name), key=key, issuer=ca_name, issuer_key=ca_key,
-            start=start, end=end, usage=usage, names=names,
+            not_before=start, not_after=end, is_ca=False, usages=[usage], names=names,
         )  # fmt: skip
-        return Leaf(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+        return Leaf(cert.public_bytes(serialization.Encoding.PEM), key_pem(key))
 
     ca_pem = ca.public_bytes(serialization.Encoding.PEM)
     if previous_ca_pem:

@@ -41,7 +41,8 @@ from typing import Any
 
 from controlplane.testing.apiserver_openapi_proto import encode_document
 from controlplane.testing.apiserver_registry import Registry, ResourceType
-from controlplane.testing.apiserver_schemas import SCHEMAS, ObjectSchema, full_name
+from controlplane.testing.apiserver_schema_notation import ObjectSchema, full_name
+from controlplane.testing.apiserver_schemas import SCHEMAS
 
 __all__ = ["OpenApiDocuments", "builtin_definitions", "crd_definition", "definition_name"]
 

@@ -4,7 +4,9 @@ Objects live in one dict per resource type, keyed by (namespace, name). Every su
 takes the next value of one global counter as its `resourceVersion` (etcd's revision), appends a
 `WatchEvent` to the history and hands it, synchronously, to every open `Watcher`. Because the
 append and the hand-off happen with no `await` in between, a watcher registered at revision R
-and fed the history after R sees every later event exactly once and in order.
+and fed the history after R sees every later event exactly once and in order. What a watcher
+selects and how it reports an event (and the selectors of a list) live in `apiserver_watch`; the
+`ApiError` every write raises lives in `apiserver_errors` (both re-exported here).
 
 Invariants:
 
@@ -31,18 +33,41 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import ipaddress
 import re
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from controlplane.testing.apiserver_errors import ApiError, not_found, status_object
 from controlplane.testing.apiserver_registry import CRDError, Registry, ResourceType, types_from_crd
+from controlplane.testing.apiserver_watch import (
+    Dropped,
+    Predicate,
+    Watcher,
+    WatchEvent,
+    everything,
+    field_selector,
+    label_selector,
+)
+
+__all__ = [
+    "ApiError",
+    "Clock",
+    "Dropped",
+    "Predicate",
+    "Store",
+    "WatchEvent",
+    "Watcher",
+    "field_selector",
+    "label_selector",
+    "not_found",
+    "rfc3339",
+    "status_object",
+]
 
 JSON = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -54,197 +79,11 @@ INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
-class ApiError(Exception):
-    """An error the server answers with a `Status` object."""
-
-    def __init__(self, code: int, reason: str, message: str, details: JSON | None = None) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details or {}
-
-    def status(self) -> JSON:
-        return status_object(self.code, self.reason, self.message, self.details)
-
-
-def status_object(code: int, reason: str, message: str, details: JSON | None = None) -> JSON:
-    out: JSON = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Success" if code < 400 else "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
-    if details:
-        out["details"] = details
-    return out
-
-
-def not_found(rtype: ResourceType, name: str) -> ApiError:
-    details = {"name": name, "group": rtype.group, "kind": rtype.plural}
-    return ApiError(404, "NotFound", f'{rtype.group_resource} "{name}" not found', details)
-
-
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# --- selectors -------------------------------------------------------------------------------
-
-Predicate = Callable[[JSON], bool]
-
-
-def _split_top_level(text: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += char == "("
-        depth -= char == ")"
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return [p.strip() for p in parts if p.strip()]
-
-
-_SET_REQ = re.compile(r"^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$")
-_EQ_REQ = re.compile(r"^([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)$")
-_EXISTS_REQ = re.compile(r"^(!?)\s*([\w./-]+)$")
-
-
-def _requirement_holds(labels: dict[str, str], key: str, op: str, values: frozenset[str]) -> bool:
-    if op in ("in", "=", "=="):
-        return labels.get(key) in values
-    if op in ("notin", "!="):
-        return labels.get(key) not in values
-    return (key in labels) == (op == "exists")
-
-
-def label_selector(text: str | None) -> Predicate:
-    """A predicate over objects for a label selector (`a=b,c!=d,e in (x,y),f notin (z),g,!h`)."""
-    requirements: list[tuple[str, str, frozenset[str]]] = []
-    for part in _split_top_level(text or ""):
-        if m := _SET_REQ.match(part):
-            values = frozenset(v.strip() for v in m[3].split(",") if v.strip())
-            requirements.append((m[1], m[2], values))
-        elif m := _EQ_REQ.match(part):
-            requirements.append((m[1], m[2], frozenset([m[3]])))
-        elif m := _EXISTS_REQ.match(part):
-            requirements.append((m[2], "absent" if m[1] else "exists", frozenset()))
-        else:
-            raise ApiError(400, "BadRequest", f"unable to parse requirement: {part!r}")
-    if not requirements:
-        return _everything
-
-    def match(obj: JSON) -> bool:
-        labels = obj.get("metadata", {}).get("labels") or {}
-        return all(_requirement_holds(labels, *r) for r in requirements)
-
-    return match
-
-
-def _field_value(obj: JSON, path: str) -> str:
-    value: Any = obj
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
-
-
-def field_selector(text: str | None) -> Predicate:
-    """A predicate for a field selector (`metadata.name=x,metadata.namespace!=y`); any dotted
-    path is accepted, where the apiserver allows only a few per type."""
-    requirements: list[tuple[str, bool, str]] = []
-    for part in _split_top_level(text or ""):
-        m = re.match(r"^([\w.]+)\s*(==|=|!=)\s*(.*)$", part)
-        if not m:
-            raise ApiError(400, "BadRequest", f"invalid field selector: {part!r}")
-        requirements.append((m[1], m[2] != "!=", m[3].strip()))
-    if not requirements:
-        return _everything
-
-    def match(obj: JSON) -> bool:
-        return all(
-            (_field_value(obj, path) == value) == equal for path, equal, value in requirements
-        )
-
-    return match
-
-
-# --- watch -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    """One write, as the history keeps it: the object after it and, for a change, before it."""
-
-    revision: int
-    type: str
-    key: tuple[str, str, str]
-    object: JSON
-    old: JSON | None
-
-
-@dataclass(frozen=True)
-class Dropped:
-    """Queued to a watcher to end its stream: abruptly (connection reset) or like a timeout."""
-
-    graceful: bool
-
-
-class Watcher:
-    """One open watch: a filter over the event stream and a queue its HTTP handler drains."""
-
-    def __init__(
-        self,
-        key: tuple[str, str, str],
-        namespace: str | None,
-        labels: Predicate,
-        fields: Predicate,
-        convert: Callable[[JSON], JSON] | None = None,
-    ) -> None:
-        self.key, self.namespace, self._labels, self._fields = key, namespace, labels, fields
-        self._convert = convert
-        self.queue: asyncio.Queue[tuple[str, JSON] | Dropped] = asyncio.Queue()
-
-    def matches(self, obj: JSON | None) -> bool:
-        if obj is None:
-            return False
-        if (
-            self.namespace is not None
-            and obj.get("metadata", {}).get("namespace") != self.namespace
-        ):
-            return False
-        return self._labels(obj) and self._fields(obj)
-
-    def offer(self, event: WatchEvent) -> None:
-        """Queue the event as this watcher sees it: an update that moves an object into or out
-        of the selection is an ADDED or DELETED, as the apiserver reports it."""
-        if event.key != self.key:
-            return
-        obj, old = event.object, event.old
-        if self._convert is not None:
-            obj, old = self._convert(obj), (None if old is None else self._convert(old))
-        now, before = self.matches(obj), self.matches(old)
-        if event.type == "MODIFIED":
-            kind = {(True, True): "MODIFIED", (True, False): "ADDED", (False, True): "DELETED"}.get(
-                (now, before)
-            )
-        else:
-            kind = event.type if now else None
-        if kind is not None:
-            self.queue.put_nowait((kind, obj))
-
-
 # --- store -----------------------------------------------------------------------------------
-
-
-def _everything(obj: JSON) -> bool:
-    return True
 
 
 def _without(obj: JSON, *keys: str) -> JSON:
@@ -320,16 +159,14 @@ class Store:
         """The matching objects in key order: copies, or (`copied=False`, for a caller that
         copies only the page it serves) the stored objects themselves, not to be changed."""
         if rtype.view is not None:
-            stored = self.list(
-                self._type(rtype.view.stored_as), namespace, _everything, _everything
-            )
+            stored = self.list(self._type(rtype.view.stored_as), namespace, everything, everything)
             viewed = [rtype.view.from_stored(obj) for obj in stored]
             return [obj for obj in viewed if labels(obj) and fields(obj)]
         ordered = self._sorted.get(rtype.key)
         if ordered is None:
             bucket = self._bucket(rtype)
             ordered = self._sorted[rtype.key] = [bucket[key] for key in sorted(bucket)]
-        if namespace is None and labels is _everything and fields is _everything and not copied:
+        if namespace is None and labels is everything and fields is everything and not copied:
             return list(ordered)
         return [
             copy.deepcopy(obj) if copied else obj

@@ -9,6 +9,8 @@ Invariants:
 - Every name given ends up in the subjectAltName extension (names that parse as IP addresses as
   ``IPAddress`` entries, the rest as ``DNSName``); the first name is also the subject CN.
   Envoy and Python's ``ssl`` match on the SAN only.
+- The extensions are built by `controlplane.certgen.build_certificate`, the production
+  certificates' builder, so test chains look like the real ones (a test CA has no path length).
 - Leaves carry ``basicConstraints CA:FALSE`` and the ``serverAuth`` and ``clientAuth`` extended
   key usages, so one leaf serves for HTTPS backends, Envoy listeners and client certificates; a
   CA carries ``CA:TRUE`` and ``keyCertSign``. Both have subject and authority key identifiers,
@@ -21,16 +23,17 @@ from __future__ import annotations
 
 import base64
 import datetime
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from controlplane.certgen import KeyType, build_certificate, key_pem, new_key
 
 __all__ = [
     "CertKey",
@@ -43,8 +46,8 @@ __all__ = [
     "write_cert_key",
 ]
 
-KeyType = Literal["ec", "rsa"]
 _PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+_LEAF_USAGES: Final = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 @dataclass(frozen=True)
@@ -63,30 +66,6 @@ class CertKey:
         if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
             raise TypeError(f"unsupported key type {type(key).__name__}")
         return key
-
-
-def _new_key(key_type: KeyType) -> _PrivateKey:
-    if key_type == "rsa":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _key_pem(key: _PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _san(names: Sequence[str]) -> x509.SubjectAlternativeName:
-    entries: list[x509.GeneralName] = []
-    for name in names:
-        try:
-            entries.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            entries.append(x509.DNSName(name))
-    return x509.SubjectAlternativeName(entries)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -110,45 +89,17 @@ def _build(
     now: datetime.datetime | None,
 ) -> bytes:
     start = (now or datetime.datetime.now(datetime.UTC)) - datetime.timedelta(days=1)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=valid_days + 1))
-        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-            critical=False,
-        )
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=isinstance(key, rsa.RSAPrivateKey) and not is_ca,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=is_ca,
-                crl_sign=is_ca,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+    certificate = build_certificate(
+        subject=subject,
+        key=key,
+        issuer=issuer,
+        issuer_key=issuer_key,
+        not_before=start,
+        not_after=start + datetime.timedelta(days=valid_days + 1),
+        is_ca=is_ca,
+        usages=() if is_ca else _LEAF_USAGES,
+        names=names,
     )
-    if names:
-        builder = builder.add_extension(_san(names), critical=False)
-    if not is_ca:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-    certificate = builder.sign(issuer_key, hashes.SHA256())
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
@@ -162,7 +113,7 @@ def self_signed(
     """A self-signed leaf certificate for ``names`` (DNS names or IP addresses)."""
     if not names:
         raise ValueError("a certificate needs at least one name")
-    key = _new_key(key_type)
+    key = new_key(key_type)
     subject = _name(names[0])
     cert_pem = _build(
         subject=subject,
@@ -174,7 +125,7 @@ def self_signed(
         valid_days=valid_days,
         now=now,
     )
-    return CertKey(cert_pem=cert_pem, key_pem=_key_pem(key))
+    return CertKey(cert_pem=cert_pem, key_pem=key_pem(key))
 
 
 def make_ca(
@@ -185,7 +136,7 @@ def make_ca(
     now: datetime.datetime | None = None,
 ) -> CertKey:
     """A self-signed certificate authority."""
-    key = _new_key(key_type)
+    key = new_key(key_type)
     subject = _name(common_name)
     cert_pem = _build(
         subject=subject,
@@ -197,7 +148,7 @@ def make_ca(
         valid_days=valid_days,
         now=now,
     )
-    return CertKey(cert_pem=cert_pem, key_pem=_key_pem(key))
+    return CertKey(cert_pem=cert_pem, key_pem=key_pem(key))
 
 
 def issue_leaf(
@@ -211,7 +162,7 @@ def issue_leaf(
     """A leaf certificate for ``names`` signed by ``ca``."""
     if not names:
         raise ValueError("a certificate needs at least one name")
-    key = _new_key(key_type)
+    key = new_key(key_type)
     cert_pem = _build(
         subject=_name(names[0]),
         key=key,
@@ -222,7 +173,7 @@ def issue_leaf(
         valid_days=valid_days,
         now=now,
     )
-    return CertKey(cert_pem=cert_pem, key_pem=_key_pem(key))
+    return CertKey(cert_pem=cert_pem, key_pem=key_pem(key))
 
 
 def make_ca_and_leaf(
