@@ -63,7 +63,6 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +70,23 @@ import aiohttp
 import yaml
 
 from bench.common import percentile, service
+from bench.processes import Controller
+from bench.sovereign_setup import (
+    LAUNCHER,
+    PEER_DIR,
+    SOVEREIGN_VERSION,
+    discovery_request,
+    install_sovereign,
+    instances,
+    prepare_sovereign,
+    seconds,
+    sovereign_bootstrap,
+    until_discovery,
+)
 from controlplane.envoy.bootstrap import render_bootstrap
 from controlplane.testing.backends import Backend
 from controlplane.testing.envoy import EnvoyProcess, free_port
 
-SOVEREIGN_VERSION = "0.32.12"
-PEER_DIR = Path(__file__).resolve().parent / ".peer"
 ROUTES = 1_000
 CLIENTS = 100
 OUR_SAMPLES = 50
@@ -94,121 +104,7 @@ FAST_REFRESH = {"sources": 0.1, "cds": 0.1, "lds": 0.1, "rds": 0.1}
 # --- the peer's installation -----------------------------------------------------------------
 
 
-def install_sovereign() -> Path | str:
-    """The peer's virtualenv (made once, reused), or why it could not be made."""
-    venv = PEER_DIR / f"sovereign-{SOVEREIGN_VERSION}"
-    python = venv / "bin" / "python"
-    marker = venv / ".installed"
-    if marker.exists():
-        return python
-    shutil.rmtree(venv, ignore_errors=True)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120
-        )
-        subprocess.run(
-            [
-                str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                "--timeout", "30", f"sovereign=={SOVEREIGN_VERSION}",
-            ],
-            check=True, capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
-    except subprocess.CalledProcessError as error:
-        lines = (error.stderr or error.stdout or "").strip().splitlines()
-        errors = [line for line in lines if "ERROR" in line] or lines
-        reason = errors[-1] if errors else f"exit status {error.returncode}"
-        return (
-            f"pip could not install sovereign=={SOVEREIGN_VERSION} (is PyPI reachable?): {reason}"
-        )
-    except subprocess.TimeoutExpired:
-        return f"installing sovereign=={SOVEREIGN_VERSION} timed out (is PyPI reachable?)"
-    marker.touch()
-    return python
-
-
 # --- processes: memory and CPU ---------------------------------------------------------------
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, ()))
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
-
-
-def memory_mib(pids: list[int]) -> tuple[float, float]:
-    """(RSS, PSS) summed over ``pids``, MiB."""
-    rss = pss = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                key, _, value = line.partition(":")
-                if key == "Rss":
-                    rss += int(value.split()[0])
-                elif key == "Pss":
-                    pss += int(value.split()[0])
-        except OSError:
-            continue
-    return rss / 1024, pss / 1024
-
-
-@dataclass
-class Controller:
-    """One control plane under test, run as its own process tree."""
-
-    name: str
-    process: asyncio.subprocess.Process
-
-    @property
-    def pids(self) -> list[int]:
-        return process_tree(self.process.pid)
-
-    def memory(self) -> tuple[float, float]:
-        return memory_mib(self.pids)
-
-    async def idle_cpu(self, seconds: float) -> float:
-        """CPU seconds per wall second of the whole tree, over ``seconds``."""
-        pids = self.pids
-        before, started = cpu_seconds(pids), time.monotonic()
-        await asyncio.sleep(seconds)
-        return (cpu_seconds(pids) - before) / (time.monotonic() - started)
-
-    async def stop(self) -> None:
-        if self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), 20)
-            except TimeoutError:
-                for pid in self.pids:
-                    with contextlib.suppress(OSError):
-                        os.kill(pid, 9)
-                await self.process.wait()
 
 
 # --- measuring propagation -------------------------------------------------------------------
@@ -392,185 +288,12 @@ async def ads_clients(target: str, count: int) -> Any:
 
 # --- sovereign -------------------------------------------------------------------------------
 
-_CLUSTERS = """
-def call(instances, discovery_request, **kwargs):
-    for instance in instances:
-        yield {
-            "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
-            "name": instance["name"],
-            "connect_timeout": "2s",
-            "type": "STATIC",
-            "load_assignment": {
-                "cluster_name": instance["name"],
-                "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
-                    "address": "127.0.0.1", "port_value": instance["port"]}}}}]}],
-            },
-        }
-"""
-
-_ROUTES = """
-def call(instances, discovery_request, **kwargs):
-    yield {
-        "@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
-        "name": "ingress_http",
-        "virtual_hosts": [
-            {
-                "name": instance["domain"],
-                "domains": [instance["domain"]],
-                "routes": [{"match": {"prefix": "/"}, "route": {"cluster": instance["name"]}}],
-            }
-            for instance in instances
-        ],
-    }
-"""
-
-_LISTENERS = """
-import os
-
-def call(instances, discovery_request, **kwargs):
-    yield {
-        "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
-        "name": "ingress_http",
-        "address": {"socket_address": {
-            "address": "127.0.0.1", "port_value": int(os.environ["BENCH_HTTP_PORT"])}},
-        "filter_chains": [{"filters": [{
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network."
-                "http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": "ingress_http",
-                "rds": {
-                    "route_config_name": "ingress_http",
-                    "config_source": {
-                        "resource_api_version": "V3",
-                        "api_config_source": {
-                            "api_type": "REST",
-                            "transport_api_version": "V3",
-                            "cluster_names": ["sovereign"],
-                            "refresh_delay": os.environ["BENCH_RDS_REFRESH"],
-                        },
-                    },
-                },
-                "http_filters": [{
-                    "name": "envoy.filters.http.router",
-                    "typed_config": {"@type": "type.googleapis.com/"
-                        "envoy.extensions.filters.http.router.v3.Router"},
-                }],
-            },
-        }]}],
-    }
-"""
-
-_LAUNCHER = """
-import os, sovereign
-sovereign.poller.source_refresh_rate = float(os.environ["BENCH_SOURCE_REFRESH_S"])
-from sovereign.server import main
-main()
-"""
-
-
-def instances(count: int, port: int, new: int = 0) -> list[dict[str, Any]]:
-    found = [
-        {"name": f"app{index}", "domain": f"app{index}.example.com", "port": port}
-        for index in range(count)
-    ]
-    found += [
-        {"name": f"new{index}", "domain": f"new{index}.example.com", "port": port}
-        for index in range(new)
-    ]
-    return found
-
-
-def seconds(value: float) -> str:
-    return f"{value:g}s"
-
-
-def sovereign_bootstrap(port: int, refresh: dict[str, float]) -> dict[str, Any]:
-    def source(delay: float) -> dict[str, Any]:
-        return {
-            "resource_api_version": "V3",
-            "api_config_source": {
-                "api_type": "REST",
-                "transport_api_version": "V3",
-                "cluster_names": ["sovereign"],
-                "refresh_delay": seconds(delay),
-            },
-        }
-
-    return {
-        "node": {"id": "envoy", "cluster": "bench"},
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
-        "dynamic_resources": {
-            "lds_config": source(refresh["lds"]),
-            "cds_config": source(refresh["cds"]),
-        },
-        "static_resources": {
-            "clusters": [
-                {
-                    "name": "sovereign",
-                    "connect_timeout": "2s",
-                    "type": "STATIC",
-                    "load_assignment": {
-                        "cluster_name": "sovereign",
-                        "endpoints": [
-                            {
-                                "lb_endpoints": [
-                                    {
-                                        "endpoint": {
-                                            "address": {
-                                                "socket_address": {
-                                                    "address": "127.0.0.1",
-                                                    "port_value": port,
-                                                }
-                                            }
-                                        }
-                                    }
-                                ]
-                            }
-                        ],
-                    },
-                }
-            ]
-        },
-    }
-
-
-def prepare_sovereign(work: Path, backend_port: int) -> Path:
-    """Write sovereign's templates, source and configuration into ``work``; the source."""
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    for name, text in (("clusters", _CLUSTERS), ("routes", _ROUTES), ("listeners", _LISTENERS)):
-        (work / f"{name}.py").write_text(text)
-    source = work / "instances.json"
-    source.write_text(json.dumps(instances(ROUTES, backend_port)))
-    config = {
-        "templates": {
-            "default": [
-                {"type": kind, "spec": {"protocol": "python", "path": str(work / f"{kind}.py")}}
-                for kind in ("clusters", "routes", "listeners")
-            ]
-        },
-        "sources": [
-            {
-                "type": "file",
-                "scope": "default",
-                "config": {
-                    "spec": {"protocol": "file", "serialization": "json", "path": str(source)}
-                },
-            }
-        ],
-        "matching": {"enabled": False},
-        "logging": {"access_logs": {"enabled": False}},
-    }
-    (work / "sovereign.yaml").write_text(yaml.safe_dump(config))
-    return source
-
 
 @asynccontextmanager
 async def run_sovereign(
     python: Path, work: Path, refresh: dict[str, float], http_port: int, backend_port: int
 ) -> Any:
-    source = prepare_sovereign(work, backend_port)
+    source = prepare_sovereign(work, backend_port, ROUTES)
     port = free_port()
     env = {
         **os.environ,
@@ -583,7 +306,7 @@ async def run_sovereign(
     }
     with (work / "sovereign.log").open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            str(python), "-c", _LAUNCHER, env=env, cwd=work,
+            str(python), "-c", LAUNCHER, env=env, cwd=work,
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     controller = Controller("sovereign", process)
@@ -592,35 +315,6 @@ async def run_sovereign(
         yield controller, port, source
     finally:
         await controller.stop()
-
-
-def discovery_request(kind: str, version: str = "0") -> dict[str, Any]:
-    request: dict[str, Any] = {
-        "node": {
-            "id": "envoy",
-            "cluster": "bench",
-            "user_agent_name": "envoy",
-            "user_agent_build_version": {"version": {"major_number": 1, "minor_number": 40}},
-        },
-        "version_info": version,
-        "resource_names": ["ingress_http"] if kind == "routes" else [],
-    }
-    return request
-
-
-async def until_discovery(port: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    url = f"http://127.0.0.1:{port}/v3/discovery:clusters"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.post(url, json=discovery_request("clusters")) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise TimeoutError(f"sovereign not answering on {port} within {timeout_s} s")
 
 
 async def measure_sovereign(python: Path, backend_port: int) -> dict[str, Any]:
