@@ -22,10 +22,10 @@ its own name.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Protocol
+from typing import Final, Protocol, TypeVar
 
 from envoy.config.endpoint.v3 import endpoint_pb2
 
@@ -37,6 +37,8 @@ __all__ = ["Resource", "Snapshot", "empty_load_assignment", "set_hash", "version
 _RESOURCES_FIELD = 2  # DiscoveryResponse.resources (and Resource.resource in delta xDS)
 _ANY_TYPE_URL = 1
 _ANY_VALUE = 2
+_DERIVED_LIMIT: Final = 64  # distinct keys remembered per table before starting over
+_T = TypeVar("_T")
 
 
 class _Message(Protocol):
@@ -107,6 +109,7 @@ class _TypeTable:
     """The resources of one type, with their set hash and lazily derived facts."""
 
     __slots__ = (
+        "_derived",
         "_eds_names",
         "_eds_wanted",
         "_empties",
@@ -126,6 +129,19 @@ class _TypeTable:
         self._eds_wanted: frozenset[str] | None = None
         self._versions: Mapping[str, str] | None = None
         self._empties: dict[str, Resource] | None = None
+        self._derived: dict[object, object] | None = None
+
+    def derived(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        # Bounded: the keys are the few distinct subscriptions of one deployment's Envoys.
+        derived = self._derived
+        if derived is None:
+            derived = self._derived = {}
+        if key in derived:
+            return derived[key]  # type: ignore[return-value]  # stored by compute() below
+        if len(derived) >= _DERIVED_LIMIT:
+            derived.clear()
+        value = derived[key] = compute()
+        return value
 
     def versions(self) -> Mapping[str, str]:
         if self._versions is None:
@@ -233,6 +249,17 @@ class Snapshot:
     def eds_wanted(self) -> frozenset[str]:
         """The EDS names that some cluster of this snapshot subscribes to."""
         return self._tables.get(CLUSTER_TYPE, _EMPTY).eds_wanted()
+
+    def derived(self, type_url: str, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """``compute()``, remembered under ``key`` for as long as the type's resources last.
+
+        A type's table is shared by every snapshot until that type changes, so a fact derived
+        from its resources alone (what a whole subscription is answered with) is computed once
+        per change, however many streams ask. ``compute`` must depend on nothing but this
+        type's resources and ``key``.
+        """
+        table = self._tables.get(type_url)
+        return compute() if table is None else table.derived(key, compute)
 
     def encoded_resources(self, type_url: str) -> bytes:
         """Every resource of the type framed as ``DiscoveryResponse.resources``, joined once."""

@@ -92,6 +92,7 @@ from controlplane.xds.snapshot import Resource, Snapshot
 from controlplane.xds.stream_make_before_break import ROUTING_TYPES, MakeBeforeBreak
 from controlplane.xds.stream_results import Framing, Nack, Outgoing, RequestResult
 from controlplane.xds.stream_type_state import TypeState
+from controlplane.xds.stream_whole_answer import whole_answer
 
 __all__ = ["Framing", "Nack", "Outgoing", "RequestResult", "StreamState"]
 
@@ -406,6 +407,8 @@ class StreamState:
 
     def _diff(self, state: TypeState, snapshot: Snapshot) -> Outgoing | None:
         type_url = state.type_url
+        if self._holds_nothing_of_whole(state):
+            return self._whole(state, snapshot)
         current = snapshot.resources(type_url)
         kept = self._mbb.retained(snapshot) if type_url == CLUSTER_TYPE else {}
         if state.dirty_names is None:
@@ -486,6 +489,44 @@ class StreamState:
                 control_plane=self._control_plane,
             )
         return Outgoing(type_url, nonce, version, payload, tuple(changed), tuple(removed))
+
+    def _holds_nothing_of_whole(self, state: TypeState) -> bool:
+        """Is this a named SotW subscription, all dirty, of which the client holds nothing?
+
+        Then ``_diff`` would send every subscribed resource, and ``stream_whole_answer`` has
+        that answer already computed for every stream with the same subscription.
+        """
+        sent = state.sent
+        return (
+            state.dirty_names is None
+            and self.framing is Framing.SOTW
+            and not state.wildcard
+            and state.type_url != CLUSTER_TYPE
+            and state.rejected is None
+            and not state.unresolved
+            and bool(state.subscribed)
+            and not sent.base
+            and not sent.overlay
+        )
+
+    def _whole(self, state: TypeState, snapshot: Snapshot) -> Outgoing | None:
+        type_url = state.type_url
+        answer = whole_answer(snapshot, type_url, state.subscribed)
+        state.unresolved = NO_NAMES
+        if not answer.names:
+            return None
+        state.sent = answer.sent
+        version = snapshot.version(type_url)
+        batch = state.subscribed if answer.complete else frozenset(answer.names)
+        nonce = self._next_nonce(state, version, Versions(answer.sent, batch))
+        payload = sotw_response(
+            version_info=version,
+            resources=(answer.fields,),
+            type_url=type_url,
+            nonce=nonce,
+            control_plane=self._control_plane,
+        )
+        return Outgoing(type_url, nonce, version, payload, answer.names, ())
 
     def _rejected_changed(self, state: TypeState, current: Mapping[str, Resource]) -> bool:
         """Has anything of the rejected diff changed (a new version, or gone)?"""
