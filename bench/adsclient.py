@@ -10,8 +10,10 @@ receive routes at all.
 
 Each response's arrival time (`time.monotonic()`, CLOCK_MONOTONIC: comparable between processes
 on one Linux machine) is recorded per type, so benchmarks can time a push from another process.
-Cluster bodies are decoded once per CDS version per process (`EdsNames`), not once per stream:
-the clients share a machine with the server being measured.
+Cluster bodies are decoded once per CDS version per process (`EdsNames`), not once per stream,
+requests are encoded from a subscription's names encoded once per process (`_names_field`), and
+TLS credentials are loaded once per process: the clients share a machine with the server being
+measured, and should cost it as little of that machine as an Envoy's bookkeeping would.
 
 Benchmarks keep their streams in helper processes so the server's memory is measured alone:
 `HelperProcess` is the measuring side (one command line in, one answer line out), and
@@ -31,6 +33,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
+from controlplane.protowire import field_bytes, field_str
 from controlplane.typeurls import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from controlplane.xds import TlsFiles, channel_credentials
 
@@ -41,6 +44,33 @@ CHANNEL_OPTIONS = [
     # to the same target: the streams would not cost what an Envoy's costs.
     ("grpc.use_local_subchannel_pool", 1),
 ]
+
+
+_REQUEST_VERSION, _REQUEST_NODE, _REQUEST_NAMES, _REQUEST_TYPE_URL, _REQUEST_NONCE = 1, 2, 3, 4, 5
+_encoded_names: dict[int, tuple[Sequence[str], bytes]] = {}
+_credentials: dict[TlsFiles, tuple[grpc.ChannelCredentials, list[tuple[str, str]]]] = {}
+
+
+def _names_field(names: Sequence[str]) -> bytes:
+    """``DiscoveryRequest.resource_names`` for ``names``, encoded once per names object."""
+    known = _encoded_names.get(id(names))
+    if known is not None and known[0] is names:
+        return known[1]
+    encoded = b"".join(field_str(_REQUEST_NAMES, name) for name in names)
+    if len(_encoded_names) > 64:
+        _encoded_names.clear()
+    _encoded_names[id(names)] = (names, encoded)  # the entry keeps ``names`` (and its id) alive
+    return encoded
+
+
+def _credentials_for(tls: TlsFiles) -> tuple[grpc.ChannelCredentials, list[tuple[str, str]]]:
+    if tls not in _credentials:
+        _credentials[tls] = channel_credentials(tls)
+    return _credentials[tls]
+
+
+def _as_bytes(request: bytes) -> bytes:
+    return request
 
 
 class EdsNames:
@@ -95,13 +125,13 @@ class EnvoyLikeStream:
         if self.tls is None:
             self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
         else:
-            credentials, options = channel_credentials(self.tls)
+            credentials, options = _credentials_for(self.tls)
             self._channel = grpc.aio.secure_channel(
                 self.target, credentials, options=[*CHANNEL_OPTIONS, *options]
             )
         method = self._channel.stream_stream(
             ADS_METHOD,
-            request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
+            request_serializer=_as_bytes,
             response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
         )
         self._call = method()
@@ -133,13 +163,14 @@ class EnvoyLikeStream:
         node: base_pb2.Node | None = None,
     ) -> None:
         assert self._call is not None
-        request = discovery_pb2.DiscoveryRequest(type_url=type_url, resource_names=list(names))
-        if ack is not None:
-            request.version_info = ack.version_info
-            request.response_nonce = ack.nonce
-        if node is not None:
-            request.node.CopyFrom(node)
-        await self._call.write(request)
+        request = [
+            field_str(_REQUEST_VERSION, ack.version_info) if ack is not None else b"",
+            field_bytes(_REQUEST_NODE, node.SerializeToString()) if node is not None else b"",
+            _names_field(names),
+            field_str(_REQUEST_TYPE_URL, type_url),
+            field_str(_REQUEST_NONCE, ack.nonce) if ack is not None else b"",
+        ]
+        await self._call.write(b"".join(request))
 
     async def _run(self) -> None:
         assert self._call is not None

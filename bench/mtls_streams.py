@@ -18,8 +18,14 @@ pool), the client certificate of `certgen`, CDS + LDS, then EDS for all 1,000 cl
 3. **Reconnect storm**: every stream closed, then 1,000 Envoys connect at once (500 per helper,
    all started before any is waited on), as after a controller restart: from the command to the
    last of them fully configured (routes received). The controller's CPU time during the storm
-   (`getrusage`) gives the cost per Envoy. Run once on the plaintext port, once over mTLS; the
-   difference is the handshakes (ECDHE + ECDSA verify of the client's chain, per connection).
+   (`getrusage`) gives the cost per Envoy, the helpers' (`/proc/PID/stat`) what the stand-ins
+   cost. Three storms per transport with the same helpers (the median is the row; the first also
+   pays the helpers' own warm-up), plaintext then mTLS; the difference is the handshakes (ECDHE +
+   ECDSA verify of the client's chain, per connection). *Pinned* (the target row): every thread
+   of the controller on CPU 0, every thread of the helpers on CPU 1, so that the stand-ins, which
+   spend as much CPU as the controller, do not take it from the controller as 1,000 Envoys on
+   their own machines would not; the controller then has one core, not two. *Shared*: no pinning,
+   everything on both cores.
 
 Clients talk to the controller over stdin/stdout lines: `open N MODE BATCH` → `opened N`,
 `mark` → `marked`, `collect` → `collected COUNT LAST_ARRIVAL RESPONSES`, `close` → `closed`,
@@ -29,6 +35,7 @@ Clients talk to the controller over stdin/stdout lines: `open N MODE BATCH` → 
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import statistics
 import sys
@@ -62,6 +69,7 @@ from controlplane.xds.server import XdsServer
 CLIENTS = 2
 STEPS = (1_000, 2_000, 5_000)
 STORM = 1_000
+STORMS = 3
 
 
 def cpu_s() -> float:
@@ -98,15 +106,55 @@ async def push(runtime: Runtime, clients: list[HelperProcess], edit: int, expect
     return (max(float(a[2]) for a in answers) - changed) * 1000
 
 
-async def storm(clients: list[HelperProcess]) -> tuple[float, float]:
-    """``STORM`` Envoys at once; (seconds to all configured, controller CPU ms per Envoy)."""
-    cpu, started = cpu_s(), time.monotonic()
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process ``pid`` (gRPC's included) onto ``cpus``."""
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(thread.name), cpus)
+
+
+def helper_cpu_s(clients: list[HelperProcess]) -> float:
+    """User + system CPU seconds of the helper processes so far."""
+    ticks = 0
+    for client in clients:
+        stat = Path(f"/proc/{client.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(stat[11]) + int(stat[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def storm(clients: list[HelperProcess]) -> tuple[float, float, float]:
+    """``STORM`` Envoys at once: (s to all configured, controller and helpers' CPU ms/Envoy)."""
+    cpu, helpers, started = cpu_s(), helper_cpu_s(clients), time.monotonic()
     per_client = STORM // len(clients)
     await asyncio.gather(*(c.ask(f"open {per_client} envoy {per_client}") for c in clients))
     elapsed = time.monotonic() - started
     cost = (cpu_s() - cpu) * 1000 / STORM
+    helper_cost = (helper_cpu_s(clients) - helpers) * 1000 / STORM
     await asyncio.gather(*(c.ask("close") for c in clients))
-    return elapsed, cost
+    return elapsed, cost, helper_cost
+
+
+async def storms(
+    row: dict[str, Any], target: str, certs: Path | None, label: str, *, pinned: bool
+) -> None:
+    """``STORMS`` storms with one pair of helpers; the median and the worst go into ``row``."""
+    clients = [await spawn_client(target, f"{label}{n}", certs) for n in range(CLIENTS)]
+    await asyncio.sleep(0.5)
+    everything = set(range(os.cpu_count() or 1))
+    if pinned:
+        pin(os.getpid(), {0})
+        for client in clients:
+            pin(client.process.pid, {1})
+    runs = [await storm(clients) for _ in range(STORMS)]
+    pin(os.getpid(), everything)
+    for client in clients:
+        await client.quit()
+    transport, cores = "mTLS" if certs else "plaintext", "pinned" if pinned else "shared"
+    way = f"{STORM} {transport} Envoys at once, {cores}"
+    seconds = [r[0] for r in runs]
+    row[f"{way}: all configured s (median of {STORMS})"] = statistics.median(seconds)
+    row[f"{way}: all configured s (worst)"] = max(seconds)
+    row[f"{way}: controller CPU ms/Envoy"] = statistics.median(r[1] for r in runs)
+    row[f"{way}: helpers CPU ms/Envoy"] = statistics.median(r[2] for r in runs)
 
 
 async def measure() -> dict[str, Any]:
@@ -149,20 +197,10 @@ async def measure() -> dict[str, Any]:
     for client in clients:
         await client.quit()
 
-    plain_clients = [await spawn_client(plain_target, f"p{n}", None) for n in range(CLIENTS)]
-    await asyncio.sleep(0.5)
-    seconds, cost = await storm(plain_clients)
-    row[f"{STORM} plaintext Envoys at once: all configured s"] = seconds
-    row[f"{STORM} plaintext Envoys at once: controller CPU ms/Envoy"] = cost
-    for client in plain_clients:
-        await client.quit()
-    tls_clients = [await spawn_client(target, f"t{n}", certs) for n in range(CLIENTS)]
-    await asyncio.sleep(0.5)
-    seconds, cost = await storm(tls_clients)
-    row[f"{STORM} mTLS Envoys at once: all configured s"] = seconds
-    row[f"{STORM} mTLS Envoys at once: controller CPU ms/Envoy"] = cost
-    for client in tls_clients:
-        await client.quit()
+    can_pin = (os.cpu_count() or 1) >= 2
+    for pinned in (True, False) if can_pin else (False,):
+        await storms(row, plain_target, None, "p", pinned=pinned)
+        await storms(row, target, certs, "t", pinned=pinned)
     await server.stop(grace=None)
     await plain.stop(grace=None)
     row["peak RSS MiB"] = peak_rss_mib()
