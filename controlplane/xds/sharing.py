@@ -8,7 +8,10 @@ pointers and a small map of what is peculiar to it. Two structures make the shar
 - :class:`Subscriptions` interns subscriptions: each distinct set of names exists once, as one
   frozenset that every stream with that subscription, and the cache's watch index, refers to.
   Entries are counted by the streams holding them (``acquire``/``release``) and dropped at zero,
-  so a subscription nobody holds any more is freed.
+  so a subscription nobody holds any more is freed. ``by_encoding`` finds the set a request
+  names from the request's encoded names alone: an Envoy repeats its whole EDS subscription in
+  every ACK, and turning a thousand names into Python strings and a set costs more than encoding
+  them once more in C and looking the bytes up.
 - :class:`Versions` is an immutable map name → version that a client holds: a *base* mapping
   shared by every stream (a snapshot's versions), limited to a *scope* (the stream's
   subscription; ``None``: the whole base), plus a small per-stream *overlay* of differences, where
@@ -22,7 +25,7 @@ Both are plain data: no I/O, no clock. All use must be from the event loop's thr
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Final
 
@@ -35,6 +38,7 @@ NO_VERSIONS: Final[Mapping[str, str]] = MappingProxyType({})
 # rebase (names that differ from every base, e.g. empty assignments, stay in the overlay).
 _REBASE_SLACK: Final = 16
 _ABSENT: Final = object()
+_ENCODINGS_REMEMBERED: Final = 32
 
 
 def union(held: frozenset[str], more: Iterable[str]) -> frozenset[str]:
@@ -64,10 +68,30 @@ class _Entry:
 class Subscriptions:
     """Interned subscriptions: one frozenset per distinct set of names, counted by its holders."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_by_encoding", "_entries")
 
     def __init__(self) -> None:
         self._entries: dict[frozenset[str], _Entry] = {}
+        self._by_encoding: dict[bytes, frozenset[str]] = {}
+
+    def by_encoding(self, encoded: bytes, names: Callable[[], Iterable[str]]) -> frozenset[str]:
+        """The set of ``names()``, looked up by ``encoded`` (those names encoded, in order).
+
+        Equal encodings name equal sets, so the lookup is exact. The set returned is the
+        interned one while some stream holds it. Bounded: a few distinct subscriptions are
+        remembered at a time, as a deployment's Envoys share theirs.
+        """
+        known = self._by_encoding.get(encoded)
+        if known is not None:
+            return known
+        result = frozenset(names())
+        entry = self._entries.get(result)
+        if entry is not None:
+            result = entry.names
+        if len(self._by_encoding) >= _ENCODINGS_REMEMBERED:
+            self._by_encoding.clear()
+        self._by_encoding[encoded] = result
+        return result
 
     def acquire(self, names: Iterable[str]) -> frozenset[str]:
         """The shared frozenset equal to ``names``; the caller must ``release`` it when done."""

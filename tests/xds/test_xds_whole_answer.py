@@ -102,3 +102,27 @@ def test_a_changed_table_gets_its_own_answer() -> None:
 def _resources(snap: Snapshot, names: Iterable[str]) -> list[Any]:
     current = snap.resources(ENDPOINT_TYPE)
     return [(n, current[n]) for n in sorted(names)]
+
+
+def test_long_name_lists_are_found_by_their_encoding_exactly() -> None:
+    state = StreamState(Framing.SOTW, make_before_break=False)
+    names = [f"ns{i}/svc{i}/80" for i in range(100)]
+    state.on_request(request(ENDPOINT_TYPE, names, node=True))
+    first = state.next_response(BEFORE)
+    assert first is not None
+    held = state._types[ENDPOINT_TYPE].subscribed
+    assert held == frozenset(names)
+    decoded = discovery_pb2.DiscoveryResponse.FromString(first.payload)
+    # An ACK repeating the names in another order, then one naming one more.
+    state.on_request(ack(decoded, list(reversed(names))))
+    assert state._types[ENDPOINT_TYPE].subscribed is held
+    state.on_request(ack(decoded, [*names, "a"]))
+    assert state._types[ENDPOINT_TYPE].subscribed == frozenset([*names, "a"])
+    out = state.next_response(BEFORE)
+    assert out is not None and out.resources == ("a",)
+
+
+def test_a_star_among_many_names_is_a_wildcard_subscription() -> None:
+    state = StreamState(Framing.SOTW, make_before_break=False)
+    state.on_request(request(ENDPOINT_TYPE, [*(f"n{i}" for i in range(50)), "*"], node=True))
+    assert state.interest(ENDPOINT_TYPE) is None
