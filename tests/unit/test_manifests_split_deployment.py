@@ -83,8 +83,10 @@ def test_replicas_roll_without_losing_capacity_behind_a_budget() -> None:
     assert set(budgets) == {"controlplane", "envoy"}
     budget = budgets["envoy"]["spec"]
     assert budget["maxUnavailable"] == 1
-    chosen = [w["metadata"]["name"] for w in pod_templates(OVERLAY)
-              if w["kind"] == "Deployment" and selects(budget["selector"], pod_labels(w))]  # fmt: skip
+    chosen = [
+        w["metadata"]["name"] for w in pod_templates(OVERLAY)
+        if selects(budget["selector"], pod_labels(w))
+    ]  # fmt: skip
     assert chosen == ["envoy"]
     # and the controller's budget does not count Envoys
     controller_budget = budgets["controlplane"]["spec"]["selector"]
