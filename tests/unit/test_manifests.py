@@ -11,7 +11,8 @@ over mTLS by a replicated controller Deployment; its wiring is in test_manifests
   The overlays render offline (`manifest_support.render`), equal to `kubectl kustomize`.
 - RBAC: the controller reads exactly the kinds its informers watch, and writes only the status
   of IngressRoutes and Ingresses (cluster-wide) and Leases (in its own namespace); the certgen
-  Job writes its two Secrets and nothing else. No wildcards.
+  Job writes its two Secrets and nothing else, the rotation CronJob reads and replaces them
+  and nothing else. No wildcards.
 - Pods: every pod of every overlay, and every container, is non-root with a read-only root
   filesystem, no privilege escalation and no capabilities.
 - Colocated wiring: the flags in the Deployment are flags the CLI knows, the addresses and
@@ -302,10 +303,17 @@ def test_namespaced_writes_are_the_lease_and_the_two_certificate_secrets() -> No
             ("coordination.k8s.io", "leases", "update"),
         },
         "controlplane-certgen": {("", "secrets", "create"), ("", "secrets", "update")},
+        "controlplane-certgen-rotate": {("", "secrets", "update")},
     }
-    for rule in roles["controlplane-certgen"]["rules"]:
-        if "create" not in rule["verbs"]:  # create alone cannot name its object
-            assert rule["resourceNames"] == ["controlplanecert", "envoycert"], rule
+    for name in ("controlplane-certgen", "controlplane-certgen-rotate"):
+        for rule in roles[name]["rules"]:
+            if "create" not in rule["verbs"]:  # create alone cannot name its object
+                assert rule["resourceNames"] == ["controlplanecert", "envoycert"], rule
+    # The rotation reads and replaces the two Secrets: nothing more.
+    assert _grants(roles["controlplane-certgen-rotate"]["rules"]) == {
+        ("", "secrets", "get"),
+        ("", "secrets", "update"),
+    }
     grants = _grants(roles["controlplane-leader-election"]["rules"])
     assert ("coordination.k8s.io", "leases", "get") in grants
 
@@ -323,10 +331,9 @@ def test_roles_are_bound_to_the_service_accounts_of_the_pods_that_need_them(over
         (subject,) = binding["subjects"]
         assert subject["kind"] == "ServiceAccount" and subject["namespace"] == NAMESPACE
         assert subject["name"] in accounts
-        # each Role goes to the account of its own name (controlplane-certgen) or the controller
-        expected = (
-            "controlplane-certgen" if "certgen" in binding["metadata"]["name"] else ("controlplane")
-        )
+        # each certgen Role goes to the account of its own name, the others to the controller
+        name = binding["metadata"]["name"]
+        expected = name if "certgen" in name else "controlplane"
         assert subject["name"] == expected
 
 
@@ -391,6 +398,8 @@ def test_every_container_is_covered_by_the_security_checks() -> None:
         ("split", "envoy", "envoy"),
         ("split", "envoy", "shutdown-manager"),
         ("split", "controlplane-certgen-v0-1-0", "certgen"),
+        ("split", "controlplane-certgen-rotate", "certgen"),
+        ("split-deployment", "controlplane-certgen-rotate", "certgen"),
         ("split-deployment", "controlplane", "controlplane"),
         ("split-deployment", "envoy", "envoy-bootstrap"),
         ("split-deployment", "envoy", "envoy"),
@@ -702,6 +711,10 @@ async def test_kubectl_applies_the_overlay_and_then_the_nodeport_variant(
             envoy_kind = "DaemonSet" if overlay == "split" else "Deployment"
             assert server.get_object("apps/v1", envoy_kind, "envoy", NAMESPACE)
             assert server.get_object("batch/v1", "Job", "controlplane-certgen-v0-1-0", NAMESPACE)
+            rotation = server.get_object(
+                "batch/v1", "CronJob", "controlplane-certgen-rotate", NAMESPACE
+            )
+            assert rotation["spec"]["concurrencyPolicy"] == "Forbid"
             xds = server.get_object("v1", "Service", "controlplane", NAMESPACE)
             assert xds["spec"]["clusterIP"] == "None"
         envoy = server.get_object("v1", "Service", "envoy", NAMESPACE)
