@@ -5,12 +5,8 @@ pods the connection between them is mutual TLS: the controller proves it is the 
 only Envoys holding a certificate of the same CA get anything. As Contour's `certgen` does, one
 run makes a throw-away CA and two leaves signed by it:
 
-- ``ca.crt``: the CA certificate; both sides trust exactly this bundle. The CA's private key
-  is never written anywhere: nobody can issue another certificate from it later. Rotating means
-  running certgen again with ``--overwrite`` (a new CA and new leaves); the previous CA, when it
-  is still valid, stays in the new ``ca.crt`` bundle, so a controller that already reloaded
-  keeps accepting Envoys whose Secret volume has not caught up yet (existing streams are never
-  cut either way: certificates are only looked at during a handshake).
+- ``ca.crt``: the CA bundle both sides trust. The CA's private key is never written anywhere:
+  nobody can issue another certificate from it later.
 - ``controlplane/tls.crt|tls.key``: the server certificate, ``serverAuth``, with the names a
   client may dial: ``controlplane``, ``controlplane.NS``, ``controlplane.NS.svc``,
   ``controlplane.NS.svc.cluster.local``, ``localhost`` and ``127.0.0.1``. Envoys and
@@ -24,7 +20,7 @@ before now (clock skew) for ``--lifetime`` days.
 Two destinations, one rule: what is there and still valid (parses, the key matches, each leaf
 is signed by a CA of its bundle, both bundles are the same, not expired) is kept unless
 ``--overwrite``; anything else is replaced as a whole (the CA key is gone, so a missing leaf
-can only come with a new CA).
+can only come with a new CA), by a new CA alone.
 
 - ``certgen DIR`` writes files, keys with mode 0600, each file replaced atomically.
 - ``certgen --kubernetes --namespace NS`` writes two ``kubernetes.io/tls`` Secrets with a
@@ -32,12 +28,42 @@ can only come with a new CA).
   certgen Job in ``manifests/``); a Secret replaced meanwhile by another writer fails the
   replace (resourceVersion) rather than being clobbered.
 
+Rotation (``--rotate``) without a failed handshake
+--------------------------------------------------
+The two sides never change at the same moment: the kubelet updates each pod's Secret volume on
+its own schedule (up to a minute or two apart), and a handshake needs each side's leaf to be
+signed by a CA the *other* side trusts. Replacing CA and leaves at once (``--overwrite``)
+therefore fails new connections while the pods catch up: a controller presenting a leaf of
+the new CA to an Envoy that trusts only the old one, and the other way round. Open streams
+never notice (certificates are only looked at during a handshake), but an Envoy that
+reconnects then, or a new one, gets nothing until its volume is updated.
+
+``--rotate`` makes a new CA and new leaves, and writes them in two steps, holding the new CA's
+key in memory only in between:
+
+1. **trust**: ``ca.crt`` becomes the new CA followed by the previous CAs that still matter
+   (`trust_bundle`), while the leaves stay as they are. Every combination of old and new
+   volumes still verifies: nothing but trust was added.
+2. after ``--rotate-wait`` seconds (every pod has seen step 1), **leaves**: new leaves signed by
+   the new CA, with the same ``ca.crt``. A peer already on the new leaf is trusted by one
+   still on the old leaf (step 1 gave it the new CA) and the other way round (the old CA is
+   still in the bundle).
+
+`trust_bundle` keeps a previous CA only if it is still valid *and* signed one of the leaves
+being replaced: those are the leaves pods may still present or verify during the swap. CAs
+that expired are dropped, and so is a CA left over from an earlier rotation (its leaves were
+replaced a rotation ago) or from a rotation interrupted between its steps (no leaf of it was
+ever written), so the bundle stays at two CAs. When no previous CA is kept (the certificates
+had expired: nothing works that could be broken) step 1 and the wait are skipped. A rotation
+interrupted in the wait leaves a working state that the next run rotates again.
+
 Generation and checks are pure functions of their inputs (``now`` is injectable); the writes
-are the two explicit I/O steps.
+are the explicit I/O steps, and the wait is an injectable ``sleep``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import datetime
@@ -45,7 +71,8 @@ import ipaddress
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -63,14 +90,19 @@ __all__ = [
     "KeyType",
     "Leaf",
     "Outcome",
+    "Rotation",
     "build_certificate",
     "check_bundle",
     "controlplane_names",
     "generate",
     "key_pem",
     "new_key",
+    "plan_rotation",
     "read_directory",
+    "rotate_directory",
+    "rotate_secrets",
     "secret_manifests",
+    "trust_bundle",
     "write_directory",
     "write_secrets",
 ]
@@ -80,6 +112,9 @@ CONTROLPLANE_SECRET: Final = "controlplanecert"
 ENVOY_SECRET: Final = "envoycert"
 DEFAULT_NAMESPACE: Final = "projectcontour"
 DEFAULT_LIFETIME_DAYS: Final = 365
+DEFAULT_ROTATE_WAIT_S: Final = 300.0
+"""Between the two steps of a rotation: the kubelet's sync period (1 min) and its Secret cache,
+with room to spare."""
 SERVER_NAME: Final = "controlplane"
 CLIENT_NAME: Final = "envoy"
 KEY_MODE: Final = 0o600
@@ -116,6 +151,18 @@ class Outcome:
     written: bool
     reason: str
     not_after: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """The two steps of a rotation (module docstring): ``trust`` holds the current leaves with
+    the new ``ca.crt``, ``leaves`` the new leaves with the same ``ca.crt``; ``kept`` counts the
+    previous CAs in it (0: there is no step 1 to make), ``dropped`` describes the others."""
+
+    trust: Bundle
+    leaves: Bundle
+    kept: int
+    dropped: tuple[str, ...]
 
 
 def controlplane_names(namespace: str) -> list[str]:
@@ -230,8 +277,9 @@ def generate(
     now: datetime.datetime | None = None,
     previous_ca_pem: bytes | None = None,
 ) -> Bundle:
-    """A new CA and the two leaves it signs. ``previous_ca_pem`` (a CA still valid) is appended
-    to the new ``ca.crt`` bundle, so peers that have not reloaded yet are still accepted."""
+    """A new CA and the two leaves it signs; ``ca.crt`` is the new CA alone, followed by the
+    first certificate of ``previous_ca_pem`` when given (`plan_rotation` builds the bundles a
+    rotation writes)."""
     if lifetime_days < 1:
         raise ValueError(f"--lifetime {lifetime_days}: a certificate must live at least a day")
     start = (now or datetime.datetime.now(datetime.UTC)) - _SKEW
@@ -263,6 +311,90 @@ def generate(
     )
 
 
+def _issued(ca: x509.Certificate, leaf: x509.Certificate) -> bool:
+    try:
+        leaf.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _certificates(pem: bytes) -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        return []
+
+
+def trust_bundle(
+    new_ca_pem: bytes,
+    previous_bundles: Sequence[bytes],
+    leaves: Sequence[bytes],
+    now: datetime.datetime,
+) -> tuple[bytes, int, tuple[str, ...]]:
+    """The ``ca.crt`` of a rotation: ``new_ca_pem`` first, then each distinct CA of
+    ``previous_bundles`` that is valid at ``now`` and signed one of ``leaves`` (the leaf
+    certificates being replaced), in the order found. Returns the bundle, how many previous CAs
+    it kept, and why each other one was dropped. Unreadable input keeps nothing."""
+    current = [cert for pem in leaves for cert in _certificates(pem)[:1]]
+    bundle = new_ca_pem
+    kept: list[bytes] = []
+    dropped: list[str] = []
+    seen: set[bytes] = set()
+    for ca in (ca for pem in previous_bundles for ca in _certificates(pem)):
+        der = ca.public_bytes(serialization.Encoding.DER)
+        if der in seen:
+            continue
+        seen.add(der)
+        serial = f"CA {ca.serial_number:x}"
+        if not ca.not_valid_before_utc <= now < ca.not_valid_after_utc:
+            dropped.append(f"{serial}: expired {ca.not_valid_after_utc:%Y-%m-%d} UTC")
+        elif not any(_issued(ca, leaf) for leaf in current):
+            dropped.append(f"{serial}: signed none of the current leaves")
+        else:
+            kept.append(ca.public_bytes(serialization.Encoding.PEM))
+    return bundle + b"".join(kept), len(kept), tuple(dropped)
+
+
+def plan_rotation(
+    controlplane: tuple[bytes, Leaf],
+    envoy: tuple[bytes, Leaf],
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    key_type: KeyType = "ec",
+    lifetime_days: int = DEFAULT_LIFETIME_DAYS,
+    now: datetime.datetime | None = None,
+) -> Rotation:
+    """The two steps that replace these certificates (each side: its ``ca.crt`` and leaf) with
+    a new CA's (module docstring)."""
+    moment = now or datetime.datetime.now(datetime.UTC)
+    fresh = generate(namespace=namespace, key_type=key_type, lifetime_days=lifetime_days,
+                     now=moment)  # fmt: skip
+    ca_pem, kept, dropped = trust_bundle(
+        fresh.ca_pem,
+        [controlplane[0], envoy[0]],
+        [controlplane[1].cert_pem, envoy[1].cert_pem],
+        moment,
+    )
+    return Rotation(
+        trust=Bundle(ca_pem, controlplane[1], envoy[1]),
+        leaves=Bundle(ca_pem, fresh.controlplane, fresh.envoy),
+        kept=kept,
+        dropped=dropped,
+    )
+
+
+def _rotation_reason(rotation: Rotation) -> str:
+    if not rotation.kept:
+        return (
+            "rotated in one step: no previous CA left to trust ("
+            + ("; ".join(rotation.dropped) or "none readable")
+            + ")"
+        )
+    reason = f"rotated; ca.crt trusts the new CA and {rotation.kept} previous"
+    return reason + (f"; dropped {'; '.join(rotation.dropped)}" if rotation.dropped else "")
+
+
 def _first_certificate(pem: bytes) -> bytes:
     return x509.load_pem_x509_certificates(pem)[0].public_bytes(serialization.Encoding.PEM)
 
@@ -281,13 +413,7 @@ def _check_leaf(
         return f"{what}: {error}", now
     if cert.public_key() != key.public_key():
         return f"{what}: tls.key is not the key of tls.crt", now
-    issuers = []
-    for ca in cas:
-        try:
-            cert.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        issuers.append(ca)
+    issuers = [ca for ca in cas if _issued(ca, cert)]
     if not issuers:
         return f"{what}: tls.crt is not signed by a CA of ca.crt", now
     try:
@@ -326,14 +452,11 @@ def _not_after(bundle: Bundle) -> datetime.datetime:
     return x509.load_pem_x509_certificate(bundle.controlplane.cert_pem).not_valid_after_utc
 
 
-def _still_valid_ca(pem: bytes | None, now: datetime.datetime) -> bytes | None:
-    if not pem:
-        return None
-    try:
-        ca = x509.load_pem_x509_certificates(pem)[0]
-    except ValueError:
-        return None
-    return pem if ca.not_valid_before_utc <= now < ca.not_valid_after_utc else None
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 # -- a directory --------------------------------------------------------------------------------
@@ -397,12 +520,13 @@ def write_directory(
             return Outcome(False, "valid certificates already there", not_after)
         reason = invalid or "--overwrite"
     bundle = generate(
-        namespace=namespace,
-        key_type=key_type,
-        lifetime_days=lifetime_days,
-        now=moment,
-        previous_ca_pem=_still_valid_ca(existing.ca_pem if existing else None, moment),
+        namespace=namespace, key_type=key_type, lifetime_days=lifetime_days, now=moment
     )
+    _write_bundle(directory, bundle)
+    return Outcome(True, reason, _not_after(bundle))
+
+
+def _write_bundle(directory: Path, bundle: Bundle) -> None:
     paths = _paths(directory)
     # Leaves first and the CA last: a reader that sees the new ca.crt sees new leaves too.
     _write_atomically(paths["controlplane.key"], bundle.controlplane.key_pem, KEY_MODE)
@@ -410,7 +534,41 @@ def write_directory(
     _write_atomically(paths["envoy.key"], bundle.envoy.key_pem, KEY_MODE)
     _write_atomically(paths["envoy.crt"], bundle.envoy.cert_pem, CERT_MODE)
     _write_atomically(paths["ca"], bundle.ca_pem, CERT_MODE)
-    return Outcome(True, reason, _not_after(bundle))
+
+
+def _nothing_to_rotate(where: str) -> ValueError:
+    return ValueError(
+        f"--rotate: nothing to rotate in {where}: no certificates yet "
+        "(certgen without --rotate writes the first ones)"
+    )
+
+
+def rotate_directory(
+    directory: Path,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    key_type: KeyType = "ec",
+    lifetime_days: int = DEFAULT_LIFETIME_DAYS,
+    wait_s: float = DEFAULT_ROTATE_WAIT_S,
+    now: datetime.datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Progress = _quiet,
+) -> Outcome:
+    """Rotate the certificates in ``directory`` in two steps (module docstring)."""
+    existing = read_directory(directory)
+    if existing is None:
+        raise _nothing_to_rotate(str(directory))
+    rotation = plan_rotation(
+        (existing.ca_pem, existing.controlplane),
+        (existing.ca_pem, existing.envoy),
+        namespace=namespace, key_type=key_type, lifetime_days=lifetime_days, now=now,
+    )  # fmt: skip
+    if rotation.kept:
+        _write_atomically(_paths(directory)["ca"], rotation.trust.ca_pem, CERT_MODE)
+        progress(f"{directory}: ca.crt trusts the new CA; new leaves in {wait_s:g} s")
+        sleep(wait_s)
+    _write_bundle(directory, rotation.leaves)
+    return Outcome(True, _rotation_reason(rotation), _not_after(rotation.leaves))
 
 
 # -- Kubernetes Secrets -------------------------------------------------------------------------
@@ -473,8 +631,9 @@ async def write_secrets(
     asyncio's ``ApiClient``). A refusal of the API server is a ``ValueError`` saying which."""
     from kubernetes_asyncio import client
 
-    try:
-        return await _write_secrets(
+    return await _api_errors(
+        namespace,
+        _write_secrets(
             client.CoreV1Api(api_client),
             namespace=namespace,
             key_type=key_type,
@@ -482,7 +641,81 @@ async def write_secrets(
             overwrite=overwrite,
             moment=now or datetime.datetime.now(datetime.UTC),
             request_timeout=request_timeout,
+        ),
+    )
+
+
+async def rotate_secrets(
+    api_client: Any,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    key_type: KeyType = "ec",
+    lifetime_days: int = DEFAULT_LIFETIME_DAYS,
+    wait_s: float = DEFAULT_ROTATE_WAIT_S,
+    now: datetime.datetime | None = None,
+    request_timeout: float = 30.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    progress: Progress = _quiet,
+) -> Outcome:
+    """Rotate the two Secrets in two steps (module docstring). Only reads and replaces them
+    (``get`` and ``update``, the CronJob's Role); each replace carries the resourceVersion of
+    the previous read or write, so a Secret changed meanwhile stops the rotation (409)."""
+    from kubernetes_asyncio import client
+
+    core = client.CoreV1Api(api_client)
+
+    async def rotate() -> Outcome:
+        found = {}
+        for name in (CONTROLPLANE_SECRET, ENVOY_SECRET):
+            try:
+                found[name] = await core.read_namespaced_secret(
+                    name, namespace, _request_timeout=request_timeout
+                )
+            except client.ApiException as error:
+                if error.status != 404:
+                    raise
+        server = (
+            _from_secret(found[CONTROLPLANE_SECRET].data) if CONTROLPLANE_SECRET in found else None
         )
+        envoy = _from_secret(found[ENVOY_SECRET].data) if ENVOY_SECRET in found else None
+        if server is None or envoy is None:
+            raise _nothing_to_rotate(
+                f"Secrets {namespace}/{CONTROLPLANE_SECRET} and {ENVOY_SECRET}"
+            )
+        versions = {name: secret.metadata.resource_version for name, secret in found.items()}
+        rotation = plan_rotation(
+            server, envoy, namespace=namespace, key_type=key_type, lifetime_days=lifetime_days,
+            now=now,
+        )  # fmt: skip
+
+        async def replace(bundle: Bundle) -> None:
+            for name, manifest in secret_manifests(bundle, namespace).items():
+                manifest["metadata"]["resourceVersion"] = versions[name]
+                body: Any = manifest
+                written = await core.replace_namespaced_secret(
+                    name, namespace, body, _request_timeout=request_timeout
+                )
+                versions[name] = written.metadata.resource_version
+
+        if rotation.kept:
+            await replace(rotation.trust)
+            progress(
+                f"Secrets {namespace}/{CONTROLPLANE_SECRET} and {ENVOY_SECRET}: ca.crt trusts "
+                f"the new CA; new leaves in {wait_s:g} s, once every pod has seen it"
+            )
+            await sleep(wait_s)
+        await replace(rotation.leaves)
+        return Outcome(True, _rotation_reason(rotation), _not_after(rotation.leaves))
+
+    return await _api_errors(namespace, rotate())
+
+
+async def _api_errors(namespace: str, work: Awaitable[Outcome]) -> Outcome:
+    """``work``'s outcome; the API server's refusals and connection errors as ``ValueError``."""
+    from kubernetes_asyncio import client
+
+    try:
+        return await work
     except client.ApiException as error:
         reason = f"{error.status} {error.reason}"
         with contextlib.suppress(TypeError, ValueError, KeyError):
@@ -518,19 +751,13 @@ async def _write_secrets(
     sides = {name: _from_secret(secret.data) for name, secret in found.items()}
     server, envoy = sides.get(CONTROLPLANE_SECRET), sides.get(ENVOY_SECRET)
     reason = "no certificates yet" if not found else "incomplete Secrets"
-    previous_ca = None
     if server is not None and envoy is not None:
         invalid, not_after = check_bundle(server, envoy, moment)
         if invalid is None and not overwrite:
             return Outcome(False, "valid Secrets already there", not_after)
         reason = invalid or "--overwrite"
-        previous_ca = _still_valid_ca(server[0], moment)
     bundle = generate(
-        namespace=namespace,
-        key_type=key_type,
-        lifetime_days=lifetime_days,
-        now=moment,
-        previous_ca_pem=previous_ca,
+        namespace=namespace, key_type=key_type, lifetime_days=lifetime_days, now=moment
     )
     for name, manifest in secret_manifests(bundle, namespace).items():
         if name in found:

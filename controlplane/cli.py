@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Envoy's (client), for --xds-ca/--xds-cert/--xds-key. Writes DIR/ca.crt, "
         "DIR/controlplane/tls.crt|tls.key and DIR/envoy/tls.crt|tls.key, or with --kubernetes "
         "the Secrets controlplanecert and envoycert (kubernetes.io/tls, with ca.crt). Valid "
-        "certificates already there are kept unless --overwrite.",
+        "certificates already there are kept unless --overwrite or --rotate.",
     )
     certgen.add_argument("dir", nargs="?", help="directory to write (not with --kubernetes)")
     certgen.add_argument(
@@ -302,7 +302,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--lifetime", type=int, default=365, metavar="DAYS", help="days (default: %(default)s)"
     )
     certgen.add_argument(
-        "--overwrite", action="store_true", help="replace certificates that are still valid"
+        "--overwrite",
+        action="store_true",
+        help="replace certificates that are still valid by a new CA's, at once: new connections "
+        "fail until every pod has the new files (for a leaked key; to renew, --rotate)",
+    )
+    certgen.add_argument(
+        "--rotate",
+        action="store_true",
+        help="renew without failing a handshake: write a ca.crt trusting a new CA beside the "
+        "current one, wait --rotate-wait, then the new CA's certificates",
+    )
+    certgen.add_argument(
+        "--rotate-wait",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="with --rotate: how long every pod may take to see the new ca.crt (the kubelet "
+        "updates Secret volumes within a minute or two; default: %(default)g)",
     )
 
     demo = commands.add_parser(

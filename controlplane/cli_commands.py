@@ -126,12 +126,26 @@ def certgen_command(args: argparse.Namespace) -> int:
     key_type: certgen.KeyType = "rsa" if args.rsa else "ec"
     if args.kubernetes == bool(args.dir):
         raise UsageError("give a directory, or --kubernetes (not both)")
+    if args.rotate and args.overwrite:
+        raise UsageError("--rotate or --overwrite, not both")
+    if not 0 <= args.rotate_wait < 86400:
+        raise UsageError(f"--rotate-wait {args.rotate_wait:g}: seconds, from 0 to a day")
     try:
         if args.kubernetes:
             outcome = asyncio.run(_certgen_kubernetes(args, key_type))
             where = (
                 f"Secrets {args.namespace}/{certgen.CONTROLPLANE_SECRET} and {certgen.ENVOY_SECRET}"
             )
+        elif args.rotate:
+            outcome = certgen.rotate_directory(
+                Path(args.dir),
+                namespace=args.namespace,
+                key_type=key_type,
+                lifetime_days=args.lifetime,
+                wait_s=args.rotate_wait,
+                progress=_progress,
+            )
+            where = str(args.dir)
         else:
             outcome = certgen.write_directory(
                 Path(args.dir),
@@ -147,9 +161,13 @@ def certgen_command(args: argparse.Namespace) -> int:
     if outcome.written:
         print(f"wrote {where} ({outcome.reason}; {until})", file=sys.stderr)
     else:
-        print(f"kept {where}: {outcome.reason} ({until}); --overwrite replaces them",
+        print(f"kept {where}: {outcome.reason} ({until}); --rotate renews them",
               file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _progress(line: str) -> None:
+    print(f"controlplane certgen: {line}", file=sys.stderr, flush=True)
 
 
 async def _certgen_kubernetes(args: argparse.Namespace, key_type: Any) -> Any:
@@ -158,6 +176,15 @@ async def _certgen_kubernetes(args: argparse.Namespace, key_type: Any) -> Any:
 
     api = await make_api_client(Path(args.kubeconfig) if args.kubeconfig else None)
     try:
+        if args.rotate:
+            return await certgen.rotate_secrets(
+                api,
+                namespace=args.namespace,
+                key_type=key_type,
+                lifetime_days=args.lifetime,
+                wait_s=args.rotate_wait,
+                progress=_progress,
+            )
         return await certgen.write_secrets(
             api,
             namespace=args.namespace,

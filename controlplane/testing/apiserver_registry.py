@@ -353,6 +353,9 @@ def builtin_types() -> list[ResourceType]:
             "apps", "v1", "daemonsets", "DaemonSet", short=("ds",), status=True, categories=("all",)
         ),
         _builtin("batch", "v1", "jobs", "Job", status=True, categories=("all",)),
+        _builtin(
+            "batch", "v1", "cronjobs", "CronJob", short=("cj",), status=True, categories=("all",)
+        ),
         _builtin("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", short=("netpol",)),
         _builtin(rbac, "v1", "clusterroles", "ClusterRole", namespaced=False),
         _builtin(rbac, "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),

@@ -1,12 +1,18 @@
-"""Reading manifests/ as kubectl would: the two overlays, their objects, pods and arguments.
+"""Reading manifests/ as kubectl would: the overlays, their objects, pods and arguments.
 
-Every kustomization in manifests/ only lists `resources` (files or other kustomizations), so an
-overlay renders as the documents of those files, in order, recursively; `render(overlay)` does
-exactly that offline, and a test holds it equal to `kubectl kustomize` when kubectl is here.
+A kustomization in manifests/ lists `resources` (files or other kustomizations), so an overlay
+renders as the documents of those files, in order, recursively. One overlay, split-deployment,
+also lists `transformers`, of two kinds and only in the forms it uses: a
+``ReplacementTransformer`` copying a field of one object (kind, name) into others, and a
+``PatchTransformer`` on one object that either deletes it (``$patch: delete``) or adds fields
+to it (a merge that refuses to overwrite anything: the subset of a strategic merge patch where
+both agree). `render(overlay)` does exactly that offline, refusing any other form, and a test
+holds it equal to `kubectl kustomize` when kubectl is here.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from functools import cache
 from pathlib import Path
@@ -16,10 +22,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
-OVERLAYS = ("split", "colocated")
+OVERLAYS = ("split", "split-deployment", "colocated")
 NAMESPACE = "projectcontour"
 NODEPORT = MANIFESTS / "nodeport" / "05-service-nodeport.yaml"
-POD_KINDS = ("Deployment", "DaemonSet", "Job")
+POD_KINDS = ("Deployment", "DaemonSet", "Job", "CronJob")
 
 JSON = dict[str, Any]
 
@@ -31,20 +37,85 @@ def load(path: Path) -> list[JSON]:
 
 def _kustomization(directory: Path) -> JSON:
     (document,) = load(directory / "kustomization.yaml")
-    assert set(document) <= {"apiVersion", "kind", "resources"}, (
-        f"{directory}: only `resources` (no patches or generators: the files are what you get)"
+    assert set(document) <= {"apiVersion", "kind", "resources", "transformers"}, (
+        f"{directory}: only `resources` and `transformers` (the module docstring)"
     )
     return document
 
 
 def _render(directory: Path) -> list[tuple[Path, JSON]]:
+    kustomization = _kustomization(directory)
     found: list[tuple[Path, JSON]] = []
-    for entry in _kustomization(directory)["resources"]:
+    for entry in kustomization["resources"]:
         target = (directory / entry).resolve()
         if target.is_dir():
             found += _render(target)
         else:
             found += [(target, doc) for doc in load(target)]
+    for entry in kustomization.get("transformers", []):
+        for config in load(directory / entry):
+            found = _transform(found, config)
+    return found
+
+
+def _select(found: list[tuple[Path, JSON]], selector: JSON) -> list[JSON]:
+    assert set(selector) == {"kind", "name"}, f"unsupported selector {selector}"
+    chosen = [
+        doc for _, doc in found
+        if (doc["kind"], doc["metadata"]["name"]) == (selector["kind"], selector["name"])
+    ]  # fmt: skip
+    assert chosen, f"no {selector['kind']}/{selector['name']} to transform"
+    return chosen
+
+
+def _field(doc: JSON, path: str) -> Any:
+    value: Any = doc
+    for step in path.split("."):
+        value = value[step]
+    return value
+
+
+def _set_field(doc: JSON, path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    target: Any = doc
+    for step in parents:
+        target = target[step]
+    target[last] = copy.deepcopy(value)
+
+
+def _add(target: JSON, patch: JSON, where: str) -> None:
+    """Add ``patch``'s fields to ``target``: maps merge, nothing already there is overwritten."""
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _add(target[key], value, f"{where}.{key}")
+        else:
+            assert key not in target, f"{where}.{key}: the offline rendering only adds fields"
+            target[key] = copy.deepcopy(value)
+
+
+def _transform(found: list[tuple[Path, JSON]], config: JSON) -> list[tuple[Path, JSON]]:
+    assert config["apiVersion"] == "builtin", config["apiVersion"]
+    if config["kind"] == "ReplacementTransformer":
+        for replacement in config["replacements"]:
+            source = replacement["source"]
+            (origin,) = _select(found, {k: source[k] for k in ("kind", "name")})
+            value = _field(origin, source["fieldPath"])
+            for target in replacement["targets"]:
+                assert set(target) == {"select", "fieldPaths"}, f"unsupported target {target}"
+                for doc in _select(found, target["select"]):
+                    for path in target["fieldPaths"]:
+                        _set_field(doc, path, value)
+        return found
+    assert config["kind"] == "PatchTransformer", f"unsupported transformer {config['kind']}"
+    patch = yaml.safe_load(config["patch"])
+    chosen = _select(found, config["target"])
+    if patch.get("$patch") == "delete":
+        return [(path, doc) for path, doc in found if not any(doc is c for c in chosen)]
+    assert "$patch" not in patch, patch["$patch"]
+    additions = {k: v for k, v in patch.items() if k not in ("apiVersion", "kind", "metadata")}
+    assert set(patch.get("metadata", {})) <= {"name"}, "the patch adds to metadata"
+    for doc in chosen:
+        _add(doc, additions, f"{doc['kind']}/{doc['metadata']['name']}")
     return found
 
 
@@ -65,8 +136,14 @@ def named(overlay: str, kind: str, name: str) -> JSON:
 
 
 def pod_templates(overlay: str) -> list[JSON]:
-    """The pod templates of every Deployment, DaemonSet and Job."""
-    return [doc for kind in POD_KINDS for doc in objects(overlay, kind)]
+    """Every Deployment, DaemonSet, Job and CronJob; a CronJob as the Job it creates (kind
+    ``CronJob``, its metadata, its ``jobTemplate``'s spec), so that ``spec.template`` is its
+    pod template too."""
+    return [
+        {**doc, "spec": doc["spec"]["jobTemplate"]["spec"]} if kind == "CronJob" else doc
+        for kind in POD_KINDS
+        for doc in objects(overlay, kind)
+    ]
 
 
 def pod_spec(workload: JSON) -> JSON:

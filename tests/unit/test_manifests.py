@@ -1,17 +1,19 @@
 """The deployment manifests (manifests/): valid, least-privileged, locked down, and wired together.
 
-manifests/ is a kustomize base with two overlays, `split` (the default: an Envoy DaemonSet fed
-over mTLS by a replicated controller Deployment; its wiring is in test_manifests_split.py) and
+manifests/ is a kustomize base with three overlays, `split` (the default: an Envoy DaemonSet fed
+over mTLS by a replicated controller Deployment; its wiring is in test_manifests_split.py),
+`split-deployment` (the same with Envoy as a Deployment; test_manifests_split_deployment.py) and
 `colocated` (a controller beside every Envoy in one pod; its wiring is here). All offline:
 
-- Every object of both overlays, and the NodePort variant, validates against the Kubernetes
+- Every object of every overlay, and the NodePort variant, validates against the Kubernetes
   OpenAPI schemas bundled with kubernetes-validate (the newest version it ships, strict:
   unknown fields fail). Custom resources are skipped; CRDs validate like any built-in object.
   The overlays render offline (`manifest_support.render`), equal to `kubectl kustomize`.
 - RBAC: the controller reads exactly the kinds its informers watch, and writes only the status
   of IngressRoutes and Ingresses (cluster-wide) and Leases (in its own namespace); the certgen
-  Job writes its two Secrets and nothing else. No wildcards.
-- Pods: every pod of both overlays, and every container, is non-root with a read-only root
+  Job writes its two Secrets and nothing else, the rotation CronJob reads and replaces them
+  and nothing else. No wildcards.
+- Pods: every pod of every overlay, and every container, is non-root with a read-only root
   filesystem, no privilege escalation and no capabilities.
 - Colocated wiring: the flags in the Deployment are flags the CLI knows, the addresses and
   ports agree across the controller, the bootstrap, Envoy, the probes and the Services, Envoy's
@@ -95,7 +97,7 @@ CLUSTER_SCOPED = {
 
 
 def _everything() -> list[tuple[str, Path, JSON]]:
-    """(overlay, file, object) for both overlays, and the NodePort variant."""
+    """(overlay, file, object) for every overlay, and the NodePort variant."""
     found = [(overlay, path, doc) for overlay in OVERLAYS for path, doc in render(overlay)]
     return found + [("nodeport", NODEPORT, doc) for doc in load(NODEPORT)]
 
@@ -178,7 +180,7 @@ def test_each_overlay_holds_exactly_one_envoy_service_selecting_the_envoy_pods(
             w["metadata"]["name"] for w in pod_templates(overlay)
             if selects(service["spec"]["selector"], pod_labels(w))
         ]  # fmt: skip
-        assert running_envoy == (["envoy"] if overlay == "split" else ["controlplane"])
+        assert running_envoy == (["envoy"] if overlay != "colocated" else ["controlplane"])
         assert all(
             any(c["name"] == "envoy" for c in containers_of(w))
             for w in pod_templates(overlay)
@@ -301,10 +303,17 @@ def test_namespaced_writes_are_the_lease_and_the_two_certificate_secrets() -> No
             ("coordination.k8s.io", "leases", "update"),
         },
         "controlplane-certgen": {("", "secrets", "create"), ("", "secrets", "update")},
+        "controlplane-certgen-rotate": {("", "secrets", "update")},
     }
-    for rule in roles["controlplane-certgen"]["rules"]:
-        if "create" not in rule["verbs"]:  # create alone cannot name its object
-            assert rule["resourceNames"] == ["controlplanecert", "envoycert"], rule
+    for name in ("controlplane-certgen", "controlplane-certgen-rotate"):
+        for rule in roles[name]["rules"]:
+            if "create" not in rule["verbs"]:  # create alone cannot name its object
+                assert rule["resourceNames"] == ["controlplanecert", "envoycert"], rule
+    # The rotation reads and replaces the two Secrets: nothing more.
+    assert _grants(roles["controlplane-certgen-rotate"]["rules"]) == {
+        ("", "secrets", "get"),
+        ("", "secrets", "update"),
+    }
     grants = _grants(roles["controlplane-leader-election"]["rules"])
     assert ("coordination.k8s.io", "leases", "get") in grants
 
@@ -322,10 +331,9 @@ def test_roles_are_bound_to_the_service_accounts_of_the_pods_that_need_them(over
         (subject,) = binding["subjects"]
         assert subject["kind"] == "ServiceAccount" and subject["namespace"] == NAMESPACE
         assert subject["name"] in accounts
-        # each Role goes to the account of its own name (controlplane-certgen) or the controller
-        expected = (
-            "controlplane-certgen" if "certgen" in binding["metadata"]["name"] else ("controlplane")
-        )
+        # each certgen Role goes to the account of its own name, the others to the controller
+        name = binding["metadata"]["name"]
+        expected = name if "certgen" in name else "controlplane"
         assert subject["name"] == expected
 
 
@@ -390,6 +398,13 @@ def test_every_container_is_covered_by_the_security_checks() -> None:
         ("split", "envoy", "envoy"),
         ("split", "envoy", "shutdown-manager"),
         ("split", "controlplane-certgen-v0-1-0", "certgen"),
+        ("split", "controlplane-certgen-rotate", "certgen"),
+        ("split-deployment", "controlplane-certgen-rotate", "certgen"),
+        ("split-deployment", "controlplane", "controlplane"),
+        ("split-deployment", "envoy", "envoy-bootstrap"),
+        ("split-deployment", "envoy", "envoy"),
+        ("split-deployment", "envoy", "shutdown-manager"),
+        ("split-deployment", "controlplane-certgen-v0-1-0", "certgen"),
     }
 
 
@@ -690,11 +705,16 @@ async def test_kubectl_applies_the_overlay_and_then_the_nodeport_variant(
 
         out = await _kubectl(kubeconfig, "apply", "-k", target)
         assert out.count(" created") == len(render(overlay)), out
-        if overlay == "split":
+        if overlay != "colocated":
             deployed = server.get_object("apps/v1", "Deployment", "controlplane", NAMESPACE)
             assert deployed["spec"]["replicas"] == 2
-            assert server.get_object("apps/v1", "DaemonSet", "envoy", NAMESPACE)
+            envoy_kind = "DaemonSet" if overlay == "split" else "Deployment"
+            assert server.get_object("apps/v1", envoy_kind, "envoy", NAMESPACE)
             assert server.get_object("batch/v1", "Job", "controlplane-certgen-v0-1-0", NAMESPACE)
+            rotation = server.get_object(
+                "batch/v1", "CronJob", "controlplane-certgen-rotate", NAMESPACE
+            )
+            assert rotation["spec"]["concurrencyPolicy"] == "Forbid"
             xds = server.get_object("v1", "Service", "controlplane", NAMESPACE)
             assert xds["spec"]["clusterIP"] == "None"
         envoy = server.get_object("v1", "Service", "envoy", NAMESPACE)
@@ -703,8 +723,8 @@ async def test_kubectl_applies_the_overlay_and_then_the_nodeport_variant(
         again = await _kubectl(kubeconfig, "apply", "-k", target)
         assert "deployment.apps/controlplane unchanged" in again
         assert " created" not in again, again
-        if overlay == "split":
-            assert "daemonset.apps/envoy unchanged" in again
+        if overlay != "colocated":
+            assert f"{envoy_kind.lower()}.apps/envoy unchanged" in again
             assert "job.batch/controlplane-certgen-v0-1-0 unchanged" in again
 
         await _kubectl(kubeconfig, "apply", "-f", str(NODEPORT.parent))

@@ -79,7 +79,8 @@ def test_certgen_job_runs_certgen_into_this_namespace() -> None:
     spec = pod_spec(job())
     assert spec["restartPolicy"] == "Never"
     assert spec["serviceAccountName"] == "controlplane-certgen"
-    (binding,) = [b for b in objects(OVERLAY, "RoleBinding") if "certgen" in b["roleRef"]["name"]]
+    (binding,) = [b for b in objects(OVERLAY, "RoleBinding")
+                  if b["roleRef"]["name"] == "controlplane-certgen"]  # fmt: skip
     assert binding["subjects"][0]["name"] == "controlplane-certgen"
 
 
