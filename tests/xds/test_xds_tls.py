@@ -6,8 +6,8 @@
 - The server re-reads its certificate when the files change (a Kubernetes Secret volume update,
   the ``..data`` symlink swap): new handshakes see the new certificate, streams already open
   keep receiving pushes. A half-done rotation (a certificate without its key) keeps the
-  previous configuration. Rotating to a new CA (``certgen --overwrite``) keeps accepting
-  clients of the previous CA, which the new ``ca.crt`` bundle still holds.
+  previous configuration. A ``ca.crt`` bundle holding a new CA and the previous one (the trust
+  step of ``certgen --rotate``) keeps accepting clients of the previous CA.
 - Plaintext stays possible without TLS flags; binding it to anything but loopback is warned
   about. Some TLS flags without the others are one clear error, wherever they are given.
 """
@@ -179,7 +179,8 @@ async def test_the_server_reloads_its_certificate_without_dropping_streams(
         cds = await stream.recv()
         await stream.send(ack(cds))
 
-        # A new CA and new leaves (certgen --overwrite), with the old CA kept in the bundle:
+        # A new CA and new leaves, with the old CA kept in the bundle (what --rotate's trust step
+        # leaves in place):
         # the server's volume is updated first, the Envoys' a little later.
         renewed = certgen.generate(previous_ca_pem=bundle.ca_pem)
         update_volumes(renewed, server_volume, None)
