@@ -13,7 +13,10 @@ statuses tuple, when none changed) for what a build did not touch:
 - The same length: one identity pass in C (`map(is_not, ...)`), then the few pairs that are not
   the same object are compared by key and value (a status rebuilt equal, e.g. one carrying an
   Envoy rejection, which the publisher makes anew for each report, is not a change).
-- Otherwise (objects added or gone), or if the keys do not line up: a pass by key.
+- Otherwise (objects added or gone), or if the keys do not line up: the common head and tail
+  (the same objects at the same places, found by identity passes in C) are skipped, and only
+  what lies between them is matched by key: one object added or gone among 20,000 costs a
+  fraction of a millisecond, not a dict of all of them.
 
 Pure: it reads two sequences of frozen values and returns a value.
 """
@@ -52,6 +55,8 @@ def status_changes(before: Sequence[ObjectStatus], after: Sequence[ObjectStatus]
     """What a listener that saw `before` must look at to know `after` (see the docstring)."""
     if before is after:
         return NO_STATUS_CHANGES
+    if not before:
+        return StatusChanges(tuple(after))
     if len(before) == len(after):
         changed: list[ObjectStatus] = []
         for old, new in compress(zip(before, after, strict=True), map(is_not, before, after)):
@@ -61,10 +66,20 @@ def status_changes(before: Sequence[ObjectStatus], after: Sequence[ObjectStatus]
                 changed.append(new)
         else:
             return StatusChanges(tuple(changed)) if changed else NO_STATUS_CHANGES
+    shortest = min(len(before), len(after))
+    head = _same_for(before, after, shortest)
+    tail = _same_for(before[::-1], after[::-1], shortest - head)
+    before = before[head : len(before) - tail]
     by_key = {status.key: status for status in before}
     changed = []
-    for new in after:
+    for new in after[head : len(after) - tail]:
         was = by_key.pop(new.key, None)
         if was is None or (was is not new and was != new):
             changed.append(new)
     return StatusChanges(tuple(changed), tuple(by_key))
+
+
+def _same_for(before: Sequence[ObjectStatus], after: Sequence[ObjectStatus], most: int) -> int:
+    """How many leading places (at most `most`) hold the very same object in both."""
+    differing = compress(range(most), map(is_not, before, after))
+    return next(differing, most)

@@ -10,7 +10,7 @@ retried), and "our own write came back without a change event" after the store h
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +22,7 @@ from structlog.testing import capture_logs
 from waiting import eventually
 
 from controlplane.dag import BuildOptions, DagBuilder
-from controlplane.kube_wiring import build_listener
+from controlplane.kube_wiring import StatusListeners
 from controlplane.model import Ingress, IngressRoute
 from controlplane.model.contour import IngressRouteStatus
 from controlplane.publisher import PublishReport
@@ -188,19 +188,25 @@ Statuses = dict[str, dict[str, Any]]
 """IngressRoute name → the status a build computed, as JSON."""
 
 
-def fed_by_builds(h: Harness, writer: StatusWriter) -> Callable[[], Statuses]:
-    """`writer` wired to the store as cluster mode wires it (`kube_wiring.build_listener`);
+def fed_by_builds(h: Harness, writer: StatusWriter) -> Callable[[], Awaitable[Statuses]]:
+    """`writer` wired to the store as cluster mode wires it (`kube_wiring.StatusListeners`);
     returns a function that builds the DAG of the store as it is now (warm, as the runtime
-    does), calls the build listener with its report and returns the statuses it computed.
-    Events are not under test here (a follower's recorder posts nothing)."""
+    does), calls the build listener with its report, lets it hand everything out and returns
+    the statuses it computed. Events are not under test here (a follower's recorder posts
+    nothing)."""
     recorder = EventRecorder(writer.api_client, store=h.store, instance="test")
-    listener = build_listener(h.store, writer, recorder, BuildOptions())
+    listeners = StatusListeners(h.store, writer, recorder, BuildOptions())
     builder = DagBuilder()
 
-    def build() -> Statuses:
+    async def build() -> Statuses:
         objects = h.store.object_set()
         dag = builder.build(objects, BuildOptions())
-        listener(PublishReport(dag, 0, 0.0, statuses=dag.statuses), objects)
+        listeners(PublishReport(dag, 0, 0.0, statuses=dag.statuses), objects)
+        for _ in range(100):  # a loop turn per piece handed out
+            if not listeners.pending():
+                break
+            await asyncio.sleep(0)
+        assert listeners.pending() == 0
         return {s.name: s.status.model_dump(by_alias=True, mode="json") for s in dag.statuses}
 
     return build
@@ -215,7 +221,7 @@ async def test_a_status_someone_else_overwrites_is_put_back_without_a_rebuild(
         writer = StatusWriter(api, store=h.store, leader=True)
         build = fed_by_builds(h, writer)
         async with running(writer.run()):
-            build()
+            await build()
             for name in ("r0", "r1", "r2"):
                 await settled(h, writer, name)
             assert h.patches() == 3
@@ -245,7 +251,7 @@ async def test_a_new_leader_checks_every_status_once(
         writer = StatusWriter(api, store=h.store)
         build = fed_by_builds(h, writer)
         async with running(writer.run()):
-            statuses = build()
+            statuses = await build()
             await drained(writer)
             assert h.patches() == 0
             # The old leader wrote r0..r3 as we compute them, and never got to r4..r7.
@@ -259,7 +265,7 @@ async def test_a_new_leader_checks_every_status_once(
                     content_type=MERGE_PATCH,
                 )
             await eventually(lambda: h.stored_status("r3") == "invalid")
-            build()  # nothing changed: the listener hands the writer nothing
+            await build()  # nothing changed: the listener hands the writer nothing
             await drained(writer)
             assert writer.writes == 0
 
@@ -268,7 +274,7 @@ async def test_a_new_leader_checks_every_status_once(
             assert writer.writes == 4 and writer.pending() == 0
             assert all(h.status(f"r{i}") == statuses[f"r{i}"] for i in range(8))
             await settled(h, writer, "r7")
-            build()
+            await build()
             await drained(writer)
         assert writer.writes == 4 and h.patches() == 8  # theirs (4), ours (4), nothing twice
         assert h.changes == []

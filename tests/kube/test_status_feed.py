@@ -17,10 +17,11 @@ from typing import Any
 from kubernetes_asyncio import client
 from prometheus_client import CollectorRegistry
 
-from controlplane.dag import BuildOptions
+from controlplane.dag import BuildOptions, DagBuilder
 from controlplane.envoy import TranslateOptions
-from controlplane.kube_wiring import build_listener
+from controlplane.kube_wiring import StatusListeners
 from controlplane.metrics import loop_metrics, status_metrics
+from controlplane.publisher import PublishReport
 from controlplane.runtime import Runtime
 from controlplane.sources import EventRecorder, StatusUpdate, StatusWriter
 from controlplane.store import Store
@@ -37,10 +38,12 @@ class SpyWriter(StatusWriter):
         super().__init__(api, store=store, metrics=status_metrics(CollectorRegistry()))
         self.submitted: list[tuple[list[Key], list[Key]]] = []
         self.rechecked: list[list[Key]] = []
+        self.wishes: list[StatusUpdate] = []
 
     def submit(self, updates: Sequence[StatusUpdate], removed: Iterable[Key] = ()) -> None:
         removed = list(removed)
         self.submitted.append(([(u.namespace, u.name) for u in updates], removed))
+        self.wishes += updates
         super().submit(updates, removed)
 
     def recheck(self, keys: Iterable[Key]) -> None:
@@ -55,6 +58,7 @@ class SpyRecorder(EventRecorder):
     def __init__(self, api: client.ApiClient, store: Store) -> None:
         super().__init__(api, store=store, instance="test")
         self.observed: list[tuple[list[Key], list[Key], list[Key]]] = []
+        self.wishes: list[StatusUpdate] = []
 
     def observe_statuses(
         self,
@@ -64,6 +68,7 @@ class SpyRecorder(EventRecorder):
     ) -> None:
         removed, recheck = list(removed), list(recheck)
         self.observed.append(([(u.namespace, u.name) for u in updates], removed, recheck))
+        self.wishes += updates
         super().observe_statuses(updates, removed, recheck)
 
 
@@ -82,69 +87,113 @@ def root(name: str, service: str = "web", generation: int = 1, routes: int = 1) 
     }
 
 
-async def rebuilt(runtime: Runtime) -> None:
-    """Rebuild, and let the build listeners (called on the loop's next turn) run."""
-    await runtime.rebuild()
-    for _ in range(3):
+async def settled(listeners: StatusListeners) -> None:
+    """Let the build listener's turns run (each piece is a turn of its own)."""
+    await asyncio.sleep(0)  # the runtime calls the build listeners on the loop's next turn
+    for _ in range(10_000):
+        if not listeners.pending():
+            return
         await asyncio.sleep(0)
+    raise AssertionError("the build listener's turns never ran out")
 
 
-async def test_the_listeners_are_handed_what_a_build_changed_not_every_status(
-    api: client.ApiClient,
-) -> None:
-    store = Store()
-    store.apply_raw(
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "web", "namespace": "default"},
-            "spec": {"ports": [{"port": 80}]},
-        }
-    )
-    for index in range(ROUTES):
-        store.apply_raw(root(f"r{index}"))
-    runtime = Runtime(
+async def rebuilt(runtime: Runtime, listeners: StatusListeners) -> None:
+    await runtime.rebuild()
+    await settled(listeners)
+
+
+def new_runtime(store: Store) -> Runtime:
+    return Runtime(
         build_options=BuildOptions(),
         translate_options=TranslateOptions(),
         cache=SnapshotCache(),
         store=store,
         lag_metrics=loop_metrics(CollectorRegistry()),
     )
-    writer, recorder = SpyWriter(api, store), SpyRecorder(api, store)
-    runtime.build_listeners.append(build_listener(store, writer, recorder, BuildOptions()))
 
-    await rebuilt(runtime)  # the first build: every status is new
-    assert len(writer.submitted) == 1 and len(writer.submitted[0][0]) == ROUTES
-    assert len(recorder.observed) == 1 and len(recorder.observed[0][0]) == ROUTES
-    assert writer.rechecked == [[]] and recorder.observed[0][1:] == ([], [])
+
+WEB = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "web", "namespace": "default"},
+    "spec": {"ports": [{"port": 80}]},
+}
+
+
+async def test_the_listeners_are_handed_what_a_build_changed_not_every_status(
+    api: client.ApiClient,
+) -> None:
+    store = Store()
+    store.apply_raw(WEB)
+    for index in range(ROUTES):
+        store.apply_raw(root(f"r{index}"))
+    runtime = new_runtime(store)
+    writer, recorder = SpyWriter(api, store), SpyRecorder(api, store)
+    listeners = StatusListeners(store, writer, recorder, BuildOptions())
+    runtime.build_listeners.append(listeners)
+
+    def handed() -> tuple[Any, ...]:
+        """What each was handed since the last call."""
+        found = (writer.submitted[:], writer.rechecked[:], recorder.observed[:])
+        writer.submitted.clear(), writer.rechecked.clear(), recorder.observed.clear()
+        return found
+
+    await rebuilt(runtime, listeners)  # the first build: every status is new
+    submitted, rechecked, observed = handed()
+    assert [len(updates) for updates, _ in submitted] == [ROUTES]
+    assert [len(updates) for updates, _, _ in observed] == [ROUTES]
+    assert rechecked == []
 
     store.apply_raw(root("r7", "missing", generation=2))  # its status changes: invalid
-    await rebuilt(runtime)
-    assert writer.submitted[-1] == ([("default", "r7")], [])
-    assert recorder.observed[-1] == ([("default", "r7")], [], [])
-    assert writer.rechecked[-1] == []
+    await rebuilt(runtime, listeners)
+    assert handed() == ([([("default", "r7")], [])], [], [([("default", "r7")], [], [])])
 
     store.apply_raw(root("r8", routes=2))  # changed, but its status did not (generation 1)
-    await rebuilt(runtime)
-    assert writer.submitted[-1] == ([], [])
-    assert writer.rechecked[-1] == [("default", "r8")]
-    assert recorder.observed[-1] == ([], [], [("default", "r8")])
+    await rebuilt(runtime, listeners)
+    assert handed() == ([], [[("default", "r8")]], [([], [], [("default", "r8")])])
 
     store.delete("IngressRoute", "default", "r9")
-    await rebuilt(runtime)
-    assert writer.submitted[-1] == ([], [("default", "r9")])
-    assert recorder.observed[-1] == ([], [("default", "r9")], [])
+    await rebuilt(runtime, listeners)
+    assert handed() == ([([], [("default", "r9")])], [], [([], [("default", "r9")], [])])
 
-    handed = len(writer.submitted), len(recorder.observed)
     store.apply_raw(  # not an IngressRoute, and no status changes: nothing to hand over
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "other", "namespace": "default"},
-            "spec": {"ports": [{"port": 80}]},
-        }
+        {**WEB, "metadata": {"name": "other", "namespace": "default"}}
     )
-    await rebuilt(runtime)
+    await rebuilt(runtime, listeners)
     assert runtime.publisher.sequence == 5
-    assert (len(writer.submitted), len(recorder.observed)) == handed
+    assert handed() == ([], [], [])
     assert writer.pending() == ROUTES - 1  # every wish kept (none met), the deleted one forgotten
+
+
+async def test_a_large_handout_is_cut_into_turns_and_builds_reach_the_listeners_in_order(
+    api: client.ApiClient,
+) -> None:
+    """The first build hands out every status: in pieces, one per loop turn, and a second
+    build published before they all ran never overtakes them."""
+    store = Store()
+    store.apply_raw(WEB)
+    for index in range(50):
+        store.apply_raw(root(f"r{index}"))
+    writer, recorder = SpyWriter(api, store), SpyRecorder(api, store)
+    listeners = StatusListeners(store, writer, recorder, BuildOptions(), turn=7)
+    builder = DagBuilder()
+
+    def publish() -> None:
+        objects = store.object_set()
+        dag = builder.build(objects)
+        listeners(PublishReport(dag, 0, 0.0, statuses=dag.statuses), objects)
+
+    publish()
+    assert listeners.pending() == 2 * 8 + 1  # a piece per listener, and the Ingress problems
+    assert writer.submitted == [] and recorder.observed == []  # nothing in the build's turn
+    store.apply_raw(root("r49", "missing", generation=2))
+    publish()
+    await asyncio.sleep(0)
+    assert len(writer.submitted) == 1  # one piece per turn
+    await settled(listeners)
+
+    assert [len(updates) for updates, _ in writer.submitted] == [7] * 7 + [1, 1]
+    assert [len(updates) for updates, _, _ in recorder.observed] == [7] * 7 + [1, 1]
+    for heard in (writer.wishes, recorder.wishes):
+        r49 = [u.status.current_status for u in heard if u.name == "r49"]
+        assert r49 == ["valid", "invalid"]  # the later build's last

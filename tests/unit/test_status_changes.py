@@ -49,6 +49,21 @@ B_INVALID = status("b", "invalid", "Service [s:80] is invalid or missing")
             id="one gone, one added: the same length",
         ),
         pytest.param(
+            (A, B, C, D),
+            (A, C, D),
+            StatusChanges((), (B.key,)),
+            id="gone between a head and a tail",
+        ),
+        pytest.param((A, B), (A, B, C), StatusChanges((C,)), id="added at the end"),
+        pytest.param((B, C), (A, B, C), StatusChanges((A,)), id="added at the start"),
+        pytest.param((A, B, C), (B, C), StatusChanges((), (A.key,)), id="gone from the start"),
+        pytest.param(
+            (A, B, C, D),
+            (A, B_INVALID, D),
+            StatusChanges((B_INVALID,), (C.key,)),
+            id="changed and gone between a head and a tail",
+        ),
+        pytest.param(
             (A, B, C),
             (A, B_INVALID, D),
             StatusChanges((B_INVALID, D), (("IngressRoute", "default", "c"),)),
