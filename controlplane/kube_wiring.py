@@ -171,6 +171,7 @@ class Turns:
             asyncio.get_running_loop().call_soon(self._run)
 
     def pending(self) -> int:
+        """Steps not run yet."""
         return len(self._steps)
 
     def _run(self) -> None:
