@@ -17,7 +17,8 @@ included (about 1 s, the same for any size).
 Then, 3 times, one root IngressRoute is edited through the API (a merge patch adding a route):
 the longest loop lag in the second after each edit is the stall a one-object change causes in
 cluster mode, where the build listeners (status writer, Events) run on the loop after each
-publish.
+publish. Each edit moves the root's generation, so its status (`observedGeneration`) is written
+once: 3 status writes after the edits, none for the 19,999 others.
 
 `python -m bench.start_ready 10000` prints one row (a dict) as its last line.
 """
@@ -160,6 +161,7 @@ async def measure(count: int, kubeconfig: Path, api: str) -> dict[str, Any]:
         await asyncio.sleep(1.0)  # the first build's listeners are done
         writes = await status_writes(api, session)
         edit_lag = await edit_lags(api, session, lag)
+        edit_writes = await status_writes(api, session) - writes
     lag.stop()
     stop.set()
     await controller
@@ -170,6 +172,7 @@ async def measure(count: int, kubeconfig: Path, api: str) -> dict[str, Any]:
         "max loop lag during start ms": start_lag * 1000,
         "status writes at start": writes,
         "one root edited via API: max loop lag ms": edit_lag * 1000,
+        "status writes after the edits": edit_writes,
         "peak RSS MiB": peak_rss_mib(),
     }
 

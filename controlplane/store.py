@@ -8,6 +8,10 @@ Invariants:
 - A change that the DAG cannot see is not a change: an update that differs only in
   `resourceVersion` or `.status` (our own status write coming back through the watch) emits
   nothing, so it never triggers a rebuild.
+- Such an update that changes `.status` is told to the status listeners instead
+  (`subscribe_status`), with the object as stored now: the status writer puts back a status
+  someone else wrote, for that one object, without a rebuild and without looking at the others.
+  They hear nothing else (an added, deleted or DAG-visibly changed object is a `Change`).
 - Malformed raw objects are logged with their name and the reason and skipped; they never stop
   the others (`apply_raw`).
 - `replace_kind` (a re-list after 410 Gone, a re-read file) emits deletes for objects that
@@ -82,11 +86,18 @@ class Change:
 
 
 Listener = Callable[[Change], None]
+StatusListener = Callable[[KubeObject], None]
+"""Told the object as stored now, when an update changed its `.status` and nothing the DAG sees."""
 
 
 def _dag_visible(obj: KubeObject) -> Any:
     """What of an object the DAG can see: everything but resourceVersion and status."""
     return obj.model_dump(exclude={"status": True, "metadata": {"resource_version"}})
+
+
+def _status(obj: KubeObject) -> Any:
+    """An object's `.status` (None for kinds without one)."""
+    return getattr(obj, "status", None)
 
 
 class Store:
@@ -96,6 +107,7 @@ class Store:
         self._slice_tuples: dict[NamespacedName, tuple[EndpointSlice, ...]] = {}
         """Sorted slices per Service, rebuilt only for Services whose slices changed."""
         self._listeners: list[Listener] = []
+        self._status_listeners: list[StatusListener] = []
         self._arrivals: dict[tuple[str, NamespacedName], int] = {}
         """Objects without a creationTimestamp → the order this store first saw them."""
         self._next_arrival = 0
@@ -104,6 +116,10 @@ class Store:
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def subscribe_status(self, listener: StatusListener) -> None:
+        """Hear of updates that change only `.status` (and `resourceVersion`): no `Change`."""
+        self._status_listeners.append(listener)
 
     def _emit(self, change: Change) -> Change:
         for listener in self._listeners:
@@ -132,6 +148,9 @@ class Store:
         if isinstance(obj, EndpointSlice):
             self._index_slice(old, obj)
         if old is not None and (old == obj or _dag_visible(old) == _dag_visible(obj)):
+            if old is not obj and _status(old) != _status(obj):
+                for listener in self._status_listeners:
+                    listener(obj)
             return None
         kind = ChangeType.ADDED if old is None else ChangeType.MODIFIED
         return self._emit(Change(kind, ObjectKey.of(obj), old, obj))

@@ -11,11 +11,14 @@ its Events keep when that changed. The runtime feeds `EventRecorder` after every
   one build are grouped by Event reason, one Event per reason (`IgnoredAnnotation`,
   `InvalidPath`, ...: `problem_reason`), so one Ingress with 10,000 broken paths posts one
   `InvalidPath` Event, whose note counts them and lists as many as fit in the API's 1 KiB.
-- `observe_statuses(updates)`: the IngressRoutes' statuses. A change of `currentStatus` or
-  description becomes an Event (`Valid`, Normal; `Invalid`, `Orphaned`, Warning; the note is
-  the description). The first time an object is seen, the change is judged against the status
-  the cluster holds (written by us or an earlier leader), so a restart posts nothing for routes
-  whose status is unchanged.
+- `observe_statuses(updates, removed, recheck)`: the IngressRoute statuses a build changed, the
+  objects it no longer has a status for, and the objects whose stored copy changed while their
+  status did not (never all 20,000 of them: a pass over every status holds the event loop for
+  tens of milliseconds; `kube_wiring.py` works out what to hand over). A change of
+  `currentStatus` or description becomes an Event (`Valid`, Normal; `Invalid`, `Orphaned`,
+  Warning; the note is the description). The first time an object is seen (or seen with a new
+  uid: re-created), the change is judged against the status the cluster holds (written by us
+  or an earlier leader), so a restart posts nothing for routes whose status is unchanged.
 
 What the recorder has seen is remembered per object (keyed with its uid: a re-created object
 starts afresh) and forgotten with the object, so memory is bounded by the objects that exist.
@@ -303,47 +306,62 @@ class EventRecorder:
         self._problems[resource.kind] = now
         self._submit(specs)
 
-    def observe_statuses(self, updates: Sequence[StatusUpdate]) -> None:
-        """The status of every IngressRoute (the whole set, each build). An unchanged status of
-        an unchanged object costs two lookups: at 20,000 IngressRoutes a build's pass must not
-        hold the event loop for long."""
-        now: dict[Key, tuple[str, str | None, str | None]] = {}
+    def observe_statuses(
+        self,
+        updates: Sequence[StatusUpdate],
+        removed: Iterable[Key] = (),
+        recheck: Iterable[Key] = (),
+    ) -> None:
+        """The IngressRoute statuses a build changed (`updates`), the objects it no longer has
+        a status for (`removed`: forgotten), and objects to judge again with the status last
+        seen (`recheck`: their stored copy changed, e.g. re-created with a new uid). The cost
+        is that of what is handed over, whatever the number of IngressRoutes."""
+        for key in removed:
+            self._statuses.pop(key, None)
         specs: list[EventSpec] = []
-        kind = INGRESS_ROUTES.kind
         for update in updates:
-            key = (update.namespace, update.name)
-            stored = self.store.get(kind, *key)
-            if stored is None:
-                continue  # not in the cluster (yet): nothing to attach an Event to
-            uid = stored.metadata.uid
             wanted = (update.status.current_status, update.status.description)
+            self._judge_status((update.namespace, update.name), wanted, specs)
+        for key in recheck:
             before = self._statuses.get(key)
-            if before is not None and before[0] == uid:
-                if before[1:] == wanted:
-                    now[key] = before
-                    continue
-                baseline = before[1:]
-            elif isinstance(stored, IngressRoute):
-                baseline = (stored.status.current_status, stored.status.description)
-            else:
-                baseline = (None, None)
-            now[key] = (uid, *wanted)
-            if wanted != baseline:
-                regarding = self._regarding(INGRESS_ROUTES, key)
-                assert regarding is not None  # the store has it: looked up just above
-                current = wanted[0] or "invalid"
-                specs.append(
-                    EventSpec(
-                        regarding,
-                        "Normal" if current == "valid" else "Warning",
-                        current.capitalize(),
-                        truncate_note(wanted[1] or current),
-                        "Validate",
-                    )
-                )
-        self._statuses = now
+            if before is not None:
+                self._judge_status(key, before[1:], specs)
         specs.sort(key=lambda spec: (spec.regarding.namespace, spec.regarding.name))
         self._submit(specs)
+
+    def _judge_status(
+        self, key: Key, wanted: tuple[str | None, str | None], specs: list[EventSpec]
+    ) -> None:
+        """Remember `wanted` as the status of `key`; an Event into `specs` if it is a change."""
+        stored = self.store.get(INGRESS_ROUTES.kind, *key)
+        if stored is None:
+            self._statuses.pop(key, None)  # not in the cluster: nothing to attach an Event to
+            return
+        uid = stored.metadata.uid
+        before = self._statuses.get(key)
+        if before is not None and before[0] == uid:
+            if before[1:] == wanted:
+                return
+            baseline = before[1:]
+        elif isinstance(stored, IngressRoute):
+            baseline = (stored.status.current_status, stored.status.description)
+        else:
+            baseline = (None, None)
+        self._statuses[key] = (uid, *wanted)
+        if wanted == baseline:
+            return
+        regarding = self._regarding(INGRESS_ROUTES, key)
+        assert regarding is not None  # the store has it: looked up just above
+        current = wanted[0] or "invalid"
+        specs.append(
+            EventSpec(
+                regarding,
+                "Normal" if current == "valid" else "Warning",
+                current.capitalize(),
+                truncate_note(wanted[1] or current),
+                "Validate",
+            )
+        )
 
     def _regarding(self, resource: Resource, key: Key) -> Regarding | None:
         obj = self.store.get(resource.kind, *key)

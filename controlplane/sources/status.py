@@ -7,11 +7,18 @@ to be (non-blocking; the latest wish per object wins), and a background task (`r
 - **Write only what changed.** A wish is compared with the status the informer last saw in the
   store, and with what we wrote last (our own write takes a moment to come back through the watch;
   until the store's copy of the object moves past the version it had when we wrote, a wish equal
-  to our last write counts as done). Submitting the same statuses after every rebuild therefore
-  costs no request, and a status someone else changed is put back on the next submit.
+  to our last write counts as done). Submitting a wish already met costs no request.
+- **Look only at what changed.** At 20,000 IngressRoutes a pass over every wish holds the event
+  loop for tens of milliseconds, so nothing here walks them all after a build or a watch event:
+  `StatusWriter.submit` takes the statuses a build changed and the objects that no longer have
+  one (forgotten: their status is left as it is), and `recheck(keys)` judges the kept wish of
+  those objects again against the store. Its callers (`kube_wiring.py`): the store's status
+  listener, for an update that changed only `.status` (someone else wrote it: it is put back,
+  without a rebuild), and each build, for the objects whose stored copy changed (a re-created
+  object holds no status yet, though ours for it did not change).
 - **Only the leader writes.** `set_leader(False)` cancels writes in flight at once; wishes are kept,
-  and `set_leader(True)` re-checks them all against the store (the previous leader may have
-  written some already, so our memory of past writes is dropped).
+  and `set_leader(True)` re-checks them all against the store, once each (the previous leader may
+  have written some already, or not at all, so our memory of past writes is dropped).
 - **Never flood the API server.** Writes pass a token bucket (50/s, burst 100 by default) and at
   most `concurrency` are in flight; a burst of 10,000 changes drains at the bucket's rate.
 - **Failures.** 404 (the object went away) drops the wish; 409, 429, 5xx and transport errors are
@@ -152,7 +159,8 @@ class PatchWriter:
         self._desired: dict[Key, Body] = {}
         self._checked: dict[Key, tuple[Body, KubeObject | None]] = {}
         """(wish, the store's object) of wishes found satisfied: the same wish against the same
-        object needs no second look (a 20,000-status submit costs dict lookups, not compares)."""
+        object needs no second look (the Ingress writer's whole-set submits cost dict lookups,
+        not compares)."""
         self._pending: dict[Key, None] = {}  # an ordered set: oldest wish first
         self._inflight: dict[Key, asyncio.Task[None]] = {}
         self._written: dict[Key, tuple[Hashable, str | None]] = {}
@@ -242,14 +250,13 @@ class PatchWriter:
             retry.cancel()
         self._progress.set()
 
-    def _prune(self, keep: Iterable[Key]) -> None:
-        """Forget wishes for objects the store no longer has (bounded memory)."""
-        if self.store is None:
-            return
-        keep = set(keep)
-        for key in [k for k in self._desired if k not in keep]:
-            if self.store.get(self.resource.kind, *key) is None:
-                self._forget(key)
+    def recheck(self, keys: Iterable[Key]) -> None:
+        """The store's copy of these objects changed: judge their kept wishes again (a status
+        someone else wrote is put back). Keys without a wish are skipped."""
+        for key in keys:
+            body = self._desired.get(key)
+            if body is not None:
+                self._want(key, body)
 
     # -- deciding ------------------------------------------------------------------------
 
@@ -406,11 +413,14 @@ class StatusWriter(PatchWriter):
 
     resource = INGRESS_ROUTES
 
-    def submit(self, updates: Sequence[StatusUpdate]) -> None:
-        """Record the wanted statuses (non-blocking); only real changes become writes."""
+    def submit(self, updates: Sequence[StatusUpdate], removed: Iterable[Key] = ()) -> None:
+        """Record the wanted statuses of the objects in `updates` and forget the wishes for
+        `removed` (non-blocking); only real changes become writes. Wishes for other objects
+        are kept as they are: a build hands over only what it changed."""
+        for key in removed:
+            self._forget(key)
         for update in updates:
             self._want((update.namespace, update.name), update.status)
-        self._prune((u.namespace, u.name) for u in updates)
 
     def comparable(self, body: Body) -> Hashable:
         status: IngressRouteStatus = body

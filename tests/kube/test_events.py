@@ -80,11 +80,11 @@ def ingress(store: Store, name: str, namespace: str = "default", uid: str = "") 
     )
 
 
-def route(store: Store, name: str, status: dict[str, Any] | None = None) -> None:
+def route(store: Store, name: str, status: dict[str, Any] | None = None, uid: str = "") -> None:
     raw: dict[str, Any] = {
         "apiVersion": "contour.heptio.com/v1beta1",
         "kind": "IngressRoute",
-        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}"},
+        "metadata": {"name": name, "namespace": "default", "uid": uid or f"uid-{name}"},
         "spec": {"virtualhost": {"fqdn": f"{name}.example.com"}, "routes": []},
     }
     if status is not None:
@@ -390,6 +390,41 @@ async def test_ingressroute_status_changes_are_events(
     assert invalid["note"] == INVALID["description"] and invalid["action"] == "Validate"
     assert invalid["regarding"]["kind"] == "IngressRoute"
     assert invalid["regarding"]["apiVersion"] == "contour.heptio.com/v1beta1"
+
+
+@pytest.mark.looptime
+async def test_statuses_are_judged_from_what_a_build_hands_over_not_from_every_status(
+    api: client.ApiClient, server: TestApiServer
+) -> None:
+    """The recorder is handed what a build changed (`kube_wiring.StatusFeed`): statuses not
+    handed over are remembered as they were, a re-created object whose status did not change
+    comes as a recheck (a new uid: told again), a status no longer reported is forgotten."""
+    store = Store()
+    route(store, "r0")
+    route(store, "r1")
+    async with recording(api, store) as recorder:
+
+        async def observe(*updates: StatusUpdate, **keys: Sequence[tuple[str, str]]) -> None:
+            recorder.observe_statuses(updates, keys.get("removed", ()), keys.get("recheck", ()))
+            await drained(recorder)
+
+        await observe(update("r0", VALID), update("r1", INVALID))
+        await observe()  # the next build changed no status
+        await observe(update("r1", INVALID))  # handed again, unchanged: nothing to tell
+        await observe(recheck=[("default", "r1")])  # its object changed, not its uid
+        assert reasons(server) == [("r0", "Normal", "Valid"), ("r1", "Warning", "Invalid")]
+
+        store.delete("IngressRoute", "default", "r0")
+        route(store, "r0", uid="again")  # deleted and created again between two builds
+        await observe(recheck=[("default", "r0")])
+        assert reasons(server)[2:] == [("r0", "Normal", "Valid")]
+        assert events(server)[2]["regarding"]["uid"] == "again"
+
+        await observe(removed=[("default", "r1")])  # e.g. moved to another ingress class
+        await observe(update("r1", INVALID))  # back: judged against the cluster's status
+        [told] = [e for e in events(server) if e["regarding"]["name"] == "r1"]
+        assert told["series"]["count"] == 2  # told again (within the window: a series)
+    assert recorder.created == 3 and recorder.patched == 1
 
 
 @pytest.mark.looptime

@@ -10,7 +10,7 @@ retried), and "our own write came back without a change event" after the store h
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +21,12 @@ from kubernetes_asyncio import client
 from structlog.testing import capture_logs
 from waiting import eventually
 
+from controlplane.dag import BuildOptions, DagBuilder
+from controlplane.kube_wiring import StatusListeners
 from controlplane.model import Ingress, IngressRoute
 from controlplane.model.contour import IngressRouteStatus
+from controlplane.publisher import PublishReport
+from controlplane.sources.events import EventRecorder
 from controlplane.sources.kube import INGRESS_ROUTES, INGRESSES, InformerOptions, KubeSource
 from controlplane.sources.kubeclient import MERGE_PATCH, request_json
 from controlplane.sources.status import (
@@ -178,6 +182,102 @@ async def test_a_status_changed_by_someone_else_is_put_back(
             await drained(writer)
             assert h.status("r0").get("currentStatus") == "valid"
         assert h.patches() == 3 and writer.writes == 2  # ours, theirs, ours again
+
+
+Statuses = dict[str, dict[str, Any]]
+"""IngressRoute name → the status a build computed, as JSON."""
+
+
+def fed_by_builds(h: Harness, writer: StatusWriter) -> Callable[[], Awaitable[Statuses]]:
+    """`writer` wired to the store as cluster mode wires it (`kube_wiring.StatusListeners`);
+    returns a function that builds the DAG of the store as it is now (warm, as the runtime
+    does), calls the build listener with its report, lets it hand everything out and returns
+    the statuses it computed. Events are not under test here (a follower's recorder posts
+    nothing)."""
+    recorder = EventRecorder(writer.api_client, store=h.store, instance="test")
+    listeners = StatusListeners(h.store, writer, recorder, BuildOptions())
+    builder = DagBuilder()
+
+    async def build() -> Statuses:
+        objects = h.store.object_set()
+        dag = builder.build(objects, BuildOptions())
+        listeners(PublishReport(dag, 0, 0.0, statuses=dag.statuses), objects)
+        for _ in range(100):  # a loop turn per piece handed out
+            if not listeners.pending():
+                break
+            await asyncio.sleep(0)
+        assert listeners.pending() == 0
+        return {s.name: s.status.model_dump(by_alias=True, mode="json") for s in dag.statuses}
+
+    return build
+
+
+async def test_a_status_someone_else_overwrites_is_put_back_without_a_rebuild(
+    api: client.ApiClient, server: TestApiServer
+) -> None:
+    """Between builds nothing hands the writer that status: the store tells it of the
+    status-only update (which triggers no rebuild), for that one object."""
+    async with informed(api, server, routes=3) as h:
+        writer = StatusWriter(api, store=h.store, leader=True)
+        build = fed_by_builds(h, writer)
+        async with running(writer.run()):
+            await build()
+            for name in ("r0", "r1", "r2"):
+                await settled(h, writer, name)
+            assert h.patches() == 3
+            ours = h.status("r1")
+            assert ours.get("currentStatus") == "invalid"  # its Service `s` is missing
+
+            await request_json(
+                api,
+                "PATCH",
+                "/apis/contour.heptio.com/v1beta1/namespaces/default/ingressroutes/r1/status",
+                body={"status": {"currentStatus": "valid", "description": "all good, trust me"}},
+                content_type=MERGE_PATCH,
+            )
+            await eventually(lambda: h.patches() == 5, message="theirs, then ours again")
+            await settled(h, writer, "r1")
+            assert h.status("r1") == ours and writer.writes == 4
+        assert h.changes == []  # no Change: nothing asked for a rebuild, and none ran
+        assert h.patches(resource="ingressroutes") == 5
+
+
+async def test_a_new_leader_checks_every_status_once(
+    api: client.ApiClient, server: TestApiServer
+) -> None:
+    """Builds hand the writer only what changed, so a follower's wishes pile up unchecked by
+    builds; becoming leader checks each once: it writes exactly those the cluster lacks."""
+    async with informed(api, server, routes=8) as h:
+        writer = StatusWriter(api, store=h.store)
+        build = fed_by_builds(h, writer)
+        async with running(writer.run()):
+            statuses = await build()
+            await drained(writer)
+            assert h.patches() == 0
+            # The old leader wrote r0..r3 as we compute them, and never got to r4..r7.
+            for name in ("r0", "r1", "r2", "r3"):
+                await request_json(
+                    api,
+                    "PATCH",
+                    f"/apis/contour.heptio.com/v1beta1/namespaces/default/ingressroutes/{name}"
+                    "/status",
+                    body={"status": statuses[name]},
+                    content_type=MERGE_PATCH,
+                )
+            await eventually(lambda: h.stored_status("r3") == "invalid")
+            await build()  # nothing changed: the listener hands the writer nothing
+            await drained(writer)
+            assert writer.writes == 0
+
+            writer.set_leader(True)
+            await drained(writer)
+            assert writer.writes == 4 and writer.pending() == 0
+            assert all(h.status(f"r{i}") == statuses[f"r{i}"] for i in range(8))
+            await settled(h, writer, "r7")
+            await build()
+            await drained(writer)
+        assert writer.writes == 4 and h.patches() == 8  # theirs (4), ours (4), nothing twice
+        assert h.changes == []
 
 
 async def test_conditions_are_compared_and_written(

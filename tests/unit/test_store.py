@@ -63,6 +63,44 @@ def test_changes_the_dag_cannot_see_emit_nothing(
     assert changes == []
 
 
+def ingressroute_spec(fqdn: str, rv: str) -> dict[str, Any]:
+    obj = ingressroute("valid", rv=rv)
+    obj["spec"]["virtualhost"]["fqdn"] = fqdn
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("second", "told"),
+    [
+        pytest.param(ingressroute(status="invalid", rv="2"), ["invalid"], id="status only: told"),
+        pytest.param(ingressroute(status="valid", rv="2"), [], id="resourceVersion only"),
+        pytest.param(ingressroute(status="valid"), [], id="identical"),
+        pytest.param(ingressroute_spec("b.example.com", "2"), [], id="spec: a Change instead"),
+        pytest.param(
+            ingressroute_spec("b.example.com", "2") | {"status": {"currentStatus": "invalid"}},
+            [],
+            id="spec and status: a Change instead",
+        ),
+    ],
+)
+def test_status_listeners_hear_status_only_updates_and_nothing_else(
+    second: dict[str, Any], told: list[str]
+) -> None:
+    """The status writer puts back a status someone else wrote without a rebuild: the store
+    tells it of that update (which emits no Change), with the object as stored now."""
+    store = Store()
+    heard: list[Any] = []
+    store.subscribe_status(heard.append)
+    store.apply_raw(ingressroute(status="valid"))  # added: a Change, not a status update
+    changes = recorded(store)
+    store.apply_raw(second)
+    assert [obj.status.current_status for obj in heard] == told
+    assert all(obj is store.get("IngressRoute", "default", "r") for obj in heard)
+    assert len(changes) == (0 if told or second["spec"] == ingressroute()["spec"] else 1)
+    store.delete("IngressRoute", "default", "r")
+    assert len(heard) == len(told)  # a delete is a Change too
+
+
 def test_malformed_object_is_logged_with_its_name_and_skipped() -> None:
     store = Store()
     broken = service()
