@@ -131,6 +131,34 @@ class _SortedValues(Generic[K, S, V]):
             self._by_key[key] = value
             self._values[position] = value
 
+    def set_many(self, items: Iterable[tuple[K, V | None]]) -> None:
+        """`set` for each pair. A batch that touches a good part of the keys (a cold build
+        sets every one) is applied to the mapping, then the lists are sorted again once:
+        one sort instead of a bisection and a list insertion per key."""
+        items = list(items)
+        if len(items) < 64 or len(items) * 4 < len(self._by_key):
+            for key, value in items:
+                self.set(key, value)
+            return
+        changed = False
+        by_key = self._by_key
+        for key, value in items:
+            old = by_key.get(key)
+            if old is value:
+                continue
+            changed = True
+            if value is None:
+                del by_key[key]
+            else:
+                by_key[key] = value
+        if not changed:
+            return
+        order = self._order
+        ordered = sorted((order(key), key) for key in by_key)
+        self._keys = [position for position, _ in ordered]
+        self._values = [by_key[key] for _, key in ordered]
+        self._tuple = None
+
     def values(self) -> tuple[V, ...]:
         if self._tuple is None:
             self._tuple = tuple(self._values)
@@ -198,8 +226,8 @@ class DagBuilder:
         touched = route_fqdns | ingress_hosts
         touched |= self._update_trust(objects, touched, changes["ingress_routes"])
         conflicts_changed = self._merge(touched)
-        for key in status_keys:
-            self._statuses.set(key, self._routes.statuses.get(key))
+        statuses = self._routes.statuses
+        self._statuses.set_many((key, statuses.get(key)) for key in status_keys)
         if conflicts_changed:
             self._conflict_problems = self._conflicts()
         self._dag = DAG.with_derived(
@@ -247,7 +275,7 @@ class DagBuilder:
                 changed.add(fqdn)
         return changed
 
-    def _merge(self, fqdns: Iterable[str]) -> bool:
+    def _merge(self, fqdns: set[str]) -> bool:
         """Merge the two halves for `fqdns`; whether the Problems of owned hosts changed.
 
         Ownership across kinds is settled by the IngressRoute half (`settle_fqdn`, told the age
@@ -258,6 +286,8 @@ class DagBuilder:
         it are invalid)."""
         changed = False
         owners = self._routes.owners
+        plain_hosts: list[tuple[str, VirtualHost | None]] = []
+        secure_hosts: list[tuple[str, SecureVirtualHost | None]] = []
         for fqdn in fqdns:
             owner = owners.get(fqdn)
             problems: tuple[Problem, ...] = ()
@@ -278,10 +308,10 @@ class DagBuilder:
                     if secure is not None and old_secure is not None and secure == old_secure:
                         secure = old_secure
             if plain is not self._plain.get(fqdn):
-                self._plain.set(fqdn, plain)
+                plain_hosts.append((fqdn, plain))
                 self._upstreams.plain_changed(fqdn, plain)
             if secure is not self._secure.get(fqdn):
-                self._secure.set(fqdn, secure)
+                secure_hosts.append((fqdn, secure))
                 self._upstreams.secure_changed(fqdn, secure)
             if self._merge_problems.get(fqdn, ()) != problems:
                 changed = True
@@ -289,6 +319,8 @@ class DagBuilder:
                     self._merge_problems[fqdn] = problems
                 else:
                     del self._merge_problems[fqdn]
+        self._plain.set_many(plain_hosts)  # each fqdn once: `fqdns` is a set
+        self._secure.set_many(secure_hosts)
         return changed
 
     def _conflicts(self) -> tuple[Problem, ...]:

@@ -83,6 +83,18 @@ class _Compilation:
     """The fqdn it claims as a root, valid or not (`claimed_fqdn`)."""
 
 
+def _claim(
+    route: IngressRoute, result: CompiledIngressRoute | str | None, options: BuildOptions
+) -> str | None:
+    """`claimed_fqdn` of an IngressRoute of ours (None when not ours). A compiled root has
+    settled it already: its virtual host's fqdn is `claimed_fqdn`'s very computation."""
+    if result is None:
+        return None
+    if isinstance(result, CompiledIngressRoute):
+        return None if result.virtual_host is None else result.virtual_host.fqdn
+    return claimed_fqdn(route, options)
+
+
 @dataclass(frozen=True, slots=True)
 class _Component:
     roots: tuple[NamespacedName, ...]
@@ -221,9 +233,7 @@ class IngressRouteProcessor:
         self._dependents.record(key, recording.stop())
         if old is not None and old.result is not None and old.result == result:
             result = old.result
-        unit = _Compilation(
-            route, ours, result, problems, claimed_fqdn(route, self.options) if ours else None
-        )
+        unit = _Compilation(route, ours, result, problems, _claim(route, result, self.options))
         self._units[key] = unit
         compiled = unit.compiled
         if compiled is not None:

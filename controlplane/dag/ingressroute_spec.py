@@ -48,6 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from controlplane.dag.durations import parse_duration
+from controlplane.dag.memo import text_memo
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.reads import BuildInputs
 from controlplane.dag.secrets import ca_certificate, split_secret_name, tls_secret
@@ -151,8 +152,10 @@ class _Context:
     warnings: list[StatusWarning]
 
 
+@text_memo()
 def path_match(match: str) -> PathMatch:
-    """The DAG match of an IngressRoute `match` (already known to start with `/`)."""
+    """The DAG match of an IngressRoute `match` (already known to start with `/`); one value
+    per distinct `match` (most routes of a cluster share a few)."""
     trimmed = match.rstrip("/")
     if not trimmed:
         return PathMatch(PathMatchKind.PREFIX, "/")
@@ -266,6 +269,8 @@ _URL_PATH_CHARACTERS = frozenset(
 
 
 def _url_path(text: str, field: str) -> None:
+    if _URL_PATH_CHARACTERS.issuperset(text):
+        return
     for index, character in enumerate(text):
         if character not in _URL_PATH_CHARACTERS:
             raise SpecError(

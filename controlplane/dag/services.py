@@ -77,6 +77,16 @@ def _annotation(service: Service, suffix: str) -> str | None:
     return service.metadata.annotation(*(prefix + suffix for prefix in ANNOTATION_PREFIXES))
 
 
+def has_policy_annotations(service: Service) -> bool:
+    """Whether any annotation of `service` has one of our prefixes. Most Services have none,
+    and then their upstream protocol is HTTP/1 and they set no circuit breaker: one pass over
+    their annotations instead of seven lookups of the names we read."""
+    return any(key.startswith(ANNOTATION_PREFIXES) for key in service.metadata.annotations)
+
+
+_NO_BREAKERS = CircuitBreakers()
+
+
 def upstream_protocol(service: Service, port_number: int, port_name: str) -> UpstreamProtocol:
     for protocol in _PROTOCOLS:
         value = _annotation(service, f"upstream-protocol.{protocol.value}")
@@ -179,13 +189,17 @@ def resolve_cluster(
             raise ServiceError(f"Service [{name}:{port}] is invalid or missing")
     else:
         service_port_number, service_port_name = service_port.port, service_port.name
-    breakers, problems = circuit_breakers(service)
+    if has_policy_annotations(service):
+        breakers, problems = circuit_breakers(service)
+        protocol = upstream_protocol(service, service_port_number, service_port_name)
+    else:
+        breakers, problems, protocol = _NO_BREAKERS, (), UpstreamProtocol.HTTP1
     cluster = Cluster(
         namespace=namespace,
         service=name,
         port=service_port_number,
         port_name=service_port_name,
-        protocol=upstream_protocol(service, service_port_number, service_port_name),
+        protocol=protocol,
         load_balancer=load_balancer,
         health_check=health_check,
         validation=validation,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
+from controlplane.dag.memo import text_memo
 from controlplane.dag.types import ObjectStatus, Origin, Problem, StatusKind
 from controlplane.model import Condition, IngressRoute, IngressRouteStatus, shown
 
@@ -73,8 +74,10 @@ class StatusWarning:
     message: str
 
 
+@text_memo()
 def route_where(match: str) -> str:
-    """How a status names a route: by its `match`, as the user wrote it."""
+    """How a status names a route: by its `match`, as the user wrote it (one string per
+    distinct `match`: most routes share a few)."""
     return f'route "{shown(match)}"'
 
 
@@ -103,6 +106,8 @@ def fqdn_used_by_ingress(fqdn: str, ingress: str) -> str:
 
 def valid(route: IngressRoute, warnings: Iterable[StatusWarning] = ()) -> ObjectStatus:
     unique = tuple(dict.fromkeys(warnings))
+    if not unique:
+        return _shared(route, StatusKind.VALID)
     description = VALID
     if unique:
         description += ", with warnings: " + "; ".join(w.message for w in unique)
@@ -119,8 +124,7 @@ def invalid(route: IngressRoute, description: str) -> ObjectStatus:
 
 
 def orphaned(route: IngressRoute) -> ObjectStatus:
-    condition = _condition(CONDITION_VALID, "False", "Orphaned", ORPHANED)
-    return _status(route, StatusKind.ORPHANED, ORPHANED, (condition,))
+    return _shared(route, StatusKind.ORPHANED)
 
 
 _FIELDS_SET = {"current_status", "description", "observed_generation", "conditions"}
@@ -138,18 +142,46 @@ def _condition(type_: str, status: str, reason: str, message: str) -> Condition:
 def _status(
     route: IngressRoute, kind: StatusKind, description: str, conditions: tuple[Condition, ...]
 ) -> ObjectStatus:
+    metadata = route.metadata
     return ObjectStatus(
-        kind=KIND,
-        namespace=route.namespace,
-        name=route.name,
-        status=IngressRouteStatus.model_construct(
-            _FIELDS_SET,
-            current_status=kind.value,
-            description=description,
-            observed_generation=route.metadata.generation,
-            conditions=conditions,
-        ),
+        KIND,
+        metadata.namespace,
+        metadata.name,
+        _route_status(kind, description, metadata.generation, conditions),
     )
+
+
+def _route_status(
+    kind: StatusKind, description: str, generation: int, conditions: tuple[Condition, ...]
+) -> IngressRouteStatus:
+    return IngressRouteStatus.model_construct(
+        _FIELDS_SET,
+        current_status=kind.value,
+        description=description,
+        observed_generation=generation,
+        conditions=conditions,
+    )
+
+
+_SHARED_KINDS = {
+    StatusKind.VALID: (VALID, (CONDITION_VALID, "True", "Valid", VALID)),
+    StatusKind.ORPHANED: (ORPHANED, (CONDITION_VALID, "False", "Orphaned", ORPHANED)),
+}
+
+
+@lru_cache(maxsize=256, typed=True)
+def _shared_status(kind: StatusKind, generation: int) -> IngressRouteStatus:
+    description, condition = _SHARED_KINDS[kind]
+    return _route_status(kind, description, generation, (_condition(*condition),))
+
+
+def _shared(route: IngressRoute, kind: StatusKind) -> ObjectStatus:
+    """A status without warnings (valid) or orphaned: nearly every IngressRoute's. Its typed
+    value depends only on the kind and the generation, so objects of one generation share one
+    (immutable) `IngressRouteStatus`, as they share its `Valid` condition."""
+    metadata = route.metadata
+    shared = _shared_status(kind, metadata.generation)
+    return ObjectStatus(KIND, metadata.namespace, metadata.name, shared)
 
 
 def with_rejections(
