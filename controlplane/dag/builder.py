@@ -154,9 +154,9 @@ class _SortedValues(Generic[K, S, V]):
         if not changed:
             return
         order = self._order
-        ordered = sorted((order(key), key) for key in by_key)
-        self._keys = [position for position, _ in ordered]
-        self._values = [by_key[key] for _, key in ordered]
+        keys = sorted(by_key, key=order)
+        self._keys = list(map(order, keys))
+        self._values = list(map(by_key.__getitem__, keys))
         self._tuple = None
 
     def values(self) -> tuple[V, ...]:

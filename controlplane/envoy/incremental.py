@@ -49,7 +49,7 @@ from controlplane.dag import (
 )
 from controlplane.envoy.checked import Rejection, Rejections, checked
 from controlplane.envoy.clusters import cluster
-from controlplane.envoy.endpoints import EdsTopology, RefusedEndpoint, cluster_load_assignment
+from controlplane.envoy.endpoints import EdsTopology, RefusedEndpoint, encoded_load_assignment
 from controlplane.envoy.listeners import (
     HTTP_LISTENER,
     HTTPS_LISTENER,
@@ -62,6 +62,7 @@ from controlplane.envoy.listeners import (
 from controlplane.envoy.options import CommonMessages, TranslateOptions
 from controlplane.envoy.routes import https_hosts, route, virtual_host_of
 from controlplane.envoy.secrets import secret
+from controlplane.envoy.validation import violations
 from controlplane.model import Endpoints, EndpointSlice, ObjectSet
 from controlplane.protowire import field_bytes
 from controlplane.typeurls import (
@@ -276,7 +277,16 @@ class IncrementalTranslator:
     # -- routes --------------------------------------------------------------------------
 
     def _encode_host(self, host: VirtualHost | SecureVirtualHost) -> _Encoding:
-        """A virtual host, route by route: a route Envoy would reject is left out alone."""
+        """A virtual host, route by route: a route Envoy would reject is left out alone.
+
+        Nearly every host is clean, so it is first built whole and checked once (a virtual
+        host's rules are its own fields' plus each route's, none across them: clean whole
+        means every route clean alone); only a host that fails is built and checked again
+        route by route, which says which routes to leave out and why."""
+        whole = self._clean_host(host)
+        if whole is not None:
+            body = whole.SerializeToString(deterministic=True)
+            return _Encoding(field_bytes(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, body))
         routes: list[rc.Route] = []
         rejections: list[Rejection] = []
         for value in host.routes:
@@ -296,6 +306,16 @@ class IncrementalTranslator:
         message.routes.extend(routes)
         body = message.SerializeToString(deterministic=True)
         return _Encoding(field_bytes(_ROUTE_CONFIGURATION_VIRTUAL_HOSTS, body), tuple(rejections))
+
+    def _clean_host(self, host: VirtualHost | SecureVirtualHost) -> rc.VirtualHost | None:
+        """The whole virtual host when it builds and Envoy would take all of it, else None."""
+        try:
+            message = virtual_host_of(host, [route(value, self._shared) for value in host.routes])
+        except Exception:  # the route-by-route way says which and why
+            return None
+        if not message.routes or violations(message):
+            return None
+        return message
 
     def _route_configuration(
         self,
@@ -460,16 +480,10 @@ class IncrementalTranslator:
                 or len(cached.slices) != len(slices)
                 or any(a is not b for a, b in zip(cached.slices, slices, strict=True))
             ):
-                assignment = cluster_load_assignment(
+                body, refused = encoded_load_assignment(
                     eds_name, port_name, slices, endpoints, networks
                 )
-                cached = _CachedAssignment(
-                    port_name,
-                    slices,
-                    endpoints,
-                    assignment.message.SerializeToString(deterministic=True),
-                    assignment.refused,
-                )
+                cached = _CachedAssignment(port_name, slices, endpoints, body, refused)
             used[eds_name] = cached
             if cached.refused:
                 refusals[eds_name] = cached.refused
