@@ -124,13 +124,11 @@ def settle_fqdn(
         used = fqdn_used_by_ingress(fqdn, display((oldest_ingress[1], oldest_ingress[2])))
         return None, {(route.namespace, route.name): used for route in claimants}
     owner = (winner.namespace, winner.name)
+    others = [route for route in claimants if (route.namespace, route.name) != owner]
+    if not others:  # the usual case: one claimant, nobody told anything
+        return owner, {}
     taken = fqdn_taken(fqdn, display(owner))
-    losers = {
-        (route.namespace, route.name): taken
-        for route in claimants
-        if (route.namespace, route.name) != owner
-    }
-    return owner, losers
+    return owner, {(route.namespace, route.name): taken for route in others}
 
 
 def route_status(

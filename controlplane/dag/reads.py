@@ -208,6 +208,8 @@ class Dependents(Generic[U]):
 
     def affected(self, changes: Mapping[str, Collection[NamespacedName]]) -> set[U]:
         units: set[U] = set()
+        if not self._reads:  # nothing recorded yet (a cold build): nothing to look up
+            return units
         for kind, keys in changes.items():
             if not keys:
                 continue

@@ -265,6 +265,27 @@ _PORT_VALUE_TAG = bytes((3 << 3,))  # SocketAddress.port_value: field 3, varint 
 
 
 def _lb_endpoint(host: str, port: int) -> bytes:
+    if 0 < len(host) < 100 and host.isascii():  # an IP address: each length fits one byte
+        address_bytes = host.encode()
+        socket_address = b"%c%c%s%s%s" % (
+            _SOCKET_ADDRESS << 3 | 2,
+            len(address_bytes),
+            address_bytes,
+            _PORT_VALUE_TAG,
+            varint(port),
+        )
+        size = len(socket_address)  # < 110: the 4 enclosing lengths fit one byte each too
+        return b"%c%c%c%c%c%c%c%c%s" % (
+            _LOCALITY_LB_ENDPOINTS << 3 | 2,
+            size + 6,
+            _NESTED << 3 | 2,
+            size + 4,
+            _NESTED << 3 | 2,
+            size + 2,
+            _NESTED << 3 | 2,
+            size,
+            socket_address,
+        )
     socket_address = field_str(_SOCKET_ADDRESS, host) + _PORT_VALUE_TAG + varint(port)
     address = field_bytes(_NESTED, socket_address)
     endpoint = field_bytes(_NESTED, address)
