@@ -54,7 +54,7 @@ from controlplane.dag.reads import (
     discard,
     replace_host,
 )
-from controlplane.dag.status import KIND
+from controlplane.dag.status import KIND, StatusWarning
 from controlplane.dag.types import (
     ObjectStatus,
     Problem,
@@ -461,18 +461,21 @@ class IngressRouteProcessor:
         unit = self._units.get(key)
         if unit is None or not unit.ours:
             return None
-        reason = self._invalid_before_walk(key)
+        result = unit.result
+        reason = result if isinstance(result, str) else self._taken.get(key)
         outcome = None
         for root in self._containing.get(key, ()):
             outcome = self._component[root].outcome
             break
-        if reason is None and outcome is not None:
+        if outcome is None:
+            warnings: tuple[StatusWarning, ...] = ()
+            return route_status(unit.route, reason, False, warnings, warnings)
+        if reason is None:
             reason = outcome.invalid.get(key)
-        compiled = unit.compiled
         return route_status(
             unit.route,
             reason,
-            outcome is not None and key in outcome.reached,
-            compiled.warnings if compiled is not None else (),
-            outcome.warnings.get(key, ()) if outcome is not None else (),
+            key in outcome.reached,
+            result.warnings if isinstance(result, CompiledIngressRoute) else (),
+            outcome.warnings.get(key, ()),
         )

@@ -44,6 +44,7 @@ Routing semantics:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -84,7 +85,8 @@ MAX_TOTAL_WEIGHT = 2**32 - 1
 MAX_SETTING = 2**31 - 1
 """Upper bound of health-check and retry numbers (Envoy reads them as uint32 or durations)."""
 
-_HOSTNAME_LABEL = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 
 class SpecError(ValueError):
@@ -280,14 +282,9 @@ def _url_path(text: str, field: str) -> None:
 
 
 def _is_hostname(fqdn: str) -> bool:
-    labels = fqdn.removesuffix(".").split(".")
-    return len(fqdn) <= 253 and all(
-        0 < len(label) <= 63
-        and set(label) <= _HOSTNAME_LABEL
-        and not label.startswith("-")
-        and not label.endswith("-")
-        for label in labels
-    )
+    """At most 253 characters; dot-separated labels of 1-63 of `[a-z0-9-]`, none starting or
+    ending with `-`; one trailing dot allowed."""
+    return len(fqdn) <= 253 and _HOSTNAME.fullmatch(fqdn.removesuffix(".")) is not None
 
 
 def _tls_version(value: str | None, ctx: _Context) -> TLSVersion:
@@ -418,14 +415,17 @@ def _services(
 ) -> tuple[WeightedCluster, ...]:
     resolved = []
     for service in services:
-        at = service_where(where, service.name)
-        if not 1 <= service.port <= 65535:
-            raise SpecError(f"{at}: port must be in the range 1-65535")
-        if service.weight is not None and service.weight < 0:
-            raise SpecError(f"{at}: weight must be greater than or equal to zero")
-        load_balancer = _strategy(service.strategy, at)
-        health_check = _health_check(service.health_check, at)
-        validation = _validation(service.validation, at, ctx)
+        if _plain(service):  # nothing below can fail, so nothing needs naming
+            load_balancer, health_check, validation = LoadBalancerPolicy.ROUND_ROBIN, None, None
+        else:
+            at = service_where(where, service.name)
+            if not 1 <= service.port <= 65535:
+                raise SpecError(f"{at}: port must be in the range 1-65535")
+            if service.weight is not None and service.weight < 0:
+                raise SpecError(f"{at}: weight must be greater than or equal to zero")
+            load_balancer = _strategy(service.strategy, at)
+            health_check = _health_check(service.health_check, at)
+            validation = _validation(service.validation, at, ctx)
         try:
             found = resolve_cluster(
                 ctx.inputs.objects,
@@ -450,6 +450,18 @@ def _services(
     return tuple(
         WeightedCluster(cluster, weight)
         for (cluster, _), weight in zip(resolved, weights, strict=True)
+    )
+
+
+def _plain(service: spec.RouteService) -> bool:
+    """A service with a valid port and weight and no policy of its own (most are): what the
+    checks of `_services` would find for it is known without making them."""
+    return (
+        1 <= service.port <= 65535
+        and (service.weight is None or service.weight >= 0)
+        and not service.strategy
+        and service.health_check is None
+        and service.validation is None
     )
 
 

@@ -134,7 +134,8 @@ class TLSSecret:
         return f"{self.namespace}/{self.name}"
 
 
-_NO_BREAKERS = CircuitBreakers()
+NO_BREAKERS = CircuitBreakers()
+"""No thresholds set (Envoy's defaults): the value nearly every cluster has, shared."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +179,14 @@ class Cluster:
             and self.external_name is None
             and self.connect_timeout_seconds is None
             and self.fallback is None
-            and self.circuit_breakers == _NO_BREAKERS
+            and (self.circuit_breakers is NO_BREAKERS or self.circuit_breakers == NO_BREAKERS)
             and type(self.port_name) is str
             and len(self.port_name) <= 256
             and type(self.protocol) is UpstreamProtocol
             and type(self.load_balancer) is LoadBalancerPolicy
         ):
-            policy = _plain_policy(self.port_name, self.protocol, self.load_balancer)
+            # By the members' values: an Enum hashes in Python, a str in C.
+            policy = _plain_policy(self.port_name, self.protocol.value, self.load_balancer.value)
         else:
             policy = self._policy_hash()
         object.__setattr__(self, "name", f"{self.namespace}/{self.service}/{self.port}/{policy}")
@@ -222,13 +224,20 @@ class Cluster:
 
 
 @lru_cache(maxsize=4096)
-def _plain_policy(
-    port_name: str, protocol: UpstreamProtocol, load_balancer: LoadBalancerPolicy
-) -> str:
-    """`Cluster._policy_hash` of a cluster with nothing but these set (nearly every cluster):
-    one digest per distinct triple instead of one per cluster. The caller checks the types
-    exactly (an equal value of another type could have another repr) and the length."""
-    return short_hash(port_name, protocol, load_balancer, None, None, _NO_BREAKERS, None)
+def _plain_policy(port_name: str, protocol: str, load_balancer: str) -> str:
+    """`Cluster._policy_hash` of a cluster with nothing but a port name, protocol and balancer
+    (by their values) set, as nearly every cluster: one digest per distinct triple instead of
+    one per cluster. The caller checks the types exactly (an equal value of another type could
+    have another repr) and the length."""
+    return short_hash(
+        port_name,
+        UpstreamProtocol(protocol),
+        LoadBalancerPolicy(load_balancer),
+        None,
+        None,
+        NO_BREAKERS,
+        None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
