@@ -351,8 +351,9 @@ def _route(route: spec.Route, ctx: _Context) -> CompiledRoute | Delegation | Non
         raise SpecError(f'{where}: match must start with "/"')
     if "?" in route.match or "#" in route.match:
         raise SpecError(f'{where}: match must be a path (no "?" or "#")')
-    _url_path(route.match, f"{where}: match")
-    if route.prefix_rewrite:
+    if not _URL_PATH_CHARACTERS.issuperset(route.match):
+        _url_path(route.match, f"{where}: match")
+    if route.prefix_rewrite and not _URL_PATH_CHARACTERS.issuperset(route.prefix_rewrite):
         _url_path(route.prefix_rewrite, f"{where}: prefixRewrite")
     match = path_match(route.match)
     if route.services and route.delegate is not None:

@@ -40,6 +40,7 @@ from itertools import compress
 from operator import attrgetter, is_, is_not
 from typing import Generic, TypeVar
 
+from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 
@@ -482,15 +483,7 @@ class IncrementalTranslator:
         for value in dag.clusters():  # sorted by name
             digest, encoded = self._clusters.get(value)
             if encoded is None:
-                origin = Origin("Service", value.namespace, value.service)
-                message, found = checked(
-                    partial(cluster, value, self._shared),
-                    origin,
-                    CLUSTER_TYPE,
-                    value.name,
-                )
-                body = b"" if message is None else message.SerializeToString(deterministic=True)
-                encoded = _Encoding(body, found)
+                encoded = self._encode_cluster(value)
                 self._clusters.put(digest, value, encoded)
             if encoded.body:
                 result[value.name] = encoded.body
@@ -498,6 +491,21 @@ class IncrementalTranslator:
         self._clusters.end_generation()
         self._remember("clusters", (dag.clusters(),), result, rejections)
         return result
+
+    def _encode_cluster(self, value: Cluster) -> _Encoding:
+        """One cluster; a clean one (nearly all) without making its report's origin first."""
+        try:
+            message: cluster_pb2.Cluster | None = cluster(value, self._shared)
+        except Exception:  # `checked` below says why
+            message = None
+        if message is not None and not violations(message):
+            return _Encoding(message.SerializeToString(deterministic=True))
+        origin = Origin("Service", value.namespace, value.service)
+        message, found = checked(
+            partial(cluster, value, self._shared), origin, CLUSTER_TYPE, value.name
+        )
+        body = b"" if message is None else message.SerializeToString(deterministic=True)
+        return _Encoding(body, found)
 
     def _encode_secrets(self, dag: DAG) -> dict[str, bytes]:
         if (same := self._unchanged("secrets", dag.secrets())) is not None:
