@@ -169,10 +169,12 @@ _SHARED_KINDS = {
 }
 
 
-@lru_cache(maxsize=256, typed=True)
-def _shared_status(kind: StatusKind, generation: int) -> IngressRouteStatus:
-    description, condition = _SHARED_KINDS[kind]
-    return _route_status(kind, description, generation, (_condition(*condition),))
+_SHARED_STATUSES: dict[StatusKind, dict[int, IngressRouteStatus]] = {
+    kind: {} for kind in _SHARED_KINDS
+}
+"""kind → generation → the status value: a memo of `_route_status` for those (a pure function
+of them), bounded (each map is emptied when full)."""
+_SHARED_STATUSES_MAX = 256
 
 
 def _shared(route: IngressRoute, kind: StatusKind) -> ObjectStatus:
@@ -180,7 +182,16 @@ def _shared(route: IngressRoute, kind: StatusKind) -> ObjectStatus:
     value depends only on the kind and the generation, so objects of one generation share one
     (immutable) `IngressRouteStatus`, as they share its `Valid` condition."""
     metadata = route.metadata
-    shared = _shared_status(kind, metadata.generation)
+    generation = metadata.generation
+    by_generation = _SHARED_STATUSES[kind]
+    shared = by_generation.get(generation) if type(generation) is int else None
+    if shared is None:
+        description, condition = _SHARED_KINDS[kind]
+        shared = _route_status(kind, description, generation, (_condition(*condition),))
+        if type(generation) is int:
+            if len(by_generation) >= _SHARED_STATUSES_MAX:
+                by_generation.clear()
+            by_generation[generation] = shared
     return ObjectStatus(KIND, metadata.namespace, metadata.name, shared)
 
 
