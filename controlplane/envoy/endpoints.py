@@ -312,9 +312,10 @@ class EdsTopology:
             if cluster.external_name is not None:
                 continue
             service = (cluster.namespace, cluster.service)
-            by_eds_name[cluster.eds_name] = (service, cluster.port_name)
-            by_cluster[cluster.name] = cluster.eds_name
-            by_service.setdefault(service, set()).add((cluster.eds_name, cluster.port_name))
+            eds_name = cluster.eds_name  # a property that formats: once
+            by_eds_name[eds_name] = (service, cluster.port_name)
+            by_cluster[cluster.name] = eds_name
+            by_service.setdefault(service, set()).add((eds_name, cluster.port_name))
         return cls(
             by_eds_name={name: by_eds_name[name] for name in sorted(by_eds_name)},
             by_cluster=by_cluster,
