@@ -108,9 +108,7 @@ def valid(route: IngressRoute, warnings: Iterable[StatusWarning] = ()) -> Object
     unique = tuple(dict.fromkeys(warnings))
     if not unique:
         return _shared(route, StatusKind.VALID)
-    description = VALID
-    if unique:
-        description += ", with warnings: " + "; ".join(w.message for w in unique)
+    description = VALID + ", with warnings: " + "; ".join(w.message for w in unique)
     conditions = (
         _condition(CONDITION_VALID, "True", "Valid", description),
         *(_condition(CONDITION_WARNING, "True", w.reason.value, w.message) for w in unique),
