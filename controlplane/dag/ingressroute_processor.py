@@ -393,9 +393,14 @@ class IngressRouteProcessor:
 
     def _walk(self, roots: tuple[NamespacedName, ...]) -> None:
         invalid: dict[NamespacedName, str] = {}
+        units, taken = self._units, self._taken
         for root in roots:
             for key in self._closure[root]:
-                reason = self._invalid_before_walk(key)
+                # `_invalid_before_walk`, written out: this runs for every object walked
+                unit = units.get(key)
+                if unit is None or not unit.ours:
+                    continue
+                reason = unit.result if isinstance(unit.result, str) else taken.get(key)
                 if reason is not None:
                     invalid[key] = reason
         try:

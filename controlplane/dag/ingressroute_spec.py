@@ -441,7 +441,8 @@ def _services(
         except ServiceError as error:
             ctx.problems.extend(error.problems)
             raise SpecError(str(error)) from None
-        ctx.problems.extend(found.problems)
+        if found.problems:
+            ctx.problems.extend(found.problems)
         resolved.append((found.cluster, service.weight))
     weights = (weights_of or _weights)([weight for _, weight in resolved])
     if sum(weights) > MAX_TOTAL_WEIGHT:
@@ -449,8 +450,10 @@ def _services(
             f"{where}: the weights of its services add up to more than {MAX_TOTAL_WEIGHT}"
         )
     return tuple(
-        WeightedCluster(cluster, weight)
-        for (cluster, _), weight in zip(resolved, weights, strict=True)
+        [
+            WeightedCluster(cluster, weight)
+            for (cluster, _), weight in zip(resolved, weights, strict=True)
+        ]
     )
 
 
