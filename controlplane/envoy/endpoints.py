@@ -319,7 +319,10 @@ class EdsTopology:
         return cls(
             by_eds_name={name: by_eds_name[name] for name in sorted(by_eds_name)},
             by_cluster=by_cluster,
-            by_service={key: tuple(sorted(pairs)) for key, pairs in by_service.items()},
+            by_service={
+                key: tuple(pairs) if len(pairs) == 1 else tuple(sorted(pairs))
+                for key, pairs in by_service.items()
+            },
         )
 
 
