@@ -52,6 +52,7 @@ from controlplane.dag.reads import (
     RecordingInputs,
     certificate_targets,
     discard,
+    in_store_order,
     replace_host,
 )
 from controlplane.dag.status import KIND, StatusWarning
@@ -158,7 +159,8 @@ class IngressRouteProcessor:
             self._ingress_claims = ingress_claims
         changes = dict(changes)
         changed_routes = changes.get("ingress_routes", ())
-        changes["roots"] = self._update_roots(objects, changed_routes)
+        store = objects.ingress_routes
+        changes["roots"] = self._update_roots(objects, in_store_order(changed_routes, store))
         if changes.get("certificate_delegations"):
             changes["certificate_targets"] = self._update_certificate_targets(objects)
         dirty = self._dependents.affected(changes)
@@ -166,11 +168,11 @@ class IngressRouteProcessor:
         inputs = BuildInputs(objects, self._roots, self._certificate_targets)
         recording = RecordingInputs(inputs)
         changed_units: set[NamespacedName] = set()
-        for key in dirty:
+        for key in in_store_order(dirty, store):
             if self._compile(key, objects, recording):
                 changed_units.add(key)
         taken_changed, roots_changed, owners_changed = self._claim_fqdns(
-            changed_units, ingress_claims_changed
+            in_store_order(changed_units, store), ingress_claims_changed
         )
         affected_keys = changed_units | taken_changed
         roots = set(roots_changed)
@@ -178,9 +180,9 @@ class IngressRouteProcessor:
             roots.update(self._containing.get(key, ()))
             if key in self._served or key in self._closure:
                 roots.add(key)
-        walked, in_closures = self._rewalk(roots)
-        fqdns = self._update_hosts(walked) | owners_changed
-        statuses = self._update_statuses(affected_keys | in_closures)
+        walked, in_closures = self._rewalk(roots, store)
+        fqdns = self._update_hosts(in_store_order(walked, store)) | owners_changed
+        statuses = self._update_statuses(in_store_order(affected_keys | in_closures, store))
         return fqdns, statuses
 
     def problems(self) -> tuple[Problem, ...]:
@@ -255,7 +257,7 @@ class IngressRouteProcessor:
     # -- fqdn claims ---------------------------------------------------------------------
 
     def _claim_fqdns(
-        self, changed_units: Iterable[NamespacedName], ingress_claims_changed: Iterable[str]
+        self, changed_units: Collection[NamespacedName], ingress_claims_changed: Iterable[str]
     ) -> tuple[set[NamespacedName], set[NamespacedName], set[str]]:
         """Settle the fqdns the changed units claim or claimed, and those whose oldest Ingress
         claimant changed. Returns the keys whose lost claim changed, the roots that started or
@@ -319,10 +321,11 @@ class IngressRouteProcessor:
     # -- walking -------------------------------------------------------------------------
 
     def _rewalk(
-        self, roots: set[NamespacedName]
+        self, roots: set[NamespacedName], store: Mapping[NamespacedName, IngressRoute]
     ) -> tuple[set[NamespacedName], set[NamespacedName]]:
         """Walk again the components of `roots` (and whatever they now join). Returns the roots
-        walked (served or not any more) and every object in their old and new closures."""
+        walked (served or not any more) and every object in their old and new closures.
+        `store`: the IngressRoutes, whose order the walks follow (see `in_store_order`)."""
         pending = set(roots)
         for root in roots:
             component = self._component.get(root)
@@ -351,7 +354,7 @@ class IngressRouteProcessor:
                     if other not in walked:
                         pending.add(other)
                 sharing.add(root)
-        for roots_together in self._components(walked):
+        for roots_together in self._components(walked, store):
             self._walk(roots_together)
         return walked, objects
 
@@ -373,12 +376,16 @@ class IngressRouteProcessor:
                     stack.append(target)
         return frozenset(seen)
 
-    def _components(self, walked: set[NamespacedName]) -> list[tuple[NamespacedName, ...]]:
+    def _components(
+        self, walked: set[NamespacedName], store: Mapping[NamespacedName, IngressRoute]
+    ) -> list[tuple[NamespacedName, ...]]:
         """The serving roots among `walked`, grouped by shared objects, each in fqdn order."""
         left = {root for root in walked if root in self._served}
         components = []
-        while left:
-            start = left.pop()
+        for start in in_store_order(set(left), store):
+            if start not in left:
+                continue  # in the component of a root met before
+            left.discard(start)
             members = {start}
             stack = [start]
             while stack:
