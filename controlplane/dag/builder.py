@@ -62,7 +62,7 @@ from controlplane.dag.ingress_merge import merge_host, trusted_namespaces
 from controlplane.dag.ingress_processor import IngressProcessor
 from controlplane.dag.ingressroute_processor import IngressRouteProcessor
 from controlplane.dag.options import BuildOptions
-from controlplane.dag.reads import OBJECT_KINDS
+from controlplane.dag.reads import OBJECT_KINDS, in_store_order
 from controlplane.dag.types import DAG, ObjectStatus, Problem, SecureVirtualHost, VirtualHost
 from controlplane.dag.upstreams import ClustersAndSecrets
 from controlplane.model import NamespacedName, ObjectSet
@@ -258,7 +258,7 @@ class DagBuilder:
         )
         owners = self._routes.owners
         changed = set()
-        for fqdn in candidates:
+        for fqdn in in_store_order(candidates, self._routes.plain):
             owner = owners.get(fqdn)
             old = self._owners.get(fqdn)
             if old != owner:
@@ -288,7 +288,8 @@ class DagBuilder:
         owners = self._routes.owners
         plain_hosts: list[tuple[str, VirtualHost | None]] = []
         secure_hosts: list[tuple[str, SecureVirtualHost | None]] = []
-        for fqdn in fqdns:
+        # The IngressRoute hosts were made in the store's order (`in_store_order`): so it goes.
+        for fqdn in in_store_order(fqdns, self._routes.plain):
             owner = owners.get(fqdn)
             problems: tuple[Problem, ...] = ()
             if owner is None:
