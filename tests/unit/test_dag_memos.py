@@ -10,6 +10,7 @@ leak from one build into the next.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from dag_support import build_every_way
@@ -20,6 +21,7 @@ from ingressroute_support import delegate, ingressroute, route, service, to
 from controlplane.dag.builder import DagBuilder
 from controlplane.dag.ingressroute_spec import _is_hostname, path_match
 from controlplane.dag.memo import LONGEST, text_memo
+from controlplane.dag.reads import in_store_order
 from controlplane.dag.status import orphaned, route_where, valid
 from controlplane.dag.types import (
     NO_BREAKERS,
@@ -177,3 +179,36 @@ def test_an_annotation_of_another_prefix_leaves_the_cluster_plain() -> None:
         builder, _objects(ROOT, BLOG, service("web", annotations={"example.com/owner": "me"}))
     )
     assert other == plain
+
+
+def test_in_store_order_is_the_store_order_for_a_large_batch_only() -> None:
+    store = {f"k{index}": index for index in range(1000)}
+    small = {"k5", "k1", "k3"}
+    assert in_store_order(small, store) is small
+    large = {f"k{index}" for index in range(0, 1000, 2)} | {"gone"}
+    assert list(in_store_order(large, store)) == [f"k{i}" for i in range(0, 1000, 2)] + ["gone"]
+
+
+def test_a_large_build_in_store_order_is_the_reference_build() -> None:
+    """Past 256 changed IngressRoutes the builder goes through them in the store's order
+    (`in_store_order`); the result must not depend on it. Roots with delegates, a delegate
+    shared by many roots (one component), a cycle, a missing delegate and an fqdn two roots
+    claim, shuffled into the store."""
+    manifests: list[dict[str, Any]] = [service("web"), service("shared")]
+    manifests.append(ingressroute("shared", routes=[route("/shared", to("shared"))]))
+    for index in range(150):
+        name = f"r{index}"
+        routes = [route("/", to("web")), route("/blog", delegate=delegate(f"{name}-blog"))]
+        if index % 10 == 0:
+            routes.append(route("/shared", delegate=delegate("shared")))
+        if index % 25 == 0:
+            routes.append(route("/gone", delegate=delegate("missing")))
+        fqdn = "twice.example.com" if index in (7, 8) else f"{name}.example.com"
+        manifests.append(ingressroute(name, fqdn=fqdn, routes=routes))
+        blog_routes = [route("/blog", to("web"))]
+        if index % 30 == 0:
+            blog_routes.append(route("/blog/loop", delegate=delegate(name)))
+        manifests.append(ingressroute(f"{name}-blog", routes=blog_routes))
+    random.Random(13).shuffle(manifests)
+    dag = build_every_way(_objects(*manifests))
+    assert len(dag.statuses) == 301
