@@ -38,6 +38,8 @@ def class_matches(
             return True
         ingress_class = objects.ingress_classes.get(("", class_name))
         return ingress_class is not None and ingress_class.spec.controller in CONTROLLER_NAMES
+    if not annotations:  # most objects carry none at all
+        return True
     for annotation in CLASS_ANNOTATIONS:
         value = annotations.get(annotation)
         if value is not None:

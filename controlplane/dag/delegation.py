@@ -67,6 +67,8 @@ from controlplane.dag.types import PathMatch, PathMatchKind, WeightedCluster
 from controlplane.model import NamespacedName
 
 _EVERYTHING = PathMatch(PathMatchKind.PREFIX, "/")
+_Frame = tuple[NamespacedName, PathMatch, tuple[NamespacedName, ...]]
+"""(object, the prefix delegated to it, the chain of objects from the root before it)."""
 _TCP = "tcpproxy"
 
 
@@ -137,24 +139,25 @@ class _Walk:
             self._walk_tcp_proxy(host)
 
     def _walk_routes(self, host: HostContent) -> None:
-        Frame = tuple[NamespacedName, PathMatch, tuple[NamespacedName, ...]]
-        stack: list[Frame] = [(host.root, _EVERYTHING, ())]
+        stack: list[_Frame] = [(host.root, _EVERYTHING, ())]
+        expanded = self._expanded
         while stack:
             key, prefix, chain = stack.pop()
-            if (host.root, key, prefix) in self._expanded:
+            expansion = (host.root, key, prefix)
+            if expansion in expanded:
                 continue
-            self._expanded.add((host.root, key, prefix))
+            expanded.add(expansion)
             current = self.compiled[key]
             chain = (*chain, key)
             self.reached.add(key)
             for route in current.routes:
                 self._add_route(host, route, key)
-            children: list[Frame] = []
+            children: list[_Frame] = []
             for delegation in current.delegations:
-                where = route_where(delegation.match_text)
                 target = delegation.target
-                if not self._usable(key, where, target):
+                if not self._usable(key, delegation.match_text, target):
                     continue
+                where = route_where(delegation.match_text)
                 problem = _misplaced(self.compiled[target], delegation, chain)
                 if problem is not None:
                     self._warn(
@@ -181,7 +184,7 @@ class _Walk:
             if target is None:
                 host.tcp_clusters = tcp_proxy.clusters
                 return
-            if not self._usable(key, _TCP, target, tcp=True):
+            if not self._usable(key, "", target, tcp=True):
                 return
             if target in chain:
                 self._warn(
@@ -194,10 +197,15 @@ class _Walk:
             key = target
 
     def _usable(
-        self, parent: NamespacedName, where: str, target: NamespacedName, *, tcp: bool = False
+        self, parent: NamespacedName, match: str, target: NamespacedName, *, tcp: bool = False
     ) -> bool:
-        """Whether `target` can be walked into; if not, the parent gets a warning saying why."""
+        """Whether `target` can be walked into; if not, the parent gets a warning saying why.
+        `match`: the delegating route's (or `tcpproxy`), named in the warning."""
         reason = self.invalid.get(target)
+        found = self.compiled.get(target)
+        if reason is None and found is not None and (not tcp or found.tcp_proxy is not None):
+            return True
+        where = _TCP if tcp else route_where(match)
         if reason is not None:
             self._warn(
                 parent,
@@ -205,7 +213,6 @@ class _Walk:
                 f"{where}: delegate {display(target)} is invalid: {reason}",
             )
             return False
-        found = self.compiled.get(target)
         if found is None:
             self._warn(
                 parent,

@@ -47,6 +47,7 @@ from controlplane.dag.ingress import (
     TLSClaim,
     route_order,
 )
+from controlplane.dag.memo import text_memo
 from controlplane.dag.secrets import split_secret_name
 from controlplane.dag.types import (
     PathMatch,
@@ -82,14 +83,21 @@ class OwnedHostClaims:
 def trusted_namespaces(owner: IngressRoute) -> frozenset[str]:
     """The namespaces whose Ingresses may add paths to the host `owner` owns: its own, and that
     of the Secret its `virtualhost.tls.secretName` names."""
-    namespaces = {owner.namespace}
     vhost = owner.spec.virtualhost
     secret_name = (vhost.tls.secret_name or "").strip() if vhost and vhost.tls else ""
-    if secret_name:
-        namespace, _ = split_secret_name(secret_name, owner.namespace)
-        if namespace:
-            namespaces.add(namespace)
+    if not secret_name:
+        return _only(owner.namespace)
+    namespaces = {owner.namespace}
+    namespace, _ = split_secret_name(secret_name, owner.namespace)
+    if namespace:
+        namespaces.add(namespace)
     return frozenset(namespaces)
+
+
+@text_memo()
+def _only(namespace: str) -> frozenset[str]:
+    """One namespace as a set: the trust of nearly every owner, one value per namespace."""
+    return frozenset((namespace,))
 
 
 def without_hosts(reading: IngressReading, hosts: Iterable[str]) -> IngressReading:

@@ -197,8 +197,16 @@ class IngressProcessor:
 
     def _settle(self, host: str) -> bool:
         """Settle `host` again; whether its plain or secure virtual host changed."""
+        units = self._host_units.get(host)
+        if not units:  # no Ingress claims it (an IngressRoute's host, usually): nothing to settle
+            self.owned.pop(host, None)
+            if self._host_losers.pop(host, None) is not None:
+                self._problems_stale = True
+            plain_changed = replace_host(self.plain, host, None)
+            secure_changed = replace_host(self.secure, host, None)
+            return plain_changed or secure_changed
         readings = []
-        for key in self._host_units.get(host, ()):
+        for key in units:
             reading = self._units[key].reading
             assert reading is not None  # only Ingresses of our class claim hosts
             readings.append(reading)

@@ -119,18 +119,16 @@ def settle_fqdn(
     than every root claiming the fqdn, no root owns it (None) and every root is invalid; the
     Ingresses serve it. An exact tie (same time, namespace and name) goes to the IngressRoute."""
     claimants = list(claimants)
-    winner = oldest(claimants)
+    winner = claimants[0] if len(claimants) == 1 else oldest(claimants)
     if oldest_ingress is not None and oldest_ingress < winner.age_key:
         used = fqdn_used_by_ingress(fqdn, display((oldest_ingress[1], oldest_ingress[2])))
         return None, {(route.namespace, route.name): used for route in claimants}
     owner = (winner.namespace, winner.name)
+    if len(claimants) == 1:  # the usual case: nobody else to tell anything
+        return owner, {}
+    others = [route for route in claimants if (route.namespace, route.name) != owner]
     taken = fqdn_taken(fqdn, display(owner))
-    losers = {
-        (route.namespace, route.name): taken
-        for route in claimants
-        if (route.namespace, route.name) != owner
-    }
-    return owner, losers
+    return owner, {(route.namespace, route.name): taken for route in others}
 
 
 def route_status(

@@ -52,9 +52,10 @@ from controlplane.dag.reads import (
     RecordingInputs,
     certificate_targets,
     discard,
+    in_store_order,
     replace_host,
 )
-from controlplane.dag.status import KIND
+from controlplane.dag.status import KIND, StatusWarning
 from controlplane.dag.types import (
     ObjectStatus,
     Problem,
@@ -81,6 +82,18 @@ class _Compilation:
 
     claim: str | None = None
     """The fqdn it claims as a root, valid or not (`claimed_fqdn`)."""
+
+
+def _claim(
+    route: IngressRoute, result: CompiledIngressRoute | str | None, options: BuildOptions
+) -> str | None:
+    """`claimed_fqdn` of an IngressRoute of ours (None when not ours). A compiled root has
+    settled it already: its virtual host's fqdn is `claimed_fqdn`'s very computation."""
+    if result is None:
+        return None
+    if isinstance(result, CompiledIngressRoute):
+        return None if result.virtual_host is None else result.virtual_host.fqdn
+    return claimed_fqdn(route, options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +159,8 @@ class IngressRouteProcessor:
             self._ingress_claims = ingress_claims
         changes = dict(changes)
         changed_routes = changes.get("ingress_routes", ())
-        changes["roots"] = self._update_roots(objects, changed_routes)
+        store = objects.ingress_routes
+        changes["roots"] = self._update_roots(objects, in_store_order(changed_routes, store))
         if changes.get("certificate_delegations"):
             changes["certificate_targets"] = self._update_certificate_targets(objects)
         dirty = self._dependents.affected(changes)
@@ -154,11 +168,11 @@ class IngressRouteProcessor:
         inputs = BuildInputs(objects, self._roots, self._certificate_targets)
         recording = RecordingInputs(inputs)
         changed_units: set[NamespacedName] = set()
-        for key in dirty:
+        for key in in_store_order(dirty, store):
             if self._compile(key, objects, recording):
                 changed_units.add(key)
         taken_changed, roots_changed, owners_changed = self._claim_fqdns(
-            changed_units, ingress_claims_changed
+            in_store_order(changed_units, store), ingress_claims_changed
         )
         affected_keys = changed_units | taken_changed
         roots = set(roots_changed)
@@ -166,9 +180,9 @@ class IngressRouteProcessor:
             roots.update(self._containing.get(key, ()))
             if key in self._served or key in self._closure:
                 roots.add(key)
-        walked, in_closures = self._rewalk(roots)
-        fqdns = self._update_hosts(walked) | owners_changed
-        statuses = self._update_statuses(affected_keys | in_closures)
+        walked, in_closures = self._rewalk(roots, store)
+        fqdns = self._update_hosts(in_store_order(walked, store)) | owners_changed
+        statuses = self._update_statuses(in_store_order(affected_keys | in_closures, store))
         return fqdns, statuses
 
     def problems(self) -> tuple[Problem, ...]:
@@ -221,9 +235,7 @@ class IngressRouteProcessor:
         self._dependents.record(key, recording.stop())
         if old is not None and old.result is not None and old.result == result:
             result = old.result
-        unit = _Compilation(
-            route, ours, result, problems, claimed_fqdn(route, self.options) if ours else None
-        )
+        unit = _Compilation(route, ours, result, problems, _claim(route, result, self.options))
         self._units[key] = unit
         compiled = unit.compiled
         if compiled is not None:
@@ -245,7 +257,7 @@ class IngressRouteProcessor:
     # -- fqdn claims ---------------------------------------------------------------------
 
     def _claim_fqdns(
-        self, changed_units: Iterable[NamespacedName], ingress_claims_changed: Iterable[str]
+        self, changed_units: Collection[NamespacedName], ingress_claims_changed: Iterable[str]
     ) -> tuple[set[NamespacedName], set[NamespacedName], set[str]]:
         """Settle the fqdns the changed units claim or claimed, and those whose oldest Ingress
         claimant changed. Returns the keys whose lost claim changed, the roots that started or
@@ -309,10 +321,11 @@ class IngressRouteProcessor:
     # -- walking -------------------------------------------------------------------------
 
     def _rewalk(
-        self, roots: set[NamespacedName]
+        self, roots: set[NamespacedName], store: Mapping[NamespacedName, IngressRoute]
     ) -> tuple[set[NamespacedName], set[NamespacedName]]:
         """Walk again the components of `roots` (and whatever they now join). Returns the roots
-        walked (served or not any more) and every object in their old and new closures."""
+        walked (served or not any more) and every object in their old and new closures.
+        `store`: the IngressRoutes, whose order the walks follow (see `in_store_order`)."""
         pending = set(roots)
         for root in roots:
             component = self._component.get(root)
@@ -341,7 +354,7 @@ class IngressRouteProcessor:
                     if other not in walked:
                         pending.add(other)
                 sharing.add(root)
-        for roots_together in self._components(walked):
+        for roots_together in self._components(walked, store):
             self._walk(roots_together)
         return walked, objects
 
@@ -363,12 +376,16 @@ class IngressRouteProcessor:
                     stack.append(target)
         return frozenset(seen)
 
-    def _components(self, walked: set[NamespacedName]) -> list[tuple[NamespacedName, ...]]:
+    def _components(
+        self, walked: set[NamespacedName], store: Mapping[NamespacedName, IngressRoute]
+    ) -> list[tuple[NamespacedName, ...]]:
         """The serving roots among `walked`, grouped by shared objects, each in fqdn order."""
         left = {root for root in walked if root in self._served}
         components = []
-        while left:
-            start = left.pop()
+        for start in in_store_order(set(left), store):
+            if start not in left:
+                continue  # in the component of a root met before
+            left.discard(start)
             members = {start}
             stack = [start]
             while stack:
@@ -383,9 +400,14 @@ class IngressRouteProcessor:
 
     def _walk(self, roots: tuple[NamespacedName, ...]) -> None:
         invalid: dict[NamespacedName, str] = {}
+        units, taken = self._units, self._taken
         for root in roots:
             for key in self._closure[root]:
-                reason = self._invalid_before_walk(key)
+                # `_invalid_before_walk`, written out: this runs for every object walked
+                unit = units.get(key)
+                if unit is None or not unit.ours:
+                    continue
+                reason = unit.result if isinstance(unit.result, str) else taken.get(key)
                 if reason is not None:
                     invalid[key] = reason
         try:
@@ -451,18 +473,21 @@ class IngressRouteProcessor:
         unit = self._units.get(key)
         if unit is None or not unit.ours:
             return None
-        reason = self._invalid_before_walk(key)
+        result = unit.result
+        reason = result if isinstance(result, str) else self._taken.get(key)
         outcome = None
         for root in self._containing.get(key, ()):
             outcome = self._component[root].outcome
             break
-        if reason is None and outcome is not None:
+        if outcome is None:
+            warnings: tuple[StatusWarning, ...] = ()
+            return route_status(unit.route, reason, False, warnings, warnings)
+        if reason is None:
             reason = outcome.invalid.get(key)
-        compiled = unit.compiled
         return route_status(
             unit.route,
             reason,
-            outcome is not None and key in outcome.reached,
-            compiled.warnings if compiled is not None else (),
-            outcome.warnings.get(key, ()) if outcome is not None else (),
+            key in outcome.reached,
+            result.warnings if isinstance(result, CompiledIngressRoute) else (),
+            outcome.warnings.get(key, ()),
         )

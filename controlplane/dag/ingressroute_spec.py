@@ -44,10 +44,12 @@ Routing semantics:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from controlplane.dag.durations import parse_duration
+from controlplane.dag.memo import text_memo
 from controlplane.dag.options import BuildOptions
 from controlplane.dag.reads import BuildInputs
 from controlplane.dag.secrets import ca_certificate, split_secret_name, tls_secret
@@ -83,7 +85,8 @@ MAX_TOTAL_WEIGHT = 2**32 - 1
 MAX_SETTING = 2**31 - 1
 """Upper bound of health-check and retry numbers (Envoy reads them as uint32 or durations)."""
 
-_HOSTNAME_LABEL = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 
 class SpecError(ValueError):
@@ -151,8 +154,10 @@ class _Context:
     warnings: list[StatusWarning]
 
 
+@text_memo()
 def path_match(match: str) -> PathMatch:
-    """The DAG match of an IngressRoute `match` (already known to start with `/`)."""
+    """The DAG match of an IngressRoute `match` (already known to start with `/`); one value
+    per distinct `match` (most routes of a cluster share a few)."""
     trimmed = match.rstrip("/")
     if not trimmed:
         return PathMatch(PathMatchKind.PREFIX, "/")
@@ -266,6 +271,8 @@ _URL_PATH_CHARACTERS = frozenset(
 
 
 def _url_path(text: str, field: str) -> None:
+    if _URL_PATH_CHARACTERS.issuperset(text):
+        return
     for index, character in enumerate(text):
         if character not in _URL_PATH_CHARACTERS:
             raise SpecError(
@@ -275,14 +282,9 @@ def _url_path(text: str, field: str) -> None:
 
 
 def _is_hostname(fqdn: str) -> bool:
-    labels = fqdn.removesuffix(".").split(".")
-    return len(fqdn) <= 253 and all(
-        0 < len(label) <= 63
-        and set(label) <= _HOSTNAME_LABEL
-        and not label.startswith("-")
-        and not label.endswith("-")
-        for label in labels
-    )
+    """At most 253 characters; dot-separated labels of 1-63 of `[a-z0-9-]`, none starting or
+    ending with `-`; one trailing dot allowed."""
+    return len(fqdn) <= 253 and _HOSTNAME.fullmatch(fqdn.removesuffix(".")) is not None
 
 
 def _tls_version(value: str | None, ctx: _Context) -> TLSVersion:
@@ -349,8 +351,9 @@ def _route(route: spec.Route, ctx: _Context) -> CompiledRoute | Delegation | Non
         raise SpecError(f'{where}: match must start with "/"')
     if "?" in route.match or "#" in route.match:
         raise SpecError(f'{where}: match must be a path (no "?" or "#")')
-    _url_path(route.match, f"{where}: match")
-    if route.prefix_rewrite:
+    if not _URL_PATH_CHARACTERS.issuperset(route.match):
+        _url_path(route.match, f"{where}: match")
+    if route.prefix_rewrite and not _URL_PATH_CHARACTERS.issuperset(route.prefix_rewrite):
         _url_path(route.prefix_rewrite, f"{where}: prefixRewrite")
     match = path_match(route.match)
     if route.services and route.delegate is not None:
@@ -413,14 +416,17 @@ def _services(
 ) -> tuple[WeightedCluster, ...]:
     resolved = []
     for service in services:
-        at = service_where(where, service.name)
-        if not 1 <= service.port <= 65535:
-            raise SpecError(f"{at}: port must be in the range 1-65535")
-        if service.weight is not None and service.weight < 0:
-            raise SpecError(f"{at}: weight must be greater than or equal to zero")
-        load_balancer = _strategy(service.strategy, at)
-        health_check = _health_check(service.health_check, at)
-        validation = _validation(service.validation, at, ctx)
+        if _plain(service):  # nothing below can fail, so nothing needs naming
+            load_balancer, health_check, validation = LoadBalancerPolicy.ROUND_ROBIN, None, None
+        else:
+            at = service_where(where, service.name)
+            if not 1 <= service.port <= 65535:
+                raise SpecError(f"{at}: port must be in the range 1-65535")
+            if service.weight is not None and service.weight < 0:
+                raise SpecError(f"{at}: weight must be greater than or equal to zero")
+            load_balancer = _strategy(service.strategy, at)
+            health_check = _health_check(service.health_check, at)
+            validation = _validation(service.validation, at, ctx)
         try:
             found = resolve_cluster(
                 ctx.inputs.objects,
@@ -435,7 +441,8 @@ def _services(
         except ServiceError as error:
             ctx.problems.extend(error.problems)
             raise SpecError(str(error)) from None
-        ctx.problems.extend(found.problems)
+        if found.problems:
+            ctx.problems.extend(found.problems)
         resolved.append((found.cluster, service.weight))
     weights = (weights_of or _weights)([weight for _, weight in resolved])
     if sum(weights) > MAX_TOTAL_WEIGHT:
@@ -443,8 +450,22 @@ def _services(
             f"{where}: the weights of its services add up to more than {MAX_TOTAL_WEIGHT}"
         )
     return tuple(
-        WeightedCluster(cluster, weight)
-        for (cluster, _), weight in zip(resolved, weights, strict=True)
+        [
+            WeightedCluster(cluster, weight)
+            for (cluster, _), weight in zip(resolved, weights, strict=True)
+        ]
+    )
+
+
+def _plain(service: spec.RouteService) -> bool:
+    """A service with a valid port and weight and no policy of its own (most are): what the
+    checks of `_services` would find for it is known without making them."""
+    return (
+        1 <= service.port <= 65535
+        and (service.weight is None or service.weight >= 0)
+        and not service.strategy
+        and service.health_check is None
+        and service.validation is None
     )
 
 

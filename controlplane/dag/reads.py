@@ -20,7 +20,15 @@ and `stop()` hands it back.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, ItemsView, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import (
+    Collection,
+    Hashable,
+    ItemsView,
+    Iterator,
+    KeysView,
+    Mapping,
+    ValuesView,
+)
 from dataclasses import dataclass, field, fields
 from typing import Any, Generic, TypeVar
 
@@ -208,6 +216,8 @@ class Dependents(Generic[U]):
 
     def affected(self, changes: Mapping[str, Collection[NamespacedName]]) -> set[U]:
         units: set[U] = set()
+        if not self._reads:  # nothing recorded yet (a cold build): nothing to look up
+            return units
         for kind, keys in changes.items():
             if not keys:
                 continue
@@ -228,6 +238,20 @@ def _discard(index: dict[K, set[U]], key: K, unit: U) -> None:
         found.discard(unit)
         if not found:
             del index[key]
+
+
+def in_store_order(keys: Collection[K], store: Mapping[K, object]) -> Collection[K]:
+    """`keys` (a set, in hash order) in the order of `store` instead, then those not in it,
+    when they are a good part of it (a cold build: all of it). Every step of a build is the
+    same in any order; the store's is the order objects were parsed, so objects read together
+    (a root, its delegate, their Service) sit together in memory, and a walk in hash order over
+    100,000s of them pays a cache miss for nearly every object it touches first."""
+    if len(keys) < 256 or len(keys) * 2 < len(store):
+        return keys
+    ordered = [key for key in store if key in keys]
+    if len(ordered) < len(keys):
+        ordered += [key for key in keys if key not in store]
+    return ordered
 
 
 H = TypeVar("H", VirtualHost, SecureVirtualHost)

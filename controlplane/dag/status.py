@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
+from controlplane.dag.memo import text_memo
 from controlplane.dag.types import ObjectStatus, Origin, Problem, StatusKind
 from controlplane.model import Condition, IngressRoute, IngressRouteStatus, shown
 
@@ -73,8 +74,10 @@ class StatusWarning:
     message: str
 
 
+@text_memo()
 def route_where(match: str) -> str:
-    """How a status names a route: by its `match`, as the user wrote it."""
+    """How a status names a route: by its `match`, as the user wrote it (one string per
+    distinct `match`: most routes share a few)."""
     return f'route "{shown(match)}"'
 
 
@@ -103,9 +106,9 @@ def fqdn_used_by_ingress(fqdn: str, ingress: str) -> str:
 
 def valid(route: IngressRoute, warnings: Iterable[StatusWarning] = ()) -> ObjectStatus:
     unique = tuple(dict.fromkeys(warnings))
-    description = VALID
-    if unique:
-        description += ", with warnings: " + "; ".join(w.message for w in unique)
+    if not unique:
+        return _shared(route, StatusKind.VALID)
+    description = VALID + ", with warnings: " + "; ".join(w.message for w in unique)
     conditions = (
         _condition(CONDITION_VALID, "True", "Valid", description),
         *(_condition(CONDITION_WARNING, "True", w.reason.value, w.message) for w in unique),
@@ -119,8 +122,7 @@ def invalid(route: IngressRoute, description: str) -> ObjectStatus:
 
 
 def orphaned(route: IngressRoute) -> ObjectStatus:
-    condition = _condition(CONDITION_VALID, "False", "Orphaned", ORPHANED)
-    return _status(route, StatusKind.ORPHANED, ORPHANED, (condition,))
+    return _shared(route, StatusKind.ORPHANED)
 
 
 _FIELDS_SET = {"current_status", "description", "observed_generation", "conditions"}
@@ -138,18 +140,57 @@ def _condition(type_: str, status: str, reason: str, message: str) -> Condition:
 def _status(
     route: IngressRoute, kind: StatusKind, description: str, conditions: tuple[Condition, ...]
 ) -> ObjectStatus:
+    metadata = route.metadata
     return ObjectStatus(
-        kind=KIND,
-        namespace=route.namespace,
-        name=route.name,
-        status=IngressRouteStatus.model_construct(
-            _FIELDS_SET,
-            current_status=kind.value,
-            description=description,
-            observed_generation=route.metadata.generation,
-            conditions=conditions,
-        ),
+        KIND,
+        metadata.namespace,
+        metadata.name,
+        _route_status(kind, description, metadata.generation, conditions),
     )
+
+
+def _route_status(
+    kind: StatusKind, description: str, generation: int, conditions: tuple[Condition, ...]
+) -> IngressRouteStatus:
+    return IngressRouteStatus.model_construct(
+        _FIELDS_SET,
+        current_status=kind.value,
+        description=description,
+        observed_generation=generation,
+        conditions=conditions,
+    )
+
+
+_SHARED_KINDS = {
+    StatusKind.VALID: (VALID, (CONDITION_VALID, "True", "Valid", VALID)),
+    StatusKind.ORPHANED: (ORPHANED, (CONDITION_VALID, "False", "Orphaned", ORPHANED)),
+}
+
+
+_SHARED_STATUSES: dict[StatusKind, dict[int, IngressRouteStatus]] = {
+    kind: {} for kind in _SHARED_KINDS
+}
+"""kind → generation → the status value: a memo of `_route_status` for those (a pure function
+of them), bounded (each map is emptied when full)."""
+_SHARED_STATUSES_MAX = 256
+
+
+def _shared(route: IngressRoute, kind: StatusKind) -> ObjectStatus:
+    """A status without warnings (valid) or orphaned: nearly every IngressRoute's. Its typed
+    value depends only on the kind and the generation, so objects of one generation share one
+    (immutable) `IngressRouteStatus`, as they share its `Valid` condition."""
+    metadata = route.metadata
+    generation = metadata.generation
+    by_generation = _SHARED_STATUSES[kind]
+    shared = by_generation.get(generation) if type(generation) is int else None
+    if shared is None:
+        description, condition = _SHARED_KINDS[kind]
+        shared = _route_status(kind, description, generation, (_condition(*condition),))
+        if type(generation) is int:
+            if len(by_generation) >= _SHARED_STATUSES_MAX:
+                by_generation.clear()
+            by_generation[generation] = shared
+    return ObjectStatus(KIND, metadata.namespace, metadata.name, shared)
 
 
 def with_rejections(

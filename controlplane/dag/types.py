@@ -20,7 +20,7 @@ import math
 import traceback
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from controlplane.model import Condition, IngressRouteStatus
 
@@ -134,6 +134,10 @@ class TLSSecret:
         return f"{self.namespace}/{self.name}"
 
 
+NO_BREAKERS = CircuitBreakers()
+"""No thresholds set (Envoy's defaults): the value nearly every cluster has, shared."""
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamValidation:
     """Verify the upstream's certificate against `ca_certificate` and `subject_name`."""
@@ -169,7 +173,26 @@ class Cluster:
     every other field (the port name too), so two clusters with one name are equal."""
 
     def __post_init__(self) -> None:
-        policy = short_hash(
+        if (
+            self.health_check is None
+            and self.validation is None
+            and self.external_name is None
+            and self.connect_timeout_seconds is None
+            and self.fallback is None
+            and (self.circuit_breakers is NO_BREAKERS or self.circuit_breakers == NO_BREAKERS)
+            and type(self.port_name) is str
+            and len(self.port_name) <= 256
+            and type(self.protocol) is UpstreamProtocol
+            and type(self.load_balancer) is LoadBalancerPolicy
+        ):
+            # By the members' values: an Enum hashes in Python, a str in C.
+            policy = _plain_policy(self.port_name, self.protocol.value, self.load_balancer.value)
+        else:
+            policy = self._policy_hash()
+        object.__setattr__(self, "name", f"{self.namespace}/{self.service}/{self.port}/{policy}")
+
+    def _policy_hash(self) -> str:
+        return short_hash(
             self.port_name,
             self.protocol,
             self.load_balancer,
@@ -180,7 +203,6 @@ class Cluster:
             *(() if self.connect_timeout_seconds is None else (self.connect_timeout_seconds,)),
             *(() if self.fallback is None else (self.fallback.name,)),
         )
-        object.__setattr__(self, "name", f"{self.namespace}/{self.service}/{self.port}/{policy}")
 
     @property
     def primary(self) -> Cluster:
@@ -199,6 +221,23 @@ class Cluster:
     def eds_name(self) -> str:
         base = f"{self.namespace}/{self.service}"
         return f"{base}/{self.port_name}" if self.port_name else base
+
+
+@lru_cache(maxsize=4096)
+def _plain_policy(port_name: str, protocol: str, load_balancer: str) -> str:
+    """`Cluster._policy_hash` of a cluster with nothing but a port name, protocol and balancer
+    (by their values) set, as nearly every cluster: one digest per distinct triple instead of
+    one per cluster. The caller checks the types exactly (an equal value of another type could
+    have another repr) and the length."""
+    return short_hash(
+        port_name,
+        UpstreamProtocol(protocol),
+        LoadBalancerPolicy(load_balancer),
+        None,
+        None,
+        NO_BREAKERS,
+        None,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,8 @@ class _UsedByName(Generic[T]):
                     self._pending.add(name)
 
     def values(self) -> tuple[T, ...]:
+        if len(self._pending) >= 64 and len(self._pending) * 4 >= len(self._listed):
+            self._settle_all()
         for name in self._pending:
             listed = name in self._listed
             if name in self._users:
@@ -91,6 +93,28 @@ class _UsedByName(Generic[T]):
         if self._tuple is None:
             self._tuple = tuple(self._values)
         return self._tuple
+
+    def _settle_all(self) -> None:
+        """`values()` for a batch touching a good part of the names (a cold build: all of
+        them): the listing made again and sorted once, not a bisection and an insertion per
+        name."""
+        changed = False
+        listed = self._listed
+        for name in self._pending:
+            if name in self._users:
+                latest = self._latest[name]
+                if listed.get(name) is not latest:
+                    listed[name] = latest
+                    changed = True
+            else:
+                self._latest.pop(name, None)
+                if listed.pop(name, None) is not None:
+                    changed = True
+        self._pending.clear()
+        if changed:  # else the very same tuple stays (the translator skips on identity)
+            self._names = sorted(listed)
+            self._values = [listed[name] for name in self._names]
+            self._tuple = None
 
     def _insert(self, name: str, value: T) -> None:
         index = bisect_left(self._names, name)

@@ -48,6 +48,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from controlplane.addresses import NetworkSet, ip_literal
 from controlplane.dag import DAG, Cluster
 from controlplane.model import Endpoints, EndpointSlice, ObjectSet
+from controlplane.protowire import field_bytes, field_str, varint
 
 NamespacedName = tuple[str, str]
 Target = tuple[str, int]
@@ -233,6 +234,64 @@ def cluster_load_assignment(
     return LoadAssignment(message, refused)
 
 
+def encoded_load_assignment(
+    eds_name: str,
+    port_name: str,
+    slices: Sequence[EndpointSlice],
+    endpoints: Endpoints | None,
+    refused_networks: NetworkSet = NO_NETWORKS,
+) -> tuple[bytes, tuple[RefusedEndpoint, ...]]:
+    """`cluster_load_assignment(...)`'s message serialized (deterministic), and its refusals.
+
+    The bytes are written directly rather than through a message: a 10,000-Service build
+    spends more in making 5 nested messages per endpoint than in everything else about its
+    endpoints. Fields go in field-number order, which is what upb's deterministic serialization
+    writes (tests/unit/test_envoy_endpoints.py compares the two)."""
+    targets, refused = ready_endpoints(port_name, slices, endpoints, refused_networks)
+    name = field_str(_CLA_CLUSTER_NAME, eds_name)
+    if not targets:
+        return name, refused
+    lb_endpoints = b"".join([_lb_endpoint(host, port) for host, port in targets])
+    return name + field_bytes(_CLA_ENDPOINTS, lb_endpoints), refused
+
+
+_CLA_CLUSTER_NAME = 1  # ClusterLoadAssignment.cluster_name
+_CLA_ENDPOINTS = 2  # ClusterLoadAssignment.endpoints (LocalityLbEndpoints)
+_LOCALITY_LB_ENDPOINTS = 2  # LocalityLbEndpoints.lb_endpoints (LbEndpoint)
+_NESTED = 1  # LbEndpoint.endpoint, Endpoint.address, Address.socket_address: all field 1
+_SOCKET_ADDRESS = 2  # SocketAddress.address
+_PORT_VALUE_TAG = bytes((3 << 3,))  # SocketAddress.port_value: field 3, varint (in a oneof,
+# so written even when 0, as the message path does)
+
+
+def _lb_endpoint(host: str, port: int) -> bytes:
+    if 0 < len(host) < 100 and host.isascii():  # an IP address: each length fits one byte
+        address_bytes = host.encode()
+        socket_address = b"%c%c%s%s%s" % (
+            _SOCKET_ADDRESS << 3 | 2,
+            len(address_bytes),
+            address_bytes,
+            _PORT_VALUE_TAG,
+            varint(port),
+        )
+        size = len(socket_address)  # < 110: the 4 enclosing lengths fit one byte each too
+        return b"%c%c%c%c%c%c%c%c%s" % (
+            _LOCALITY_LB_ENDPOINTS << 3 | 2,
+            size + 6,
+            _NESTED << 3 | 2,
+            size + 4,
+            _NESTED << 3 | 2,
+            size + 2,
+            _NESTED << 3 | 2,
+            size,
+            socket_address,
+        )
+    socket_address = field_str(_SOCKET_ADDRESS, host) + _PORT_VALUE_TAG + varint(port)
+    address = field_bytes(_NESTED, socket_address)
+    endpoint = field_bytes(_NESTED, address)
+    return field_bytes(_LOCALITY_LB_ENDPOINTS, field_bytes(_NESTED, endpoint))
+
+
 @dataclass(frozen=True)
 class EdsTopology:
     """Which EDS names a set of clusters uses, seen from each side."""
@@ -253,13 +312,17 @@ class EdsTopology:
             if cluster.external_name is not None:
                 continue
             service = (cluster.namespace, cluster.service)
-            by_eds_name[cluster.eds_name] = (service, cluster.port_name)
-            by_cluster[cluster.name] = cluster.eds_name
-            by_service.setdefault(service, set()).add((cluster.eds_name, cluster.port_name))
+            eds_name = cluster.eds_name  # a property that formats: once
+            by_eds_name[eds_name] = (service, cluster.port_name)
+            by_cluster[cluster.name] = eds_name
+            by_service.setdefault(service, set()).add((eds_name, cluster.port_name))
         return cls(
             by_eds_name={name: by_eds_name[name] for name in sorted(by_eds_name)},
             by_cluster=by_cluster,
-            by_service={key: tuple(sorted(pairs)) for key, pairs in by_service.items()},
+            by_service={
+                key: tuple(pairs) if len(pairs) == 1 else tuple(sorted(pairs))
+                for key, pairs in by_service.items()
+            },
         )
 
 

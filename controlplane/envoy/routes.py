@@ -149,7 +149,8 @@ def route_match(match: PathMatch, headers: Sequence[HeaderMatch] = ()) -> rc.Rou
         result = rc.RouteMatch(path_separated_prefix=value)
     else:
         result = rc.RouteMatch(prefix="/")
-    result.headers.extend(header_matcher(header) for header in headers)
+    if headers:
+        result.headers.extend(header_matcher(header) for header in headers)
     return result
 
 

@@ -131,3 +131,41 @@ def test_the_publisher_tells_the_owner() -> None:
     [problem] = report.problems
     assert (problem.kind, problem.namespace, problem.name) == ("Service", "bad", "web")
     assert problem.reason.startswith("not served: Envoy would reject")
+
+
+def _hosts(count: int, bad: set[int] = frozenset()) -> tuple[VirtualHost, ...]:  # type: ignore[assignment]
+    """`count` hosts in host order; those in `bad` have a route Envoy would reject."""
+    hosts = []
+    for index in range(count):
+        routes = [_route("/", Cluster("ns", f"app{index}", 80, port_name="http"), GOOD_ORIGIN)]
+        if index in bad:
+            routes.append(_route("/x", GOOD_CLUSTER, BAD_ORIGIN, prefix_rewrite="/x\ny"))
+        hosts.append(VirtualHost(f"host{index:03}.example.com", tuple(routes)))
+    return tuple(hosts)
+
+
+def test_an_edited_route_configuration_is_the_cold_one_byte_for_byte() -> None:
+    """Replacing a few hosts by hosts of the same fqdn splices their encodings into the last
+    configuration; everything else is assembled again. Either way the bytes and the
+    rejections (in host order) are what a fresh translator makes of the same DAG."""
+    hosts = _hosts(100)
+    steps = [
+        hosts,
+        (*hosts[:7], replace(hosts[7], routes=hosts[7].routes[:0]), *hosts[8:]),  # empty host
+        _hosts(100, bad={3, 50}),  # every host a new object: the whole configuration again
+        hosts[:3] + _hosts(100, bad={3, 50})[3:4] + hosts[4:],  # one host turns bad
+        hosts[:3] + _hosts(100, bad={3, 50})[3:4] + hosts[4:50] + _hosts(100, {50})[50:],
+        hosts,  # both good again
+        hosts[:10] + hosts[11:],  # a host leaves
+        (*hosts[:10], replace(hosts[10], fqdn="zzz.example.com"), *hosts[11:]),  # out of order
+        tuple(reversed(hosts)),
+        hosts,
+    ]
+    translator = IncrementalTranslator()
+    for step, current in enumerate(steps):
+        dag = DAG(virtual_hosts=current)
+        warm = translator.translate(dag)
+        fresh = IncrementalTranslator()
+        cold = fresh.translate(dag)
+        assert warm == cold, step
+        assert translator.rejections() == fresh.rejections(), step

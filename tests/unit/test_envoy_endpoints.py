@@ -6,6 +6,8 @@ from ipaddress import ip_network
 from typing import Any
 
 import pytest
+from envoy.config.core.v3 import address_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec
 
 from controlplane.addresses import NetworkSet, refused_networks
 from controlplane.dag import BuildOptions, DagBuilder
@@ -23,7 +25,9 @@ from controlplane.envoy import TranslateOptions
 from controlplane.envoy.endpoints import (
     RefusalReason,
     RefusedEndpoint,
+    _lb_endpoint,
     cluster_load_assignment,
+    encoded_load_assignment,
     load_assignments,
 )
 from controlplane.envoy.validation import violations
@@ -519,3 +523,30 @@ def test_another_services_endpoints_never_take_an_eds_name(other: tuple[str, str
     snapshot = Publisher(TranslateOptions()).translate(dag, objects)
     together = {n: r.body for n, r in snapshot.resources(ENDPOINT_TYPE).items()}
     assert together == alone
+
+
+@pytest.mark.parametrize(("port_name", "slices", "endpoints", "expected"), ENDPOINT_ROWS)
+def test_written_bytes_are_the_message_serialized(
+    port_name: str,
+    slices: list[EndpointSlice],
+    endpoints: Endpoints | None,
+    expected: list[tuple[str, int]],
+) -> None:
+    """The translator writes ClusterLoadAssignments as bytes directly: they must be the
+    message's deterministic serialization, refusals included."""
+    assignment = cluster_load_assignment("ns/web/http", port_name, slices, endpoints)
+    body, refused = encoded_load_assignment("ns/web/http", port_name, slices, endpoints)
+    assert body == assignment.message.SerializeToString(deterministic=True)
+    assert refused == assignment.refused
+
+
+@pytest.mark.parametrize("host", ["10.0.0.1", "2001:db8::1", "", "a" * 99, "a" * 100, "a" * 300])
+@pytest.mark.parametrize("port", [0, 1, 127, 128, 65535])
+def test_written_endpoint_bytes_of_any_length(host: str, port: int) -> None:
+    """One endpoint as `LocalityLbEndpoints.lb_endpoints` bytes, short lengths or long."""
+    socket_address = address_pb2.SocketAddress(address=host, port_value=port)
+    endpoint = ec.LbEndpoint(
+        endpoint=ec.Endpoint(address=address_pb2.Address(socket_address=socket_address))
+    )
+    expected = ec.LocalityLbEndpoints(lb_endpoints=[endpoint])
+    assert _lb_endpoint(host, port) == expected.SerializeToString(deterministic=True)

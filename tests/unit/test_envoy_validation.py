@@ -958,3 +958,29 @@ def test_translation_of_each_example_has_no_violation(example: Path) -> None:
     assert [(type(r).__name__, v) for r in resources for v in violations(r)] == []
     for secret in dag.secrets():
         assert check_key_pair(secret.certificate_chain, secret.private_key) is None
+
+
+def test_a_remembered_clean_value_lets_no_bad_one_through() -> None:
+    """Header options and config sources are remembered by their bytes once clean: the same
+    clean value passes again unchecked, a bad one is found every time, wherever it is."""
+    good = base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key="x-a", value="1"))
+    bad = base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key="x-a", value="1\n"))
+    for _ in range(2):
+        assert (
+            violations(
+                rc.Route(
+                    request_headers_to_add=[good],
+                    match=rc.RouteMatch(prefix="/"),
+                    direct_response=rc.DirectResponseAction(status=503),
+                )
+            )
+            == []
+        )
+    for index in range(2):
+        route = rc.Route(
+            match=rc.RouteMatch(prefix="/"),
+            direct_response=rc.DirectResponseAction(status=503),
+            request_headers_to_add=[good, bad] if index else [bad],
+        )
+        [found] = violations(route)
+        assert found.path == f"request_headers_to_add[{index}].header.value"
