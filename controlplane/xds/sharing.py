@@ -39,6 +39,7 @@ NO_VERSIONS: Final[Mapping[str, str]] = MappingProxyType({})
 _REBASE_SLACK: Final = 16
 _ABSENT: Final = object()
 _ENCODINGS_REMEMBERED: Final = 32
+_ENCODING_REMEMBERED_BYTES: Final = 1 << 20  # ~30,000 names
 
 
 def union(held: frozenset[str], more: Iterable[str]) -> frozenset[str]:
@@ -85,6 +86,8 @@ class Subscriptions:
         if known is not None:
             return known
         result = frozenset(names())
+        if len(encoded) > _ENCODING_REMEMBERED_BYTES:
+            return result  # not remembered: 32 such keys could hold gigabytes
         entry = self._entries.get(result)
         if entry is not None:
             result = entry.names

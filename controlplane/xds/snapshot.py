@@ -37,7 +37,9 @@ __all__ = ["Resource", "Snapshot", "empty_load_assignment", "set_hash", "version
 _RESOURCES_FIELD = 2  # DiscoveryResponse.resources (and Resource.resource in delta xDS)
 _ANY_TYPE_URL = 1
 _ANY_VALUE = 2
-_DERIVED_LIMIT: Final = 64  # distinct keys remembered per table before starting over
+# Distinct keys remembered per table before starting over: a fleet shares a few subscriptions,
+# and each entry may hold a response's worth of bytes.
+_DERIVED_LIMIT: Final = 8
 _T = TypeVar("_T")
 
 

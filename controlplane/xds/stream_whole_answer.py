@@ -17,12 +17,15 @@ Pure: no I/O; the result is immutable and shared by every stream with the same s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from controlplane.typeurls import ENDPOINT_TYPE
 from controlplane.xds.sharing import Versions
 from controlplane.xds.snapshot import Snapshot
 
 __all__ = ["WholeAnswer", "whole_answer"]
+
+_UNKNOWN_NAMES_REMEMBERED: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,14 @@ class WholeAnswer:
 
 
 def whole_answer(snapshot: Snapshot, type_url: str, subscribed: frozenset[str]) -> WholeAnswer:
-    """The shared answer to ``subscribed`` of ``type_url`` from ``snapshot``."""
+    """The shared answer to ``subscribed`` of ``type_url`` from ``snapshot``.
+
+    A subscription naming far more than the snapshot holds (a broken or hostile client asking
+    for a million names) is answered without being remembered: the memo holds what a fleet
+    shares, not what one client makes up.
+    """
+    if len(subscribed) > len(snapshot.resources(type_url)) + _UNKNOWN_NAMES_REMEMBERED:
+        return _compute(snapshot, type_url, subscribed)
     return snapshot.derived(type_url, subscribed, lambda: _compute(snapshot, type_url, subscribed))
 
 

@@ -152,3 +152,25 @@ def test_a_stream_keeps_no_request_alive() -> None:
         state.on_request(discovery_pb2.DiscoveryRequest.FromString(encoded))
     assert _rss_mib() - before < 20
     assert state.node is not None and state.node.locality.zone == "z1"
+
+
+def test_a_made_up_subscription_is_answered_but_not_remembered() -> None:
+    names = frozenset(f"nope-{i}" for i in range(3000))
+    first = whole_answer(BEFORE, ENDPOINT_TYPE, names)
+    assert len(first.names) == 3000  # every name gets its empty assignment
+    assert whole_answer(BEFORE, ENDPOINT_TYPE, names) is not first
+    fleet = frozenset({"a", "b", "zz"})
+    assert whole_answer(BEFORE, ENDPOINT_TYPE, fleet) is whole_answer(BEFORE, ENDPOINT_TYPE, fleet)
+
+
+def test_a_huge_name_list_is_not_remembered_by_its_encoding() -> None:
+    from controlplane.xds.sharing import Subscriptions
+
+    subscriptions = Subscriptions()
+    huge = b"x" * (2 << 20)
+    one = subscriptions.by_encoding(huge, lambda: ["a"])
+    assert subscriptions.by_encoding(huge, lambda: ["a"]) is not one
+    small = b"y" * 100
+    assert subscriptions.by_encoding(small, lambda: ["a"]) is subscriptions.by_encoding(
+        small, lambda: ["b"]
+    )
