@@ -88,7 +88,7 @@ def test_a_leaf_of_either_ca_verifies_against_the_bundle() -> None:
     cas = x509.load_pem_x509_certificates(rotation.leaves.ca_pem)
     for leaf in (old.controlplane, old.envoy, rotation.leaves.controlplane, rotation.leaves.envoy):
         certificate = x509.load_pem_x509_certificate(leaf.cert_pem)
-        issuers = [ca for ca in cas if certgen._issued(ca, certificate)]
+        issuers = [ca for ca in cas if certgen.certificates._issued(ca, certificate)]
         assert len(issuers) == 1
     assert rotation.trust.ca_pem == rotation.leaves.ca_pem
     assert (rotation.trust.controlplane, rotation.trust.envoy) == (old.controlplane, old.envoy)
