@@ -50,6 +50,7 @@ from controlplane.cli_support import (
     add_xds_tls_flags,
     flag_name,
     redact_secrets,
+    tell,
 )
 from controlplane.cli_xds import xds_command
 from controlplane.config import ServeSettings
@@ -429,7 +430,7 @@ def _report(args: argparse.Namespace, error: Exception, code: int) -> int:
     if args.debug:
         error.__suppress_context__ = False
         traceback.print_exception(error)
-    print(f"controlplane {args.command}: {error}", file=sys.stderr)
+    tell(f"controlplane {args.command}: {error}")
     return code
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Sequence
 from ipaddress import ip_network
 from pathlib import Path
@@ -25,6 +24,7 @@ from controlplane.cli_support import (
     flag_name,
     one_line,
     redact_secrets,
+    tell,
     write_data,
     xds_tls_files,
 )
@@ -65,7 +65,7 @@ def bootstrap_command(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         raise UsageError(one_line(error)) from None
     for written in [*resources, path]:
-        print(f"wrote {written}", file=sys.stderr)
+        tell(f"wrote {written}")
     return 0
 
 
@@ -110,12 +110,12 @@ def translate_command(args: argparse.Namespace) -> int:
     except (ValidationError, OSError, ValueError) as error:
         raise UsageError(one_line(error)) from None
     for notice in settings.config_notices():
-        print(f"controlplane translate: {settings.config}: {notice}", file=sys.stderr)
+        tell(f"controlplane translate: {settings.config}: {notice}")
     try:
         result: dict[str, Any] = translate_manifests(paths, *options_from_settings(settings))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise CommandFailed(one_line(error)) from None
-    print("\n".join(migration_summary(result["migration"])), file=sys.stderr)
+    tell("\n".join(migration_summary(result["migration"])))
     write_data(result if args.show_secrets else redact_secrets(result), args.output)
     return 0
 
@@ -159,15 +159,14 @@ def certgen_command(args: argparse.Namespace) -> int:
         raise UsageError(one_line(error)) from None
     until = f"valid until {outcome.not_after:%Y-%m-%d %H:%M} UTC"
     if outcome.written:
-        print(f"wrote {where} ({outcome.reason}; {until})", file=sys.stderr)
+        tell(f"wrote {where} ({outcome.reason}; {until})")
     else:
-        print(f"kept {where}: {outcome.reason} ({until}); --rotate renews them",
-              file=sys.stderr)  # fmt: skip
+        tell(f"kept {where}: {outcome.reason} ({until}); --rotate renews them")
     return 0
 
 
 def _progress(line: str) -> None:
-    print(f"controlplane certgen: {line}", file=sys.stderr, flush=True)
+    tell(f"controlplane certgen: {line}")
 
 
 async def _certgen_kubernetes(args: argparse.Namespace, key_type: Any) -> Any:
@@ -232,7 +231,7 @@ def demo_command(args: argparse.Namespace) -> int:
     workdir.mkdir(exist_ok=True)
 
     def say(line: str) -> None:
-        print(line, flush=True)
+        tell(line, on_stdout=True)
 
     try:
         asyncio.run(

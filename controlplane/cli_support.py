@@ -3,7 +3,9 @@
 `UsageError` (exit 2) and `CommandFailed` (exit 1) are what a subcommand raises for a mistake
 the user can fix; `controlplane.cli.main` turns either into one line on stderr. Data goes to
 stdout as JSON or YAML through `write_data` only, with key material redacted by
-`redact_secrets` unless the user asked otherwise. The checks here (`xds_tls_files`,
+`redact_secrets` unless the user asked otherwise; what a command tells the person running it
+(a file written, a summary, a rotation's progress) is a line on stderr through `tell`, never
+mixed into the data and never a log event. The checks here (`xds_tls_files`,
 `check_can_listen`) run before anything starts, so a bad file or a taken port names its flag
 instead of surfacing as a traceback from deep inside a server.
 
@@ -41,6 +43,16 @@ def as_yaml(data: Any) -> str:
     """YAML of JSON-shaped data (protobuf's JSON mapping hands back OrderedDicts, which
     `safe_dump` refuses): through JSON first, so both outputs always agree."""
     return str(yaml.safe_dump(json.loads(json.dumps(data)), sort_keys=False))
+
+
+def tell(text: str, *, on_stdout: bool = False) -> None:
+    """Say ``text`` (one or more lines) to the person running the command, on stderr.
+
+    ``on_stdout``: for a command whose output *is* what it tells (the demo's guide), stdout.
+    """
+    stream = sys.stdout if on_stdout else sys.stderr
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def write_data(data: Any, output: str, *, stream: bool = False) -> None:
