@@ -131,6 +131,10 @@ def certgen_command(args: argparse.Namespace) -> int:
     if not 0 <= args.rotate_wait < 86400:
         raise UsageError(f"--rotate-wait {args.rotate_wait:g}: seconds, from 0 to a day")
     try:
+        certgen.check_lifetime(args.lifetime)  # before anything is read: even when keeping
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    try:
         if args.kubernetes:
             outcome = asyncio.run(_certgen_kubernetes(args, key_type))
             where = (

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from controlplane.status_view import printable
+
 REDACTED: dict[str, str] = {"inline_string": "[redacted]"}
 # Fields of Envoy's secrets that hold key material (TlsCertificate, GenericSecret, session keys).
 SECRET_FIELDS = frozenset({"private_key", "password", "secret", "session_ticket_keys"})
@@ -51,7 +53,8 @@ def tell(text: str, *, on_stdout: bool = False) -> None:
     ``on_stdout``: for a command whose output *is* what it tells (the demo's guide), stdout.
     """
     stream = sys.stdout if on_stdout else sys.stderr
-    stream.write(text + "\n")
+    # Names in it may come from a file or a tenant's object: no terminal escape gets through.
+    stream.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
     stream.flush()
 
 

@@ -83,9 +83,10 @@ class StatusError(Exception):
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def _safe(text: str) -> str:
+def printable(text: str) -> str:
     """`text` with control characters escaped (`\\x1b`): what a tenant wrote (a host, a
-    match, a status someone patched) must not move the cursor or recolour the terminal."""
+    match, a status someone patched) must not move the cursor or recolour the terminal. Also
+    every line the CLI tells a person (`cli_support.tell`)."""
     return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
@@ -94,20 +95,20 @@ def _paint(text: str, code: str, color: bool) -> str:
 
 
 def _line(node: DelegationNode, *, color: bool, arrow: str) -> str:
-    name = _paint(_safe(f"{node.namespace}/{node.name}"), _BOLD, color)
-    head = f"{_safe(node.via)} {arrow} {name}" if node.via else name
+    name = _paint(printable(f"{node.namespace}/{node.name}"), _BOLD, color)
+    head = f"{printable(node.via)} {arrow} {name}" if node.via else name
     if node.fqdn and not node.via:
-        head += f"  {_safe(node.fqdn)}"
+        head += f"  {printable(node.fqdn)}"
     if node.mark == "missing":
         return f"{head}  {_paint(_MARKS[node.mark], _COLORS['invalid'], color)}"
     if node.mark:
         return f"{head}  {_paint('(' + _MARKS[node.mark] + ')', _DIM, color)}"
-    status = _safe(node.status or "no status")
+    status = printable(node.status or "no status")
     parts = [head, _paint(status, _COLORS.get(node.status, _DIM), color)]
     if node.stale:
         parts.append(_paint("(stale: written for an older generation)", _DIM, color))
     if description := _description(node):
-        parts.append(_safe(description))
+        parts.append(printable(description))
     if node.warnings:
         count = len(node.warnings)
         parts.append(_paint(f"{count} warning{'s' * (count != 1)}:", _COLORS["orphaned"], color))
@@ -129,7 +130,7 @@ def _tree(node: DelegationNode, *, color: bool, chars: tuple[str, ...]) -> list[
     lines = [_line(node, color=color, arrow=arrow)]
     below = pipe if node.children else blank
     if not node.mark:  # a leaf that stands for an object shown elsewhere: its line only
-        lines += [f"{below}  {_paint(_safe(w), _DIM, color)}" for w in node.warnings]
+        lines += [f"{below}  {_paint(printable(w), _DIM, color)}" for w in node.warnings]
     for index, child in enumerate(node.children):
         last = index == len(node.children) - 1
         sub = _tree(child, color=color, chars=chars)

@@ -31,6 +31,7 @@ __all__ = [
     "Rotation",
     "build_certificate",
     "check_bundle",
+    "check_lifetime",
     "controlplane_names",
     "generate",
     "key_pem",
@@ -48,6 +49,7 @@ CONTROLPLANE_SECRET: Final = "controlplanecert"
 ENVOY_SECRET: Final = "envoycert"
 DEFAULT_NAMESPACE: Final = "projectcontour"
 DEFAULT_LIFETIME_DAYS: Final = 365
+MAX_LIFETIME_DAYS: Final = 36_525  # 100 years: far inside X.509's dates, and a C int of days
 DEFAULT_ROTATE_WAIT_S: Final = 300.0
 """Between the two steps of a rotation: the kubelet's sync period (1 min) and its Secret cache,
 with room to spare."""
@@ -205,6 +207,14 @@ def build_certificate(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+def check_lifetime(lifetime_days: int) -> None:
+    """A ``ValueError`` saying why certificates cannot live ``lifetime_days`` days, if so."""
+    if lifetime_days < 1:
+        raise ValueError(f"--lifetime {lifetime_days}: a certificate must live at least a day")
+    if lifetime_days > MAX_LIFETIME_DAYS:
+        raise ValueError(f"--lifetime {lifetime_days}: at most {MAX_LIFETIME_DAYS} days")
+
+
 def generate(
     *,
     namespace: str = DEFAULT_NAMESPACE,
@@ -216,8 +226,7 @@ def generate(
     """A new CA and the two leaves it signs; ``ca.crt`` is the new CA alone, followed by the
     first certificate of ``previous_ca_pem`` when given (`plan_rotation` builds the bundles a
     rotation writes)."""
-    if lifetime_days < 1:
-        raise ValueError(f"--lifetime {lifetime_days}: a certificate must live at least a day")
+    check_lifetime(lifetime_days)
     start = (now or datetime.datetime.now(datetime.UTC)) - _SKEW
     end = start + _SKEW + datetime.timedelta(days=lifetime_days)
     ca_key = new_key(key_type)

@@ -213,12 +213,16 @@ def test_the_command_writes_then_keeps(tmp_path: Path, capsys: pytest.CaptureFix
         (["certgen"], "give a directory, or --kubernetes (not both)"),
         (["certgen", "DIR", "--kubernetes"], "give a directory, or --kubernetes (not both)"),
         (["certgen", "DIR", "--lifetime", "0"], "--lifetime 0: a certificate must live"),
+        (["certgen", "DIR", "--lifetime", "4294967296"], "--lifetime 4294967296: at most 36525"),
+        # A path is told back with its control characters escaped, never as escape sequences.
+        (["certgen", "DIR\x1b[31m", "--rotate"], "DIR\\x1b[31m: no certificates yet"),
     ],
 )
 def test_command_mistakes_are_one_line(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [str(tmp_path / a) if a == "DIR" else a for a in argv]
+    argv = [str(tmp_path / a) if a.startswith("DIR") else a for a in argv]
+    message = message.replace("DIR", str(tmp_path / "DIR"))
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
